@@ -1,0 +1,25 @@
+"""The `einklang` command line: one entry point that wires the engine, adapters and tools."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.group()
+@click.version_option(package_name="einklang")
+def main() -> None:
+    """einklang keeps ERP appointments and tasks in step with Exchange mailboxes."""
+
+
+@main.command(
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def sim(args: tuple[str, ...]) -> None:
+    """Run the local Exchange (EWS) simulator (see `einklang sim --help`)."""
+    from sim.cli import main as sim_main  # the simulator is standalone; only the CLI wires it
+
+    sys.exit(sim_main(list(args)))
