@@ -1,0 +1,113 @@
+"""The two sides as the engine sees them: what it reads, what it writes.
+
+Adapters implement these protocols (the SQL ERP store, EWS, Graph, and the in-memory fakes used
+by the core tests). They are deliberately dumb: every rule lives in `decide`; an adapter writes
+exactly the snapshot it is given and reports what it sees, normalised into the domain model.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Literal, Protocol
+
+from engine.model import Frozen, ItemKind, ItemSnapshot, ModifiedOccurrence, Side, User
+from engine.observation import Observation, UserChange
+
+Operation = Literal["create", "update", "delete"]
+
+
+class OccurrenceChange(Frozen):
+    """One occurrence of a series to modify, delete or restore to the pattern (R2)."""
+
+    original_start: datetime
+    action: Literal["modify", "delete", "restore"]
+    occurrence: ModifiedOccurrence | None = None
+
+
+class Write(Frozen):
+    """A change to make on one side, as decided. `snapshot` is the full target content."""
+
+    side: Side
+    operation: Operation
+    kind: ItemKind
+    native_id: str | None = None  # the item to update or delete
+    expected_version: str | None = None  # optimistic concurrency: fail if it changed since
+    snapshot: ItemSnapshot | None = None
+    fields: tuple[str, ...] = ()  # fields that differ from that side's current content
+    occurrences: tuple[OccurrenceChange, ...] = ()  # series exceptions to (re)apply
+    pattern_changed: bool = False  # the series pattern changes: exceptions are rewritten
+    write_info_text: bool = True  # Exchange only: whether the body is written at all (R7)
+    info_text_format: Literal["text", "html"] = "text"
+
+
+class WriteResult(Frozen):
+    native_id: str
+    native_version: str | None = None
+
+
+class ErpBatch(Frozen):
+    changes: tuple[Observation | UserChange, ...]
+    position: int  # the feed sequence after the last change in this batch
+
+
+class ErpPort(Protocol):
+    """The ERP database: users, appointments and tasks, and its change feed."""
+
+    def users(self) -> Sequence[User]: ...
+
+    def feed_position(self) -> int:
+        """The current end of the change feed (where a new installation starts)."""
+        ...
+
+    def read_changes(self, position: int, limit: int = 1000) -> ErpBatch:
+        """Feed entries after `position`, each turned into an observation or a user change."""
+        ...
+
+    def wait_for_changes(self, position: int, timeout_s: float) -> bool:
+        """Block until the feed moves past `position` or the timeout passes; True if it moved."""
+        ...
+
+    def baseline(self, user: str, kinds: Iterable[ItemKind]) -> Iterable[Observation]:
+        """Every existing item of the user, as `baseline` observations (R5)."""
+        ...
+
+    def fetch(self, user: str, kind: ItemKind, native_id: str) -> Observation:
+        """The item as it is now (`changed`, `deleted` or `invalid`)."""
+        ...
+
+    def apply(self, user: str, stream_id: uuid.UUID, write: Write) -> WriteResult:
+        """Make the write, marked as the engine's (origin `sync`); idempotent by stream id."""
+        ...
+
+
+class MailboxStatus(Frozen):
+    reachable: bool
+    reason: str = ""
+
+
+class ExchangeBatch(Frozen):
+    observations: tuple[Observation, ...]
+    checkpoint: str  # the folder's sync state after this batch
+    more: bool = False  # the folder has more changes waiting
+
+
+class ExchangePort(Protocol):
+    """The users' mailboxes (through EWS or Graph): calendar and tasks folders."""
+
+    def check_mailbox(self, user: User) -> MailboxStatus: ...
+
+    def read_changes(self, user: User, kind: ItemKind, checkpoint: str | None) -> ExchangeBatch:
+        """Changes in the user's folder since `checkpoint`; from None, the existing items come
+        as `baseline` observations (R5)."""
+        ...
+
+    def fetch(self, user: User, kind: ItemKind, native_id: str) -> Observation: ...
+
+    def apply(self, user: User, stream_id: uuid.UUID, write: Write) -> WriteResult:
+        """Make the write and store `stream_id` on the item; a create finds an item that
+        already carries that stream id instead of creating a second one."""
+        ...
+
+    def find_by_stream_id(self, user: User, kind: ItemKind, stream_id: uuid.UUID) -> str | None: ...
