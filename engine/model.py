@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, Self, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
@@ -186,6 +186,13 @@ class Snapshot(Frozen):
             )
         return check_text(value.replace("\r\n", "\n").replace("\r", "\n"), "info_text")
 
+    def replace(self, **changes: Any) -> Self:
+        """A copy with some fields changed (values already valid); cached hashes start afresh."""
+        copy = self.model_copy(update=changes)
+        for name in ("_fields", "content_hash", "sync_hash"):
+            copy.__dict__.pop(name, None)
+        return copy
+
     def fields(self) -> dict[str, Any]:
         """Field name → JSON-ready value, the unit of the three-way merge."""
         return self._fields
@@ -317,17 +324,22 @@ class Appointment(Snapshot):
             raise InvalidRecurrence("two modified occurrences share an original start")
         if starts & set(self.deleted_occurrences):
             raise InvalidRecurrence("an occurrence is both modified and deleted")
-        wanted = starts | set(self.deleted_occurrences)
-        if wanted:
-            last = max(wanted).astimezone(zone(self.time_zone)).date()
-            known = set(self.occurrence_starts(until=last))
-            strays = sorted(wanted - known)
-            if strays:
-                raise InvalidRecurrence(
-                    f"exception at {strays[0].isoformat()} is not an occurrence of the series",
-                    field="recurrence",
-                )
+        # Exceptions off the pattern (left over from a pattern change) are dropped by decide,
+        # with a log entry, rather than making the whole series invalid (R2).
+        regular = tuple(o for o in self.modified_occurrences if not self._is_regular(o))
+        if len(regular) != len(self.modified_occurrences):
+            # An occurrence edited back to the series' values is no exception (Exchange keeps it).
+            object.__setattr__(self, "modified_occurrences", regular)
         return self
+
+    def _is_regular(self, occurrence: ModifiedOccurrence) -> bool:
+        return (
+            occurrence.start == occurrence.original_start
+            and occurrence.end == occurrence.original_start + (self.end - self.start)
+            and occurrence.subject == self.subject
+            and occurrence.location == self.location
+            and occurrence.busy_status == self.busy_status
+        )
 
     @property
     def duration(self) -> timedelta:

@@ -1,0 +1,198 @@
+"""Event-sourced aggregates: one `SyncItem` per item and user, one `UserLedger` per user.
+
+Events are pydantic models (serialised with orjson by `engine.store`). Each event's `apply`
+folds it into the aggregate's immutable state with the pure functions of `engine.state` and
+`engine.guard`, so the same code rebuilds the state on replay.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
+from pydantic import BaseModel, ConfigDict
+
+from engine import state as st
+from engine.guard import DeletionGuard
+from engine.model import ItemKind
+from engine.observation import STREAM_NAMESPACE, Observation, Trigger
+from engine.options import SyncOptions
+
+
+class Event(BaseModel, CanMutateAggregate[uuid.UUID]):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    originator_id: uuid.UUID
+    originator_version: int
+    timestamp: datetime
+
+
+# ---- SyncItem ---------------------------------------------------------------------------------
+
+
+class ItemStarted(Event, CanInitAggregate[uuid.UUID]):
+    originator_topic: str
+    user: str
+    kind: ItemKind
+
+
+class Observed(Event):
+    observation: Observation
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.state = st.observe(aggregate.state, self.observation)
+
+
+class Triggered(Event):
+    trigger: Trigger
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.state = st.triggered(aggregate.state, self.trigger)
+
+
+class Decided(Event):
+    decision: st.Decision
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.state = st.decided(aggregate.state, self.decision)
+
+
+class Written(Event):
+    outcome: st.WriteDone
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.state = st.write_done(aggregate.state, self.outcome)
+
+
+class WriteFailedEvent(Event):
+    outcome: st.WriteFailed
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.state = st.write_failed(aggregate.state, self.outcome)
+
+
+class SyncItem(BaseAggregate[uuid.UUID]):
+    """The event stream of one item of one user, identified by its stable stream id."""
+
+    def __init__(self, user: str, kind: ItemKind) -> None:
+        self.state = st.new_state(self.id, user, kind)
+
+    @classmethod
+    def start(cls, stream_id: uuid.UUID, user: str, kind: ItemKind) -> SyncItem:
+        return cls._create(ItemStarted, id=stream_id, user=user, kind=kind)
+
+    def observed(self, observation: Observation) -> None:
+        self.trigger_event(Observed, observation=observation)
+
+    def triggered(self, trigger: Trigger) -> None:
+        self.trigger_event(Triggered, trigger=trigger)
+
+    def decided(self, decision: st.Decision) -> None:
+        self.trigger_event(Decided, decision=decision)
+
+    def written(self, outcome: st.WriteDone) -> None:
+        self.trigger_event(Written, outcome=outcome)
+
+    def write_failed(self, outcome: st.WriteFailed) -> None:
+        self.trigger_event(WriteFailedEvent, outcome=outcome)
+
+
+# ---- UserLedger -------------------------------------------------------------------------------
+
+
+def ledger_id(user: str) -> uuid.UUID:
+    return uuid.uuid5(STREAM_NAMESPACE, f"user\x1f{user.lower()}")
+
+
+class LedgerStarted(Event, CanInitAggregate[uuid.UUID]):
+    originator_topic: str
+    user: str
+
+
+class LedgerEvent(Event):
+    user: str
+
+
+class SetUp(LedgerEvent):
+    """Sync was set up for the user: what existed before stays put until touched (R5)."""
+
+    at: datetime
+    erp_position: int
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.set_up_at = self.at
+
+
+class ScopeChanged(LedgerEvent):
+    eligible: bool
+    reason: str
+    at: datetime
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.eligible = self.eligible
+        aggregate.reason = self.reason
+
+
+class DeletionCounted(LedgerEvent):
+    at: datetime
+    window_s: int
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.guard = aggregate.guard.with_deletion(self.at, self.window_s)
+
+
+class DeletionsPaused(LedgerEvent):
+    """A burst of deletions: the user's deletions are held until released (R17)."""
+
+    at: datetime
+    count: int
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.guard = aggregate.guard.paused_by(self.at, self.count)
+
+
+class DeletionsReleased(LedgerEvent):
+    at: datetime
+    by: str
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.guard = aggregate.guard.release()
+
+
+class UserLedger(BaseAggregate[uuid.UUID]):
+    """Per-user facts the runtime needs across items: setup time, scope, deletion guard."""
+
+    def __init__(self, user: str) -> None:
+        self.user = user
+        self.set_up_at: datetime | None = None
+        self.eligible = False
+        self.reason = ""
+        self.guard = DeletionGuard()
+
+    @classmethod
+    def start(cls, user: str) -> UserLedger:
+        return cls._create(LedgerStarted, id=ledger_id(user), user=user)
+
+    def set_up(self, at: datetime, erp_position: int) -> None:
+        self.trigger_event(SetUp, user=self.user, at=at, erp_position=erp_position)
+
+    def scope_changed(self, eligible: bool, reason: str, at: datetime) -> None:
+        self.trigger_event(ScopeChanged, user=self.user, eligible=eligible, reason=reason, at=at)
+
+    def count_deletion(self, at: datetime, options: SyncOptions) -> bool:
+        """Count a deletion about to propagate; True if deletions are (now) paused."""
+        if self.guard.paused:
+            return True
+        counted = self.guard.count(at, options)
+        if counted.paused:
+            self.trigger_event(DeletionsPaused, user=self.user, at=at, count=counted.paused_count)
+        else:
+            self.trigger_event(
+                DeletionCounted, user=self.user, at=at, window_s=options.deletion_burst_window_s
+            )
+        return counted.paused
+
+    def release_deletions(self, at: datetime, by: str) -> None:
+        self.trigger_event(DeletionsReleased, user=self.user, at=at, by=by)

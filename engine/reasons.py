@@ -1,0 +1,43 @@
+"""Reason codes of decisions (R18): stable, machine-readable, named after the rule they apply.
+
+The transfer log stores the code beside a human sentence; support staff filter by code.
+"""
+
+from __future__ import annotations
+
+# Scope and switches
+SYNC_OFF = "R10_SYNC_OFF"  # automatic synchronisation switched off
+KIND_OFF = "R10_KIND_OFF"  # appointments or tasks switched off
+EXPORT_OFF = "R10_EXPORT_OFF"
+IMPORT_OFF = "R10_IMPORT_OFF"
+USER_NOT_ELIGIBLE = "R8_USER_NOT_ELIGIBLE"
+SCOPE_LEFT = "R17_SCOPE_LEFT"  # user disabled or type switched off: not a deletion
+
+# Nothing to transfer
+ECHO = "ECHO"  # our own write coming back (by version or content)
+UNCHANGED = "UNCHANGED"  # reported again without a content change
+SAME_CHANGE = "SAME_CHANGE_BOTH_SIDES"
+BODY_NOT_IMPORTED = "R6_BODY_NOT_IMPORTED"  # only the Outlook body changed
+INFO_TEXT_NOT_WRITTEN = "R7_INFO_TEXT_NOT_WRITTEN"  # only the ERP info text changed, R7 on
+PREEXISTING = "R5_PREEXISTING"  # existed before setup, untouched
+
+# Transfers
+CREATED_IN_ERP = "CREATED_IN_ERP"
+CHANGED_IN_ERP = "CHANGED_IN_ERP"
+CREATED_IN_EXCHANGE = "CREATED_IN_EXCHANGE"
+CHANGED_IN_EXCHANGE = "CHANGED_IN_EXCHANGE"
+CHANGED_AFTER_SETUP = "R5_CHANGED_AFTER_SETUP"  # pre-existing item changed: transferred as creation
+PATTERN_CHANGED = "R2_PATTERN_CHANGED"  # series pattern changed; exceptions kept or dropped
+MERGED = "R16_MERGED"  # both sides changed different fields
+CONFLICT_RESOLVED = "R16_CONFLICT_RESOLVED"  # both sides changed the same field: policy decided
+
+# Deletions
+DELETED_IN_ERP = "R17_DELETED_IN_ERP"
+DELETED_IN_EXCHANGE = "R17_DELETED_IN_EXCHANGE"
+NOT_LINKED = "R17_NOT_LINKED"  # never transferred: nothing to delete on the other side
+ALREADY_GONE = "R17_ALREADY_GONE"
+EDIT_BEATS_DELETE = "R16_EDIT_BEATS_DELETE"  # deleted on one side, changed on the other
+BURST_HELD = "R17_DELETION_BURST_HELD"
+
+# Failures
+MERGE_INVALID = "MERGE_INVALID"

@@ -1,0 +1,494 @@
+"""The imperative shell: observe → record → decide → act → save → project, one tick at a time.
+
+A tick reads what changed on both sides, runs every observation through `decide`, executes the
+writes through the ports, records the outcomes, and saves all touched aggregates together with
+the source positions in one transaction (DESIGN §3). Transient failures are retried with
+backoff; permanent ones park the item. Nothing here decides a sync rule.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from eventsourcing.domain import BaseAggregate
+
+from engine.aggregates import SyncItem, UserLedger
+from engine.eligibility import eligibility
+from engine.errors import NotFound, SideError, VersionConflict
+from engine.lifecycle import decide
+from engine.model import ItemKind, Side, User
+from engine.observation import Change, Observation, Trigger, UserChange
+from engine.options import SyncOptions
+from engine.ports import ErpPort, ExchangePort, Write, WriteResult
+from engine.state import Decision, ItemState, Status, WriteDone, WriteFailed, comparable
+from engine.store import EventStore
+from projections.projector import Projector
+
+log = logging.getLogger("einklang.engine")
+
+ERP_FEED = "erp:feed"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def exchange_checkpoint(user: str, kind: ItemKind) -> str:
+    return f"exchange:{user.lower()}:{kind.value}"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff for transient failures; the server's hint wins when it gives one."""
+
+    first_s: float = 5.0
+    max_s: float = 3600.0
+    max_attempts: int = 12
+
+    def next_at(self, attempt: int, now: datetime, hint_s: float | None) -> datetime | None:
+        if attempt >= self.max_attempts:
+            return None
+        delay = hint_s if hint_s is not None else min(self.first_s * 2 ** (attempt - 1), self.max_s)
+        return now + timedelta(seconds=delay)
+
+
+@dataclass
+class TickReport:
+    observations: int = 0
+    decisions: int = 0
+    writes: int = 0
+    failures: int = 0
+    events: int = 0
+    users_changed: int = 0
+
+    @property
+    def idle(self) -> bool:
+        return self.observations == 0 and self.decisions == 0 and self.users_changed == 0
+
+
+@dataclass
+class UserScope:
+    user: User
+    eligible: bool
+    reason: str
+    mailbox_reachable: bool = True
+
+
+@dataclass
+class _Tick:
+    touched: dict[uuid.UUID, BaseAggregate[uuid.UUID]] = field(default_factory=dict)
+    checkpoints: dict[str, str] = field(default_factory=dict)
+    report: TickReport = field(default_factory=TickReport)
+
+
+class Engine:
+    """Runs the sync for every eligible user of one ERP against their mailboxes."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        erp: ErpPort,
+        exchange: ExchangePort,
+        options: SyncOptions,
+        *,
+        projector: Projector | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        retry: RetryPolicy = RetryPolicy(),
+        erp_batch: int = 1000,
+        exchange_rounds: int = 4,
+    ) -> None:
+        self.store = store
+        self.erp = erp
+        self.exchange = exchange
+        self.options = options
+        self.stamp = options.stamp()
+        self.projector = projector or Projector(store)
+        self.clock = clock
+        self.retry = retry
+        self.erp_batch = erp_batch
+        self.exchange_rounds = exchange_rounds
+        self.scopes: dict[str, UserScope] = {}
+        self.checkpoints: dict[str, str] = {}
+        self._tick = _Tick()
+        self._started = False
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Resume from the stored positions (R15) and re-check every user (R8)."""
+        self.projector.run()
+        self.checkpoints = self.store.checkpoints()
+        if ERP_FEED not in self.checkpoints:
+            # A new installation starts at the end of the feed: older changes predate setup (R5).
+            self.checkpoints[ERP_FEED] = str(self.erp.feed_position())
+            self._tick.checkpoints[ERP_FEED] = self.checkpoints[ERP_FEED]
+        for user in self.erp.users():
+            self._user_seen(user)
+        self._finish_tick()
+        self._started = True
+
+    def tick(self) -> TickReport:
+        """One round: ERP feed, each eligible mailbox, due retries; then save and project."""
+        if not self._started:
+            self.start()
+        self._read_erp()
+        for scope in list(self.scopes.values()):
+            if scope.eligible:
+                for kind in self._kinds():
+                    self._read_exchange(scope.user, kind)
+        self._retry_due()
+        return self._finish_tick()
+
+    def run_until_quiet(self, max_ticks: int = 50) -> int:
+        """Tick until a tick finds nothing to do (for tests, the demo and one-shot runs)."""
+        for count in range(1, max_ticks + 1):
+            if self.tick().idle:
+                return count
+        raise RuntimeError(f"still busy after {max_ticks} ticks")
+
+    # ---- users (R8, R11, R12) -------------------------------------------------------------
+
+    def _kinds(self) -> list[ItemKind]:
+        return [k for k in ItemKind if self.options.kind_enabled(k)]
+
+    def _user_seen(self, user: User, *, deleted: bool = False) -> None:
+        now = self.clock()
+        eligible, reason = (
+            (False, "the user was deleted in the ERP") if deleted else eligibility(user, now.date())
+        )
+        reachable = True
+        if eligible and self.options.automatic_sync:
+            status = self.exchange.check_mailbox(user)
+            reachable = status.reachable
+            if not reachable:
+                eligible, reason = False, f"the mailbox cannot be reached: {status.reason}"
+        elif not self.options.automatic_sync:
+            eligible, reason = False, "automatic synchronisation is switched off"
+        key = user.login.lower()
+        before = self.scopes.get(key)
+        self.scopes[key] = UserScope(
+            user=user, eligible=eligible, reason=reason, mailbox_reachable=reachable
+        )
+        ledger = self._ledger(user.login)
+        if ledger.eligible != eligible or ledger.reason != reason:
+            ledger.scope_changed(eligible, reason, now)
+            self._touch(ledger)
+        if eligible and ledger.set_up_at is None:
+            self._set_up(user, ledger, now)
+        elif ledger.set_up_at is not None and (before is None or before.eligible != eligible):
+            self._scope_changed(user, eligible, reason, now)
+
+    def _set_up(self, user: User, ledger: UserLedger, now: datetime) -> None:
+        """First time eligible: everything that exists now is pre-existing (R5)."""
+        log.info("setting up sync for %s", user.login)
+        ledger.set_up(now, int(self.checkpoints.get(ERP_FEED, "0")))
+        self._touch(ledger)
+        kinds = self._kinds()
+        for obs in self.erp.baseline(user.login, kinds):
+            self._handle(obs)
+        for kind in kinds:
+            self._read_exchange(user, kind)
+
+    def _scope_changed(self, user: User, eligible: bool, reason: str, now: datetime) -> None:
+        name = "scope_entered" if eligible else "scope_left"
+        for stream_id in self.projector.streams_of_user(user.login):
+            item = self._item(stream_id)
+            if item is None:
+                continue
+            if not eligible and item.state.status in (Status.DELETED, Status.OUT_OF_SCOPE):
+                continue
+            if eligible and item.state.status is not Status.OUT_OF_SCOPE:
+                continue
+            self._decide(
+                item,
+                Trigger(
+                    name=name, at=now, reason=reason, user_eligible=eligible, user_reason=reason
+                ),
+            )
+
+    def release_deletions(self, login: str, by: str) -> int:
+        """An administrator releases a user's held deletions (R17); returns how many proceed."""
+        now = self.clock()
+        ledger = self._ledger(login)
+        ledger.release_deletions(now, by)
+        self._touch(ledger)
+        count = 0
+        scope = self.scopes.get(login.lower())
+        for stream_id in self.projector.streams_of_user(login, status=Status.HELD):
+            item = self._item(stream_id)
+            if item is not None and item.state.status is Status.HELD:
+                eligible = scope.eligible if scope else True
+                self._decide(
+                    item,
+                    Trigger(
+                        name="deletions_released",
+                        at=now,
+                        reason=f"released by {by}",
+                        user_eligible=eligible,
+                    ),
+                )
+                count += 1
+        self._finish_tick()
+        return count
+
+    # ---- reading --------------------------------------------------------------------------
+
+    def _read_erp(self) -> None:
+        position = int(self.checkpoints.get(ERP_FEED, "0"))
+        batch = self.erp.read_changes(position, self.erp_batch)
+        for change in batch.changes:
+            if isinstance(change, UserChange):
+                self._tick.report.users_changed += 1
+                self._user_seen(change.user, deleted=change.deleted)
+            else:
+                self._handle(change)
+        if batch.position != position:
+            self.checkpoints[ERP_FEED] = str(batch.position)
+            self._tick.checkpoints[ERP_FEED] = str(batch.position)
+
+    def _read_exchange(self, user: User, kind: ItemKind) -> None:
+        key = exchange_checkpoint(user.login, kind)
+        for _ in range(self.exchange_rounds):
+            try:
+                batch = self.exchange.read_changes(user, kind, self.checkpoints.get(key))
+            except SideError as error:
+                log.warning("reading %s of %s failed: %s", kind.value, user.login, error)
+                return
+            for obs in batch.observations:
+                self._handle(obs)
+            self.checkpoints[key] = batch.checkpoint
+            self._tick.checkpoints[key] = batch.checkpoint
+            if not batch.more:
+                return
+
+    # ---- deciding and acting --------------------------------------------------------------
+
+    def _handle(self, obs: Observation) -> None:
+        self._tick.report.observations += 1
+        stream_id = self._stream_of(obs)
+        item = self._item(stream_id) or SyncItem.start(stream_id, obs.user, obs.kind)
+        scope = self.scopes.get(obs.user.lower())
+        eligible, reason = (
+            (scope.eligible, scope.reason) if scope else (False, "the user is unknown to the ERP")
+        )
+        obs = obs.model_copy(
+            update={
+                "user_eligible": eligible,
+                "user_reason": reason,
+                "deletions_paused": self._deletions_paused(item.state, obs),
+            }
+        )
+        self._decide(item, obs)
+
+    def _stream_of(self, obs: Observation) -> uuid.UUID:
+        if obs.sync_id is not None:
+            return obs.sync_id
+        known = self.projector.stream_of_native(obs.side, obs.user, obs.native_id)
+        return known or obs.stream_id
+
+    def _deletions_paused(self, item: ItemState, obs: Observation) -> bool:
+        if obs.change is not Change.DELETED or not item.linked:
+            return False
+        counterpart = item.view(obs.side.other)
+        if not counterpart.exists or item.view(obs.side).deleted:
+            return False
+        if comparable(obs.side.other, counterpart.current) != comparable(obs.side.other, item.base):
+            return False  # an edit on the other side beats the delete (R16): no deletion
+        ledger = self._ledger(obs.user)
+        paused = ledger.count_deletion(obs.observed_at, self.options)
+        self._touch(ledger)
+        if paused and ledger.guard.paused_at == obs.observed_at:
+            log.warning(
+                "deletion burst for %s: %d deletions within %d s; deletions paused until released",
+                obs.user,
+                ledger.guard.paused_count,
+                self.options.deletion_burst_window_s,
+            )
+        return paused
+
+    def _decide(self, item: SyncItem, event: Observation | Trigger) -> Decision:
+        decision = decide(item.state, event, self.options, self.stamp)
+        if isinstance(event, Observation):
+            item.observed(event)
+        else:
+            item.triggered(event)
+        item.decided(decision)
+        self._touch(item)
+        self._tick.report.decisions += 1
+        self._act(item, decision)
+        return decision
+
+    def _act(self, item: SyncItem, decision: Decision) -> None:
+        user = self._user(item.state.user)
+        for write in decision.writes:
+            now = self.clock()
+            try:
+                result = self._apply(user, item.id, write)
+            except NotFound:
+                if write.operation == "delete":
+                    result = WriteResult(native_id=write.native_id or "")
+                else:
+                    self._write_failed(
+                        item,
+                        write,
+                        "NotFound",
+                        "the item no longer exists there",
+                        now,
+                        transient=True,
+                        hint=0,
+                    )
+                    self._refresh(item, write.side)
+                    return
+            except VersionConflict as conflict:
+                # Changed there since we read it: record, re-read that side, decide again.
+                self._write_failed(
+                    item, write, "VersionConflict", str(conflict), now, transient=True, hint=0
+                )
+                self._refresh(item, write.side)
+                return
+            except SideError as error:
+                self._write_failed(
+                    item,
+                    write,
+                    type(error).__name__,
+                    str(error),
+                    now,
+                    transient=error.transient,
+                    hint=error.retry_after_s,
+                )
+                return
+            except Exception as error:  # an adapter bug must not stop everyone else's sync
+                log.exception("write to %s failed unexpectedly", write.side.value)
+                self._write_failed(
+                    item, write, type(error).__name__, str(error), now, transient=False, hint=None
+                )
+                return
+            item.written(
+                WriteDone(
+                    side=write.side,
+                    operation=write.operation,
+                    native_id=result.native_id,
+                    native_version=result.native_version,
+                    snapshot=None if write.operation == "delete" else write.snapshot,
+                    at=now,
+                )
+            )
+            self._tick.report.writes += 1
+
+    def _apply(self, user: User, stream_id: uuid.UUID, write: Write) -> WriteResult:
+        if write.side is Side.ERP:
+            return self.erp.apply(user.login, stream_id, write)
+        return self.exchange.apply(user, stream_id, write)
+
+    def _write_failed(
+        self,
+        item: SyncItem,
+        write: Write,
+        error_class: str,
+        message: str,
+        now: datetime,
+        *,
+        transient: bool,
+        hint: float | None,
+    ) -> None:
+        attempt = item.state.attempts + 1
+        next_at = self.retry.next_at(attempt, now, hint) if transient else None
+        item.write_failed(
+            WriteFailed(
+                side=write.side,
+                operation=write.operation,
+                error_class=error_class,
+                message=message[:500],
+                attempt=attempt,
+                transient=next_at is not None,
+                next_retry_at=next_at,
+                at=now,
+            )
+        )
+        self._tick.report.failures += 1
+        log.warning(
+            "write to %s for %s failed (%s, attempt %d): %s",
+            write.side.value,
+            item.id,
+            error_class,
+            attempt,
+            message[:200],
+        )
+
+    def _refresh(self, item: SyncItem, side: Side) -> None:
+        """Read the item again from one side and decide on what is really there now."""
+        view = item.state.view(side)
+        if view.native_id is None:
+            return
+        user = self._user(item.state.user)
+        try:
+            if side is Side.ERP:
+                obs = self.erp.fetch(user.login, item.state.kind, view.native_id)
+            else:
+                obs = self.exchange.fetch(user, item.state.kind, view.native_id)
+        except SideError as error:
+            log.warning("re-reading %s from %s failed: %s", item.id, side.value, error)
+            return
+        obs = obs.model_copy(update={"sync_id": item.id})
+        if item.state.attempts <= 3:
+            self._handle(obs)
+
+    def _retry_due(self) -> None:
+        now = self.clock()
+        for stream_id in self.projector.retries_due(now):
+            item = self._item(stream_id)
+            if (
+                item is None
+                or item.state.status is not Status.FAILED
+                or item.state.next_retry_at is None
+            ):
+                continue
+            if item.state.next_retry_at > now:
+                continue
+            scope = self.scopes.get(item.state.user.lower())
+            self._decide(
+                item,
+                Trigger(
+                    name="retry",
+                    at=now,
+                    reason=f"attempt {item.state.attempts + 1}",
+                    user_eligible=scope.eligible if scope else False,
+                    user_reason=scope.reason if scope else "",
+                ),
+            )
+
+    # ---- persistence ----------------------------------------------------------------------
+
+    def _item(self, stream_id: uuid.UUID) -> SyncItem | None:
+        touched = self._tick.touched.get(stream_id)
+        if isinstance(touched, SyncItem):
+            return touched
+        return self.store.item(stream_id)
+
+    def _ledger(self, user: str) -> UserLedger:
+        from engine.aggregates import ledger_id
+
+        touched = self._tick.touched.get(ledger_id(user))
+        if isinstance(touched, UserLedger):
+            return touched
+        return self.store.ledger(user) or UserLedger.start(user)
+
+    def _touch(self, aggregate: BaseAggregate[uuid.UUID]) -> None:
+        self._tick.touched[aggregate.id] = aggregate
+
+    def _user(self, login: str) -> User:
+        scope = self.scopes.get(login.lower())
+        return scope.user if scope else User(login=login)
+
+    def _finish_tick(self) -> TickReport:
+        tick, self._tick = self._tick, _Tick()
+        tick.report.events = self.store.save_batch(tick.touched.values(), tick.checkpoints)
+        self.projector.run()
+        return tick.report
+
+    def user_scopes(self) -> Iterable[UserScope]:
+        return self.scopes.values()

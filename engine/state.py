@@ -1,0 +1,247 @@
+"""What the engine knows about one synchronised item, and how each recorded event changes it.
+
+`ItemState` is immutable; `evolve` folds one recorded event into it. Replaying an item's events
+through `evolve` gives back exactly the state the decisions were made on — no transition
+callbacks, no adapters, no clock.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from engine.model import Appointment, Frozen, ItemKind, ItemSnapshot, Side, Task
+from engine.observation import Change, ItemError, Observation, Trigger
+from engine.options import OptionsStamp
+from engine.ports import Operation, Write
+
+
+class Status(StrEnum):
+    NEW = "new"  # seen, nothing transferred yet
+    PREEXISTING = "preexisting"  # existed before setup, untouched since (R5)
+    IN_SYNC = "in_sync"
+    EXPORTING = "exporting"
+    IMPORTING = "importing"
+    CONFLICT = "conflict"  # both sides changed; the merge is being written (R16)
+    FAILED = "failed"  # a write failed (retry due) or the input is invalid (parked)
+    HELD = "held"  # a deletion is held by the user's burst guard (R17)
+    OUT_OF_SCOPE = "out_of_scope"  # user or type left the sync scope: not a deletion (R17)
+    DELETED = "deleted"
+
+
+class Verdict(StrEnum):
+    EXPORT = "export"
+    IMPORT = "import"
+    CONFLICT = "conflict"
+    SKIP = "skip"
+    ECHO = "echo"
+    FAIL = "fail"
+    HOLD = "hold"
+
+
+class SideView(Frozen):
+    """One side's copy of the item as last observed or written."""
+
+    native_id: str | None = None
+    version: str | None = None
+    current: ItemSnapshot | None = None
+    deleted: bool = False
+    invalid: ItemError | None = None
+    written_version: str | None = None  # the version our last write produced (echo by version)
+    written_hash: str | None = None  # the content our last write produced (echo by content)
+    changed_at: datetime | None = None  # when its content last really changed (newest_wins)
+
+    @property
+    def exists(self) -> bool:
+        return self.native_id is not None and not self.deleted
+
+
+class FieldConflict(Frozen):
+    """A field both sides changed differently, with both versions and the winner (R16)."""
+
+    field: str
+    erp_value: object = None
+    exchange_value: object = None
+    winner: Side
+
+
+class Decision(Frozen):
+    trigger: str
+    verdict: Verdict
+    reason: str  # machine-readable reason code (R18)
+    sentence: str  # for people (R18)
+    status: Status  # status right after the decision
+    settled: Status  # status once all writes are done
+    writes: tuple[Write, ...] = ()
+    base: ItemSnapshot | None = None  # the agreed content once the writes are done
+    direction: Literal["erp_to_exchange", "exchange_to_erp", "both", "none"] = "none"
+    operation: Operation | Literal["none"] = "none"
+    changed_fields: tuple[str, ...] = ()
+    conflicts: tuple[FieldConflict, ...] = ()
+    dropped_occurrences: tuple[datetime, ...] = ()
+    options: OptionsStamp
+
+
+class WriteDone(Frozen):
+    side: Side
+    operation: Operation
+    native_id: str
+    native_version: str | None = None
+    snapshot: ItemSnapshot | None = None  # what that side holds now (None after a delete)
+    at: datetime
+
+
+class WriteFailed(Frozen):
+    side: Side
+    operation: Operation
+    error_class: str
+    message: str
+    attempt: int
+    transient: bool
+    next_retry_at: datetime | None = None
+    at: datetime
+
+
+class ItemState(Frozen):
+    stream_id: uuid.UUID
+    user: str
+    kind: ItemKind
+    status: Status = Status.NEW
+    erp: SideView = SideView()
+    exchange: SideView = SideView()
+    base: ItemSnapshot | None = None  # last agreed content (ERP view, info text included)
+    linked: bool = False  # a transfer connected the two sides at least once
+    baseline_at: datetime | None = None  # when it was first seen as pre-existing (R5)
+    pending: tuple[Write, ...] = ()
+    pending_settled: Status | None = None
+    pending_base: ItemSnapshot | None = None
+    attempts: int = 0
+    next_retry_at: datetime | None = None
+    reason: str = ""
+    sentence: str = ""
+
+    def view(self, side: Side) -> SideView:
+        return self.erp if side is Side.ERP else self.exchange
+
+    def with_view(self, side: Side, view: SideView) -> ItemState:
+        return self.model_copy(update={side.value: view})
+
+
+def comparable(side: Side, snapshot: Appointment | Task | None) -> str | None:
+    """The hash that says whether a side's content changed: the ERP's info text counts, the
+    Exchange body does not (it is never imported, R6)."""
+    if snapshot is None:
+        return None
+    return snapshot.content_hash if side is Side.ERP else snapshot.sync_hash
+
+
+def new_state(stream_id: uuid.UUID, user: str, kind: ItemKind) -> ItemState:
+    return ItemState(stream_id=stream_id, user=user, kind=kind)
+
+
+def observe(state: ItemState, obs: Observation) -> ItemState:
+    """Fold an observation into what we know of that side."""
+    view = state.view(obs.side)
+    if obs.change is Change.DELETED:
+        view = view.model_copy(
+            update={
+                "deleted": True,
+                "current": None,
+                "version": obs.native_version,
+                "invalid": None,
+                "native_id": view.native_id or obs.native_id,
+                "changed_at": obs.observed_at,
+            }
+        )
+    elif obs.change is Change.INVALID:
+        view = view.model_copy(
+            update={
+                "native_id": obs.native_id,
+                "version": obs.native_version,
+                "invalid": obs.error,
+                "deleted": False,
+            }
+        )
+    else:
+        changed = comparable(obs.side, obs.snapshot) != comparable(obs.side, view.current)
+        view = view.model_copy(
+            update={
+                "native_id": obs.native_id,
+                "version": obs.native_version,
+                "current": obs.snapshot,
+                "deleted": False,
+                "invalid": None,
+                "changed_at": obs.observed_at
+                if changed or view.changed_at is None
+                else view.changed_at,
+            }
+        )
+    update: dict[str, object] = {obs.side.value: view}
+    if obs.change is Change.BASELINE and state.baseline_at is None:
+        update["baseline_at"] = obs.observed_at
+    return state.model_copy(update=update)
+
+
+def triggered(state: ItemState, trigger: Trigger) -> ItemState:
+    return state
+
+
+def decided(state: ItemState, decision: Decision) -> ItemState:
+    update: dict[str, object] = {
+        "status": decision.status,
+        "reason": decision.reason,
+        "sentence": decision.sentence,
+        "pending": decision.writes,
+        "pending_settled": decision.settled if decision.writes else None,
+        "pending_base": decision.base if decision.writes else None,
+    }
+    if not decision.writes:
+        update["base"] = decision.base
+        update["next_retry_at"] = None
+        if decision.verdict is not Verdict.FAIL:
+            update["attempts"] = 0
+    return state.model_copy(update=update)
+
+
+def write_done(state: ItemState, done: WriteDone) -> ItemState:
+    view = state.view(done.side)
+    written = comparable(done.side, done.snapshot)
+    view = view.model_copy(
+        update={
+            "native_id": done.native_id,
+            "version": done.native_version,
+            "written_version": done.native_version,
+            "written_hash": written,
+            "current": done.snapshot,
+            "deleted": done.operation == "delete",
+            "invalid": None,
+        }
+    )
+    pending = tuple(w for w in state.pending if w.side is not done.side)
+    update: dict[str, object] = {done.side.value: view, "pending": pending}
+    if not pending:
+        settled = state.pending_settled or Status.IN_SYNC
+        update.update(
+            status=settled,
+            base=state.pending_base,
+            linked=state.linked or settled is Status.IN_SYNC,
+            pending_settled=None,
+            pending_base=None,
+            attempts=0,
+            next_retry_at=None,
+        )
+    return state.with_view(done.side, view).model_copy(update=update)
+
+
+def write_failed(state: ItemState, failed: WriteFailed) -> ItemState:
+    return state.model_copy(
+        update={
+            "status": Status.FAILED,
+            "attempts": failed.attempt,
+            "next_retry_at": failed.next_retry_at if failed.transient else None,
+            "reason": f"WRITE_FAILED:{failed.error_class}",
+            "sentence": failed.message,
+        }
+    )

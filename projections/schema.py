@@ -1,0 +1,101 @@
+"""The read models' tables, beside the event store (same SQLite file or PostgreSQL schema)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+
+def build_metadata(schema: str | None = None) -> MetaData:
+    metadata = MetaData(schema=schema)
+
+    Table(
+        "projection_tracking",
+        metadata,
+        Column("name", String(64), primary_key=True),
+        Column("position", Integer, nullable=False),
+    )
+
+    # The mapping: one row per item and user (R18: "what happened to this item").
+    Table(
+        "item_mapping",
+        metadata,
+        Column("stream_id", String(36), primary_key=True),
+        Column("user", String(128), nullable=False),
+        Column("kind", String(16), nullable=False),
+        Column("erp_id", String(128)),
+        Column("exchange_id", String(512)),
+        Column("subject", Text),
+        Column("status", String(16), nullable=False),
+        Column("reason", String(64)),
+        Column("sentence", Text),
+        Column("linked", Boolean, nullable=False, default=False),
+        Column("pending_writes", Integer, nullable=False, default=0),
+        Column("settled", String(16)),
+        Column("last_decision_id", Integer),
+        Column("next_retry_at", String(32)),
+        Column("updated_at", String(32)),
+        Index("ix_item_mapping_user", "user", "status"),
+        Index("ix_item_mapping_erp", "user", "erp_id"),
+        Index("ix_item_mapping_exchange", "user", "exchange_id"),
+        Index("ix_item_mapping_retry", "status", "next_retry_at"),
+    )
+
+    # Occurrences of series that deviate (modified or deleted), as last agreed (R2).
+    Table(
+        "occurrence_mapping",
+        metadata,
+        Column("stream_id", String(36), primary_key=True),
+        Column("original_start", String(32), primary_key=True),
+        Column("state", String(16), nullable=False),
+    )
+
+    # The transfer log: one row per decision (transfer, skip, echo, failure), R13, R18.
+    Table(
+        "transfer_log",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=False),  # notification id
+        Column("at", String(32), nullable=False),
+        Column("user", String(128), nullable=False),
+        Column("stream_id", String(36), nullable=False),
+        Column("kind", String(16), nullable=False),
+        Column("erp_id", String(128)),
+        Column("exchange_id", String(512)),
+        Column("subject", Text),
+        Column("trigger", String(32), nullable=False),
+        Column("verdict", String(16), nullable=False),
+        Column("direction", String(24), nullable=False),
+        Column("operation", String(16), nullable=False),
+        Column("changed_fields", Text, nullable=False),
+        Column("reason", String(64), nullable=False),
+        Column("sentence", Text, nullable=False),
+        Column("outcome", String(16), nullable=False),
+        Column("error", Text),
+        Column("details", Text),  # JSON: conflicts with both versions, dropped occurrences
+        Column("options_hash", String(32), nullable=False),
+        Index("ix_transfer_log_user_at", "user", "at"),
+        Index("ix_transfer_log_stream", "stream_id"),
+        Index("ix_transfer_log_reason", "reason"),
+    )
+
+    # Users as the engine sees them (R8, R12, R17 alerts).
+    Table(
+        "user_status",
+        metadata,
+        Column("user", String(128), primary_key=True),
+        Column("eligible", Boolean, nullable=False, default=False),
+        Column("reason", Text),
+        Column("set_up_at", String(32)),
+        Column("deletions_paused", Boolean, nullable=False, default=False),
+        Column("paused_at", String(32)),
+        Column("updated_at", String(32)),
+    )
+    return metadata
