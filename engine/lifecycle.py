@@ -22,7 +22,7 @@ from transitions import Machine
 
 from engine import reasons
 from engine.model import Side
-from engine.observation import Change, Observation, Trigger
+from engine.observation import Change, Observation, Origin, Trigger
 from engine.options import OptionsStamp, SyncOptions
 from engine.planning import SIDE_NAME, Context, plan_deletion, plan_preexisting, plan_reconcile
 from engine.state import Decision, ItemState, Status, Verdict, comparable, observe
@@ -139,23 +139,17 @@ class Deliberation:
         return obs is not None and obs.change is Change.INVALID
 
     def is_echo(self) -> bool:
+        """Our own write coming back: its version is the one our write produced."""
         obs = self.ctx.observation
         if obs is None:
             return False
         view = self.ctx.before.view(obs.side)
         if obs.change is Change.DELETED:
-            return (
-                view.deleted
-                and view.written_version is not None
-                or (view.deleted and self.ctx.before.status is Status.DELETED)
-            )
+            return view.deleted  # deleted by us, or a repeated report of a known deletion
         if obs.native_version is not None and obs.native_version == view.written_version:
             return True
-        return (
-            view.written_hash is not None
-            and comparable(obs.side, obs.snapshot) == view.written_hash
-            and (comparable(obs.side, view.current) == view.written_hash)
-        )
+        # A side that marks our writes (the ERP feed's origin) may report a later version of them.
+        return obs.origin is Origin.SYNC and comparable(obs.side, obs.snapshot) == view.written_hash
 
     def is_unchanged(self) -> bool:
         obs = self.ctx.observation

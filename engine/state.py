@@ -193,15 +193,18 @@ def decided(state: ItemState, decision: Decision) -> ItemState:
         "status": decision.status,
         "reason": decision.reason,
         "sentence": decision.sentence,
-        "pending": decision.writes,
-        "pending_settled": decision.settled if decision.writes else None,
-        "pending_base": decision.base if decision.writes else None,
+        "base": decision.base if not decision.writes else state.base,
     }
-    if not decision.writes:
-        update["base"] = decision.base
-        update["next_retry_at"] = None
-        if decision.verdict is not Verdict.FAIL:
-            update["attempts"] = 0
+    if decision.verdict in (Verdict.SKIP, Verdict.ECHO):
+        return state.model_copy(update=update)  # a pending retry stays pending
+    update.update(
+        pending=decision.writes,
+        pending_settled=decision.settled if decision.writes else None,
+        pending_base=decision.base if decision.writes else None,
+        next_retry_at=None,
+    )
+    if decision.verdict is not Verdict.FAIL:
+        update["attempts"] = state.attempts if decision.trigger == "retry" else 0
     return state.model_copy(update=update)
 
 

@@ -215,6 +215,8 @@ class FakeExchange:
             if write.operation == "delete":
                 if write.native_id not in folder.items:
                     raise NotFound(f"item {write.native_id} does not exist")
+                if write.expected_version not in (None, folder.items[write.native_id].change_key):
+                    raise VersionConflict(f"item {write.native_id} changed since it was read")
                 self.delete(write.native_id)
                 return WriteResult(native_id=write.native_id)
             assert write.snapshot is not None
@@ -242,9 +244,9 @@ class FakeExchange:
                 )
             else:
                 keep_body = item.content.info_text if body is None else body
-                item.content = _series_aware(
-                    item.content, _master(write.snapshot, keep_body, keep=item.content)
-                )
+                # A pattern reset (write.pattern_changed) starts the series afresh, without exceptions.
+                keep = None if write.pattern_changed else item.content
+                item.content = _series_aware(item.content, _master(write.snapshot, keep_body, keep=keep))
             item.content = _apply_occurrences(item.content, write.occurrences)
             item.sync_id = stream_id
             self._store(mailbox, item)

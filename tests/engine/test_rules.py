@@ -1,0 +1,638 @@
+"""One test (or a few) per rule of DESIGN §1 that concerns a single item, through the runtime.
+
+Each test acts as a person on one side, lets the engine run as it does in production (observe →
+record → decide → act → save → project) and checks both sides and the transfer log.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import pytest
+
+from engine import reasons
+from engine.eligibility import eligibility, mailbox_address
+from engine.errors import TransientError
+from engine.model import Appointment, BusyStatus, ItemKind, Participant, ResponseStatus, TaskStatus, User
+from engine.options import SyncOptions
+from engine.recurrence import Recurrence
+from engine.state import Status
+from replay.verify import verify
+from tests.harness import Harness, at
+
+WEEKLY_MON_WED = Recurrence(pattern="weekly", weekdays=("monday", "wednesday"), count=6)  # type: ignore[arg-type]
+
+
+# ---- R1: appointments and tasks, both ways -------------------------------------------------
+
+
+def test_r1_appointments_and_tasks_from_the_erp_reach_outlook(world: Harness) -> None:
+    appointment = world.erp_appointment(subject="Kickoff", location="Room 1")
+    task = world.erp_task(subject="Call back", due=date(2026, 12, 3), priority="high")
+    world.sync()
+    assert world.counterpart_in_exchange(appointment).content.location == "Room 1"
+    exported_task = world.counterpart_in_exchange(task).content
+    assert exported_task.subject == "Call back" and exported_task.due == date(2026, 12, 3)
+    assert world.reasons(verdict="export") == [reasons.CREATED_IN_ERP, reasons.CREATED_IN_ERP]
+
+
+def test_r1_appointments_and_tasks_from_outlook_reach_the_erp(world: Harness) -> None:
+    appointment = world.outlook_appointment(subject="Dentist")
+    task = world.outlook_task(subject="Buy stamps", status=TaskStatus.IN_PROGRESS, percent_complete=40)
+    world.sync()
+    assert world.erp_row_for(appointment).data["subject"] == "Dentist"
+    row = world.erp_row_for(task)
+    assert row.kind is ItemKind.TASK and row.data["percent_complete"] == 40
+    assert world.reasons(verdict="import") == [reasons.CREATED_IN_EXCHANGE, reasons.CREATED_IN_EXCHANGE]
+
+
+# ---- R2: series, occurrences, pattern changes ------------------------------------------------
+
+
+def test_r2_series_with_modified_and_deleted_occurrences_reaches_outlook(world: Harness) -> None:
+    series = world.erp_appointment(subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule())
+    world.sync()
+    first, second, third = Appointment.model_validate(
+        world.erp.snapshot_of(series).model_dump()
+    ).occurrence_starts()[:3]
+    snapshot = world.erp.snapshot_of(series)
+    moved = {"original_start": second, "start": second + timedelta(hours=2), "end": second + timedelta(hours=3),
+             "subject": "Jour fixe (moved)", "location": "", "busy_status": "busy"}
+    world.erp.edit(series, modified_occurrences=[moved], deleted_occurrences=[third])
+    world.sync()
+    exported = world.counterpart_in_exchange(series).content
+    assert isinstance(exported, Appointment) and snapshot.recurrence == exported.recurrence
+    assert [o.original_start for o in exported.modified_occurrences] == [second]
+    assert exported.modified_occurrences[0].subject == "Jour fixe (moved)"
+    assert exported.deleted_occurrences == (third,)
+    assert first not in exported.deleted_occurrences
+
+
+def test_r2_occurrence_moved_and_deleted_in_outlook_reach_the_erp(world: Harness) -> None:
+    series = world.erp_appointment(subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule())
+    world.sync()
+    item = world.counterpart_in_exchange(series)
+    starts = item.content.occurrence_starts()  # type: ignore[union-attr]
+    world.exchange.modify_occurrence(item.id, starts[1], start=starts[1] + timedelta(hours=1), end=starts[1] + timedelta(hours=2))
+    world.exchange.delete_occurrence(item.id, starts[4])
+    world.sync()
+    imported = world.erp.snapshot_of(series)
+    assert isinstance(imported, Appointment)
+    assert [o.original_start for o in imported.modified_occurrences] == [starts[1]]
+    assert imported.modified_occurrences[0].start == starts[1] + timedelta(hours=1)
+    assert imported.deleted_occurrences == (starts[4],)
+    assert world.log()[-2]["changed_fields"] == "deleted_occurrences,modified_occurrences"
+
+
+def test_r2_pattern_change_in_the_erp_keeps_exceptions_that_still_fall_on_the_pattern(world: Harness) -> None:
+    series = world.erp_appointment(subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule())
+    world.sync()
+    starts = world.erp.snapshot_of(series).occurrence_starts()  # type: ignore[union-attr]
+    monday, wednesday = starts[2], starts[3]  # Mon 14th, Wed 16th
+    world.erp.edit(series, deleted_occurrences=[monday, wednesday])
+    world.sync()
+    # Wednesdays become Fridays: Monday's deleted occurrence still fits, Wednesday's does not.
+    mon_fri = Recurrence(pattern="weekly", weekdays=("monday", "friday"), count=6)  # type: ignore[arg-type]
+    world.erp.edit(series, rrule=mon_fri.to_rrule())
+    world.sync()
+    exported = world.counterpart_in_exchange(series).content
+    assert isinstance(exported, Appointment)
+    assert exported.recurrence == mon_fri
+    assert exported.deleted_occurrences == (monday,)
+    assert world.erp.snapshot_of(series).deleted_occurrences == (monday,)  # type: ignore[union-attr]
+    entry = next(r for r in world.log() if r["reason"] == reasons.PATTERN_CHANGED)
+    assert wednesday.isoformat() in json.loads(entry["details"])["dropped_occurrences"][0].replace("Z", "+00:00")
+    assert "no longer fall on an occurrence" in entry["sentence"]
+
+
+def test_r2_pattern_change_in_outlook_keeps_the_exceptions_that_still_fit(world: Harness) -> None:
+    series = world.erp_appointment(subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule())
+    world.sync()
+    starts = world.erp.snapshot_of(series).occurrence_starts()  # type: ignore[union-attr]
+    world.erp.edit(series, deleted_occurrences=[starts[2], starts[3]])
+    world.sync()
+    item = world.counterpart_in_exchange(series)
+    mon_fri = Recurrence(pattern="weekly", weekdays=("monday", "friday"), count=6)  # type: ignore[arg-type]
+    world.exchange.edit(item.id, recurrence=mon_fri)  # Exchange drops every exception itself
+    assert world.exchange.get(item.id).content.deleted_occurrences == ()  # type: ignore[union-attr]
+    world.sync()
+    imported = world.erp.snapshot_of(series)
+    assert isinstance(imported, Appointment) and imported.recurrence == mon_fri
+    assert imported.deleted_occurrences == (starts[2],)
+    assert world.exchange.get(item.id).content.deleted_occurrences == (starts[2],)  # type: ignore[union-attr]
+
+
+def test_r2_restoring_a_deleted_occurrence_rewrites_the_series_in_outlook(world: Harness) -> None:
+    series = world.erp_appointment(subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule())
+    world.sync()
+    starts = world.erp.snapshot_of(series).occurrence_starts()  # type: ignore[union-attr]
+    world.erp.edit(series, deleted_occurrences=[starts[1], starts[2]])
+    world.sync()
+    world.erp.edit(series, deleted_occurrences=[starts[2]])  # the ERP user brings one back
+    world.sync()
+    assert world.counterpart_in_exchange(series).content.deleted_occurrences == (starts[2],)  # type: ignore[union-attr]
+
+
+# ---- R3, R4: just in time, autonomous --------------------------------------------------------
+
+
+def test_r3_a_committed_change_transfers_in_the_next_tick(world: Harness) -> None:
+    assert world.engine is not None
+    row = world.erp_appointment()
+    report = world.engine.tick()
+    assert report.writes == 1
+    assert world.counterpart_in_exchange(row).content.subject == "Kickoff"
+
+
+def test_r4_every_eligible_user_is_synchronised_without_any_action(world: Harness) -> None:
+    world.user("schmidt")
+    world.sync()
+    world.erp_appointment("schmidt", subject="Visit")
+    world.outlook_appointment("mueller", subject="Lunch")
+    world.sync()
+    assert [i.content.subject for i in world.exchange_items("schmidt")] == ["Visit"]
+    assert [r.data["subject"] for r in world.erp.items_of("mueller")] == ["Lunch"]
+
+
+# ---- R5: items that existed before setup ------------------------------------------------------
+
+
+def test_r5_items_that_existed_before_setup_stay_put(fresh: Harness) -> None:
+    fresh.user("mueller")
+    erp_row = fresh.erp_appointment(subject="Old ERP item")
+    fresh.outlook_appointment(subject="Old Outlook item")
+    fresh.sync()
+    assert [i.content.subject for i in fresh.exchange_items()] == ["Old Outlook item"]
+    assert list(fresh.erp.rows) == [int(erp_row)]
+    entries = fresh.log(reason=reasons.PREEXISTING)
+    assert len(entries) == 2
+    assert "existed before sync was set up for mueller on 2026-11-02 and has not changed since" in entries[0]["sentence"]
+
+
+def test_r5_a_preexisting_item_transfers_as_a_creation_once_changed(fresh: Harness) -> None:
+    fresh.user("mueller")
+    erp_row = fresh.erp_appointment(subject="Old ERP item")
+    outlook = fresh.outlook_appointment(subject="Old Outlook item")
+    fresh.sync()
+    fresh.erp.edit(erp_row, location="Room 2")
+    fresh.exchange.edit(outlook, location="Room 3")
+    fresh.sync()
+    assert fresh.counterpart_in_exchange(erp_row).content.location == "Room 2"
+    assert fresh.erp_row_for(outlook).data["location"] == "Room 3"
+    assert fresh.reasons(reason=reasons.CHANGED_AFTER_SETUP) == [reasons.CHANGED_AFTER_SETUP] * 2
+
+
+def test_r5_a_preexisting_item_that_is_only_touched_stays_put(fresh: Harness) -> None:
+    fresh.user("mueller")
+    outlook = fresh.outlook_appointment(subject="Old Outlook item")
+    fresh.sync()
+    fresh.exchange.touch(outlook)  # new ChangeKey, same content
+    fresh.sync()
+    assert fresh.erp.rows == {}
+    assert fresh.reasons(trigger="exchange_changed") == [reasons.UNCHANGED]
+
+
+def test_r5_deleting_a_preexisting_item_deletes_nothing_on_the_other_side(fresh: Harness) -> None:
+    fresh.user("mueller")
+    erp_row = fresh.erp_appointment(subject="Old ERP item")
+    fresh.sync()
+    fresh.erp.delete(erp_row)
+    fresh.sync()
+    assert fresh.reasons(trigger="erp_deleted") == [reasons.NOT_LINKED]
+
+
+# ---- R6, R7: info text flows from the ERP to Outlook only -------------------------------------
+
+
+def test_r6_info_text_edited_in_outlook_is_not_imported(world: Harness) -> None:
+    row = world.erp_appointment(info_text="Agenda: budget")
+    world.sync()
+    item = world.counterpart_in_exchange(row)
+    world.exchange.edit(item.id, info_text="My private notes")
+    world.sync()
+    assert world.erp.snapshot_of(row).info_text == "Agenda: budget"
+    assert world.reasons(trigger="exchange_changed")[-1] == reasons.BODY_NOT_IMPORTED
+
+
+def test_r6_info_text_is_not_imported_on_creation_either(world: Harness) -> None:
+    outlook = world.outlook_appointment(info_text="Dial-in 0800 123")
+    world.sync()
+    assert world.erp_row_for(outlook).data["info_text"] == ""
+
+
+def test_r6_info_text_never_conflicts(world: Harness) -> None:
+    row = world.erp_appointment(info_text="ERP text")
+    world.sync()
+    item = world.counterpart_in_exchange(row)
+    world.erp.edit(row, info_text="ERP text, revised")
+    world.exchange.edit(item.id, info_text="Outlook text", location="Room 9")
+    world.sync()
+    snapshot = world.erp.snapshot_of(row)
+    assert snapshot.info_text == "ERP text, revised" and snapshot.location == "Room 9"  # type: ignore[union-attr]
+    assert all("info_text" not in (r["details"] or "") for r in world.log())
+
+
+def test_r7_info_text_is_not_written_to_outlook_by_default(world: Harness) -> None:
+    row = world.erp_appointment(info_text="Internal calculation")
+    world.sync()
+    assert world.counterpart_in_exchange(row).content.info_text == ""
+    world.erp.edit(row, info_text="Internal calculation v2")
+    world.sync()
+    assert world.counterpart_in_exchange(row).content.info_text == ""
+    assert world.reasons(trigger="erp_changed")[-1] == reasons.INFO_TEXT_NOT_WRITTEN
+
+
+def test_r7_info_text_is_written_when_the_option_is_off(fresh: Harness) -> None:
+    fresh.restart(SyncOptions(write_info_text=True))
+    fresh.user("mueller")
+    fresh.sync()
+    row = fresh.erp_appointment(info_text="Bring the contract")
+    fresh.sync()
+    assert fresh.counterpart_in_exchange(row).content.info_text == "Bring the contract"
+    fresh.erp.edit(row, info_text="Bring the signed contract")
+    fresh.sync()
+    assert fresh.counterpart_in_exchange(row).content.info_text == "Bring the signed contract"
+
+
+def test_r7_info_text_is_written_as_html_when_configured(fresh: Harness) -> None:
+    fresh.restart(SyncOptions(write_info_text=True, info_text_format="html"))
+    fresh.user("mueller")
+    fresh.sync()
+    row = fresh.erp_appointment(info_text="A < B\nsecond line")
+    fresh.sync()
+    body = fresh.counterpart_in_exchange(row).content.info_text
+    assert body == "<html><body><p>A &lt; B<br>second line</p></body></html>"
+
+
+def test_r7_outlook_body_is_not_overwritten_while_the_info_text_is_unchanged(fresh: Harness) -> None:
+    fresh.restart(SyncOptions(write_info_text=True))
+    fresh.user("mueller")
+    fresh.sync()
+    row = fresh.erp_appointment(info_text="ERP text")
+    fresh.sync()
+    item = fresh.counterpart_in_exchange(row)
+    fresh.exchange.edit(item.id, info_text="Notes typed in Outlook")
+    fresh.erp.edit(row, location="Room 4")
+    fresh.sync()
+    exported = fresh.counterpart_in_exchange(row).content
+    assert exported.info_text == "Notes typed in Outlook" and exported.location == "Room 4"  # type: ignore[union-attr]
+
+
+# ---- R8, R9: who is synchronised, through which mailbox ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        ({"allow_sync": False}, "allow automatic Exchange sync"),
+        ({"locked": True}, "locked"),
+        ({"valid_from": date(2027, 1, 1)}, "valid only from 2027-01-01"),
+        ({"valid_until": date(2026, 10, 31)}, "expired on 2026-10-31"),
+    ],
+)
+def test_r8_only_eligible_users_are_synchronised(fresh: Harness, fields: dict[str, object], why: str) -> None:
+    fresh.erp.save_user(User(login="mueller", mailbox="mueller@example.com", **{"allow_sync": True, **fields}))
+    fresh.sync()
+    fresh.erp_appointment()
+    fresh.sync()
+    assert fresh.exchange_items() == []
+    entry = fresh.log()[-1]
+    assert entry["reason"] == reasons.USER_NOT_ELIGIBLE and why in entry["sentence"]
+
+
+def test_r8_a_user_whose_mailbox_cannot_be_reached_is_not_synchronised(fresh: Harness) -> None:
+    fresh.exchange.unreachable["mueller@example.com"] = "ErrorNonExistentMailbox"
+    fresh.user("mueller")
+    fresh.sync()
+    fresh.erp_appointment()
+    fresh.sync()
+    assert fresh.reasons() == [reasons.USER_NOT_ELIGIBLE]
+    assert "the mailbox cannot be reached: ErrorNonExistentMailbox" in fresh.log()[0]["sentence"]
+
+
+def test_r8_eligibility_rules() -> None:
+    user = User(login="mueller", allow_sync=True, valid_from=date(2026, 1, 1), valid_until=date(2026, 12, 31))
+    assert eligibility(user, date(2026, 6, 1)) == (True, "eligible")
+    assert eligibility(user, date(2027, 1, 1))[0] is False
+
+
+def test_r9_mailbox_is_the_stored_one_or_login_at_the_mail_domain() -> None:
+    user = User(login="Mueller", mailbox="m.mueller@firma.de")
+    assert mailbox_address(user, use_exchange_mailboxes=True, mail_domain="firma.de") == "m.mueller@firma.de"
+    assert mailbox_address(user, use_exchange_mailboxes=False, mail_domain="firma.de") == "mueller@firma.de"
+
+
+# ---- R10: switches ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        (SyncOptions(export_enabled=False), reasons.EXPORT_OFF),
+        (SyncOptions(sync_appointments=False), reasons.KIND_OFF),
+    ],
+)
+def test_r10_switches_stop_the_export(fresh: Harness, options: SyncOptions, reason: str) -> None:
+    fresh.restart(options)
+    fresh.user("mueller")
+    fresh.sync()
+    fresh.erp_appointment()
+    fresh.sync()
+    assert fresh.exchange_items() == []
+    assert fresh.reasons() == [reason]
+
+
+def test_r10_import_switch_stops_the_import_but_not_the_export(fresh: Harness) -> None:
+    fresh.restart(SyncOptions(import_enabled=False))
+    fresh.user("mueller")
+    fresh.sync()
+    fresh.outlook_appointment()
+    row = fresh.erp_appointment()
+    fresh.sync()
+    assert [r.id for r in fresh.erp.rows.values()] == [int(row)]
+    assert reasons.IMPORT_OFF in fresh.reasons() and reasons.CREATED_IN_ERP in fresh.reasons()
+
+
+def test_r10_tasks_switch_keeps_appointments_syncing(fresh: Harness) -> None:
+    fresh.restart(SyncOptions(sync_tasks=False))
+    fresh.user("mueller")
+    fresh.sync()
+    fresh.erp_task()
+    fresh.erp_appointment()
+    fresh.sync()
+    assert len(fresh.exchange_items()) == 1 and fresh.exchange_items(kind=ItemKind.TASK) == []
+
+
+def test_r10_master_switch_off_syncs_nothing(fresh: Harness) -> None:
+    fresh.restart(SyncOptions(automatic_sync=False))
+    fresh.user("mueller")
+    fresh.sync()
+    fresh.erp_appointment()
+    fresh.sync()
+    assert fresh.exchange_items() == []
+    assert fresh.reasons() == [reasons.SYNC_OFF]
+    assert "automatic synchronisation is switched off" in fresh.log()[0]["sentence"]
+
+
+# ---- R11, R12: users live, status ---------------------------------------------------------------
+
+
+def test_r11_saving_a_user_takes_effect_without_a_restart(fresh: Harness) -> None:
+    fresh.erp.save_user(User(login="mueller", mailbox="mueller@example.com", allow_sync=False))
+    fresh.sync()
+    fresh.erp.save_user(User(login="mueller", mailbox="mueller@example.com", allow_sync=True))
+    fresh.sync()
+    row = fresh.erp_appointment()
+    fresh.sync()
+    assert fresh.counterpart_in_exchange(row).content.subject == "Kickoff"
+    fresh.erp.save_user(User(login="mueller", mailbox="mueller@example.com", allow_sync=False))
+    fresh.sync()
+    fresh.erp.edit(row, subject="Kickoff (moved)")
+    fresh.sync()
+    assert fresh.counterpart_in_exchange(row).content.subject == "Kickoff"
+    assert fresh.reasons()[-1] == reasons.USER_NOT_ELIGIBLE
+
+
+def test_r12_status_tells_per_user_whether_and_why_not(fresh: Harness) -> None:
+    fresh.user("mueller")
+    fresh.user("schmidt", locked=True)
+    fresh.exchange.unreachable["weber@example.com"] = "ErrorImpersonateUserDenied"
+    fresh.user("weber")
+    fresh.sync()
+    assert fresh.engine is not None
+    status = {s.user.login: (s.eligible, s.reason) for s in fresh.engine.user_scopes()}
+    assert status["mueller"] == (True, "eligible")
+    assert status["schmidt"] == (False, "the login is locked")
+    assert status["weber"][1] == "the mailbox cannot be reached: ErrorImpersonateUserDenied"
+
+
+# ---- R13, R18: every decision logged with a code and a sentence --------------------------------
+
+
+def test_r13_r18_every_decision_has_a_reason_code_and_a_sentence(world: Harness) -> None:
+    row = world.erp_appointment()
+    world.sync()
+    world.erp.edit(row, subject="Kickoff 2")
+    world.sync()
+    entries = world.log()
+    assert [e["reason"] for e in entries] == [
+        reasons.CREATED_IN_ERP, reasons.ECHO, reasons.CHANGED_IN_ERP, reasons.ECHO,
+    ]
+    assert all(e["sentence"] and e["options_hash"] for e in entries)
+    assert entries[2]["sentence"] == "exported to Exchange: subject changed in the ERP (appointment 'Kickoff 2' of mueller)"
+    assert entries[2]["outcome"] == "done" and entries[2]["changed_fields"] == "subject"
+
+
+# ---- R14: meetings ----------------------------------------------------------------------------
+
+
+def test_r14_participants_and_responses_travel_with_the_appointment(world: Harness) -> None:
+    row = world.erp_appointment(participants=[Participant(email="schmidt@example.com", name="Schmidt")])
+    world.sync()
+    item = world.counterpart_in_exchange(row)
+    assert [p.email for p in item.content.participants] == ["schmidt@example.com"]  # type: ignore[union-attr]
+    world.exchange.edit(item.id, participants=[Participant(email="schmidt@example.com", name="Schmidt", response=ResponseStatus.ACCEPTED)])
+    world.sync()
+    assert world.erp.snapshot_of(row).participants[0].response is ResponseStatus.ACCEPTED  # type: ignore[union-attr]
+
+
+# ---- R15: nothing is lost while stopped ------------------------------------------------------------
+
+
+def test_r15_changes_made_while_the_engine_is_stopped_are_transferred(world: Harness) -> None:
+    row = world.erp_appointment()
+    world.sync()
+    world.close()
+    world.erp.edit(row, subject="Edited while stopped")
+    world.outlook_appointment(subject="Created while stopped")
+    world.restart()
+    world.sync()
+    assert world.counterpart_in_exchange(row).content.subject == "Edited while stopped"
+    assert [r.data["subject"] for r in world.erp.rows.values()] == ["Edited while stopped", "Created while stopped"]
+
+
+# ---- R16: conflicts --------------------------------------------------------------------------------
+
+
+def test_r16_different_fields_changed_on_both_sides_are_merged(world: Harness) -> None:
+    row = world.erp_appointment()
+    world.sync()
+    item = world.counterpart_in_exchange(row)
+    world.erp.edit(row, subject="Kickoff (ERP)")
+    world.exchange.edit(item.id, location="Room (Outlook)")
+    world.sync()
+    assert world.erp.snapshot_of(row).location == "Room (Outlook)"  # type: ignore[union-attr]
+    assert world.counterpart_in_exchange(row).content.subject == "Kickoff (ERP)"
+    assert reasons.MERGED in world.reasons()
+
+
+@pytest.mark.parametrize(("policy", "winner"), [("erp_wins", "ERP subject"), ("exchange_wins", "Outlook subject")])
+def test_r16_the_same_field_changed_on_both_sides_follows_the_policy(fresh: Harness, policy: str, winner: str) -> None:
+    fresh.restart(SyncOptions(conflict_policy=policy))  # type: ignore[arg-type]
+    fresh.user("mueller")
+    fresh.sync()
+    row = fresh.erp_appointment()
+    fresh.sync()
+    item = fresh.counterpart_in_exchange(row)
+    fresh.erp.edit(row, subject="ERP subject")
+    fresh.exchange.edit(item.id, subject="Outlook subject")
+    fresh.sync()
+    assert fresh.erp.snapshot_of(row).subject == winner
+    assert fresh.counterpart_in_exchange(row).content.subject == winner
+    entry = fresh.log(reason=reasons.CONFLICT_RESOLVED)[0]
+    conflict = json.loads(entry["details"])["conflicts"][0]
+    assert (conflict["field"], conflict["erp_value"], conflict["exchange_value"]) == ("subject", "ERP subject", "Outlook subject")
+
+
+def test_r16_newest_wins_compares_when_each_side_changed(fresh: Harness) -> None:
+    fresh.restart(SyncOptions(conflict_policy="newest_wins"))
+    fresh.user("mueller")
+    fresh.sync()
+    row = fresh.erp_appointment()
+    fresh.sync()
+    item = fresh.counterpart_in_exchange(row)
+    fresh.exchange.edit(item.id, subject="older, in Outlook")
+    fresh.erp.edit(row, subject="newer, in the ERP")
+    fresh.exchange.max_changes = 512
+    assert fresh.engine is not None
+    fresh.engine._read_exchange(fresh.engine.scopes["mueller"].user, ItemKind.APPOINTMENT)  # Outlook's change seen first
+    fresh.clock.advance(seconds=5)
+    fresh.sync()
+    assert fresh.counterpart_in_exchange(row).content.subject == "newer, in the ERP"
+
+
+def test_r16_echo_is_recognised_by_version_not_by_time(world: Harness) -> None:
+    row = world.erp_appointment()
+    world.sync()
+    world.clock.advance(days=3)  # however late our own write comes back, it is an echo
+    world.erp.edit(row, subject="Kickoff 2")
+    world.sync()
+    assert world.reasons()[-1] == reasons.ECHO
+
+
+# ---- R17: deletions ------------------------------------------------------------------------------
+
+
+def test_r17_deleting_a_linked_item_deletes_its_counterpart(world: Harness) -> None:
+    erp_row = world.erp_appointment()
+    outlook = world.outlook_appointment()
+    world.sync()
+    counterpart = world.counterpart_in_exchange(erp_row)
+    imported = world.erp_row_for(outlook)
+    world.erp.delete(erp_row)
+    world.exchange.delete(outlook)
+    world.sync()
+    assert world.exchange_items() == [] and world.erp.rows == {}
+    assert {reasons.DELETED_IN_ERP, reasons.DELETED_IN_EXCHANGE} <= set(world.reasons())
+    assert counterpart.id and imported.id
+
+
+def test_r17_a_deletion_beaten_by_an_edit_on_the_other_side_recreates_the_item(world: Harness) -> None:
+    row = world.erp_appointment()
+    world.sync()
+    item = world.counterpart_in_exchange(row)
+    world.exchange.edit(item.id, location="Room 7")
+    world.erp.delete(row)
+    world.sync()
+    assert [r.data["location"] for r in world.erp.rows.values()] == ["Room 7"]
+    assert reasons.EDIT_BEATS_DELETE in world.reasons()
+
+
+def test_r17_a_burst_of_deletions_is_held_until_released(fresh: Harness) -> None:
+    fresh.restart(SyncOptions(deletion_burst_threshold=3, deletion_burst_window_s=600))
+    fresh.user("mueller")
+    fresh.sync()
+    rows = [fresh.erp_appointment(subject=f"Item {n}") for n in range(6)]
+    fresh.sync()
+    for row in rows:
+        fresh.erp.delete(row)
+    fresh.sync()
+    assert len(fresh.exchange_items()) == 3  # three deleted, three held
+    assert fresh.reasons().count(reasons.BURST_HELD) == 3
+    assert fresh.engine is not None
+    assert fresh.engine.release_deletions("mueller", by="admin") == 3
+    fresh.sync()
+    assert fresh.exchange_items() == []
+
+
+def test_r17_a_user_leaving_the_sync_scope_is_not_a_deletion(world: Harness) -> None:
+    row = world.erp_appointment()
+    world.sync()
+    world.erp.save_user(User(login="mueller", mailbox="mueller@example.com", allow_sync=False))
+    world.sync()
+    assert len(world.exchange_items()) == 1
+    assert world.state(world.erp.stream_id_of(row)).status is Status.OUT_OF_SCOPE
+    assert reasons.SCOPE_LEFT in world.reasons()
+    world.erp.edit(row, subject="changed while out of scope")
+    world.user("mueller")
+    world.sync()
+    assert world.counterpart_in_exchange(row).content.subject == "changed while out of scope"
+
+
+# ---- R19: replay ---------------------------------------------------------------------------------
+
+
+def test_r19_replay_rederives_every_recorded_decision(world: Harness) -> None:
+    row = world.erp_appointment()
+    world.sync()
+    item = world.counterpart_in_exchange(row)
+    world.exchange.edit(item.id, subject="Outlook")
+    world.erp.edit(row, location="ERP")
+    world.sync()
+    world.erp.delete(row)
+    world.sync()
+    world.verify()
+
+
+def test_r19_what_if_shows_what_other_options_would_have_done(world: Harness) -> None:
+    world.erp_appointment()
+    world.sync()
+    assert world.store is not None
+    report = verify(world.store, options=SyncOptions(export_enabled=False))
+    assert report.decisions == 2  # the export and its echo
+    assert [(d.recorded.reason, d.derived.reason if d.derived else None) for d in report.differences] == [
+        (reasons.CREATED_IN_ERP, reasons.EXPORT_OFF)
+    ]
+
+
+# ---- transient failures retry, permanent ones park ------------------------------------------------
+
+
+def test_transient_write_failures_are_retried_with_backoff(world: Harness) -> None:
+    world.exchange.fail_next_writes.append(TransientError("ErrorServerBusy", retry_after_s=120))
+    row = world.erp_appointment()
+    world.sync()
+    assert world.exchange_items() == []
+    state = world.state(world.erp.stream_id_of(row))
+    assert state.status is Status.FAILED
+    assert state.next_retry_at == world.clock.now + timedelta(seconds=120)
+    world.clock.advance(seconds=121)
+    world.sync()
+    assert world.counterpart_in_exchange(row).content.subject == "Kickoff"
+    assert [r["outcome"] for r in world.log(verdict="export")] == ["failed", "done"]
+
+
+def test_an_item_that_changed_during_the_write_is_read_again_and_merged(world: Harness) -> None:
+    row = world.erp_appointment()
+    world.sync()
+    item = world.counterpart_in_exchange(row)
+    world.erp.edit(row, subject="ERP edit")
+    world.exchange.edit(item.id, location="edited meanwhile")  # not yet observed by the engine
+    assert world.engine is not None
+    world.engine._read_erp()  # the ERP change is decided before Outlook's is seen
+    world.engine._finish_tick()
+    world.sync()
+    final = world.counterpart_in_exchange(row).content
+    assert (final.subject, final.location) == ("ERP edit", "edited meanwhile")  # type: ignore[union-attr]
+    assert world.erp.snapshot_of(row).location == "edited meanwhile"  # type: ignore[union-attr]
+    failed = [r for r in world.log() if r["outcome"] == "failed"]
+    assert len(failed) == 1 and "VersionConflict" in failed[0]["error"]
+    assert reasons.MERGED in world.reasons()
+
+
+def test_the_busy_status_and_other_fields_round_trip(world: Harness) -> None:
+    outlook = world.outlook_appointment(busy_status=BusyStatus.OUT_OF_OFFICE, private=True, reminder_minutes=30)
+    world.sync()
+    data = world.erp_row_for(outlook).data
+    assert (data["busy_status"], data["private"], data["reminder_minutes"]) == (BusyStatus.OUT_OF_OFFICE, True, 30)

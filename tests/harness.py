@@ -1,0 +1,162 @@
+"""A running engine between an in-memory ERP and an in-memory Exchange, on a real SQLite store.
+
+Tests drive it the way the product runs: they act as a person on one side, let the engine
+tick until it is quiet, and look at both sides and the transfer log.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from adapters.fake.erp import FakeErp
+from adapters.fake.exchange import ExchangeItem, FakeExchange
+from engine.model import Appointment, ItemKind, Side, Task, User
+from engine.options import SyncOptions
+from engine.runtime import Engine, RetryPolicy
+from engine.state import ItemState
+from engine.store import EventStore, StoreLocation
+from projections.projector import Projector
+from replay.verify import verify
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+@dataclass
+class Clock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def at(day: int, hour: int, minute: int = 0, month: int = 12, year: int = 2026) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=BERLIN)
+
+
+class Harness:
+    def __init__(self, directory: Path, options: SyncOptions | None = None, store_url: str | None = None) -> None:
+        self.clock = Clock(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
+        self.erp = FakeErp(clock=self.clock)
+        self.exchange = FakeExchange(clock=self.clock)
+        self.options = options or SyncOptions()
+        self.location = StoreLocation(store_url or str(directory / "einklang.db"))
+        self.store: EventStore | None = None
+        self.engine: Engine | None = None
+        self.retry = RetryPolicy(first_s=30, max_s=600, max_attempts=5)
+        self.open()
+
+    # ---- the process ----------------------------------------------------------------------
+
+    def open(self, options: SyncOptions | None = None) -> Engine:
+        if options is not None:
+            self.options = options
+        self.store = EventStore(self.location)
+        self.engine = Engine(self.store, self.erp, self.exchange, self.options, clock=self.clock,
+                             retry=self.retry, projector=Projector(self.store))
+        return self.engine
+
+    def restart(self, options: SyncOptions | None = None) -> Engine:
+        """Stop the process (memory gone) and start it again on the same store."""
+        self.close()
+        engine = self.open(options)
+        engine.start()
+        return engine
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.projector.close()
+        if self.store is not None:
+            self.store.close()
+        self.engine = self.store = None
+
+    def sync(self) -> int:
+        assert self.engine is not None
+        return self.engine.run_until_quiet()
+
+    # ---- people on both sides -------------------------------------------------------------
+
+    def user(self, login: str = "mueller", **fields: Any) -> User:
+        user = User(login=login, mailbox=f"{login}@example.com", allow_sync=True, **fields)
+        self.erp.save_user(user)
+        return user
+
+    def mailbox(self, login: str = "mueller") -> str:
+        return f"{login}@example.com"
+
+    def erp_appointment(self, user: str = "mueller", **fields: Any) -> str:
+        data: dict[str, Any] = {"subject": "Kickoff", "start": at(1, 9), "end": at(1, 10)}
+        data.update(fields)
+        return self.erp.create(user, ItemKind.APPOINTMENT, **data)
+
+    def erp_task(self, user: str = "mueller", **fields: Any) -> str:
+        data: dict[str, Any] = {"subject": "Call back"}
+        data.update(fields)
+        return self.erp.create(user, ItemKind.TASK, **data)
+
+    def outlook_appointment(self, user: str = "mueller", **fields: Any) -> str:
+        data: dict[str, Any] = {"subject": "Dentist", "start": at(2, 14), "end": at(2, 15)}
+        data.update(fields)
+        return self.exchange.create(self.mailbox(user), Appointment(**data))
+
+    def outlook_task(self, user: str = "mueller", **fields: Any) -> str:
+        data: dict[str, Any] = {"subject": "Buy stamps"}
+        data.update(fields)
+        return self.exchange.create(self.mailbox(user), Task(**data))
+
+    # ---- looking ---------------------------------------------------------------------------
+
+    def exchange_items(self, user: str = "mueller", kind: ItemKind = ItemKind.APPOINTMENT) -> list[ExchangeItem]:
+        return self.exchange.items(self.mailbox(user), kind)
+
+    def counterpart_in_exchange(self, erp_id: str) -> ExchangeItem:
+        stream = self.erp.stream_id_of(erp_id)
+        found = [i for (_, _), f in self.exchange.folders.items() for i in f.items.values() if i.sync_id == stream]
+        assert len(found) == 1, f"expected one Exchange item for ERP row {erp_id}, found {len(found)}"
+        return found[0]
+
+    def erp_row_for(self, exchange_id: str) -> Any:
+        item = self.exchange.get(exchange_id)
+        stream = item.sync_id or self.stream_of_exchange(exchange_id)
+        rows = [r for r in self.erp.rows.values() if self.erp.stream_id_of(str(r.id)) == stream]
+        assert len(rows) == 1, f"expected one ERP row for Exchange item {exchange_id}, found {len(rows)}"
+        return rows[0]
+
+    def stream_of_exchange(self, exchange_id: str) -> uuid.UUID:
+        assert self.engine is not None
+        found = self.engine.projector.stream_of_native(Side.EXCHANGE, "mueller", exchange_id)
+        assert found is not None
+        return found
+
+    def state(self, stream_id: uuid.UUID) -> ItemState:
+        assert self.store is not None
+        item = self.store.item(stream_id)
+        assert item is not None
+        return item.state
+
+    def log(self, **where: Any) -> list[dict[str, Any]]:
+        assert self.engine is not None
+        table = self.engine.projector.log
+        query = sa.select(table).order_by(table.c.id)
+        for name, value in where.items():
+            query = query.where(table.c[name] == value)
+        with self.engine.projector.db.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def reasons(self, **where: Any) -> list[str]:
+        return [r["reason"] for r in self.log(**where)]
+
+    def verify(self) -> None:
+        assert self.store is not None
+        report = verify(self.store)
+        assert report.ok, [(d.recorded.reason, d.derived and d.derived.reason, d.error) for d in report.differences]
+        assert report.decisions > 0
