@@ -31,7 +31,7 @@ class DeletionGuard(Frozen):
 
     def with_deletion(self, at: datetime, window_s: int) -> DeletionGuard:
         start = at - timedelta(seconds=window_s)
-        return DeletionGuard(recent=tuple(t for t in self.recent if t > start) + (at,))
+        return DeletionGuard(recent=(*(t for t in self.recent if t > start), at))
 
     def paused_by(self, at: datetime, count: int) -> DeletionGuard:
         return DeletionGuard(paused=True, paused_at=at, paused_count=count)

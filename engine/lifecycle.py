@@ -97,7 +97,7 @@ def _rows() -> list[dict[str, Any]]:
     row("export_done", Status.DELETED.value, source=IN_FLIGHT)
     row("import_done", Status.IN_SYNC.value, source=IN_FLIGHT, unless="settles_deleted")
     row("import_done", Status.DELETED.value, source=IN_FLIGHT)
-    row("action_failed", Status.FAILED.value, source=IN_FLIGHT + [Status.FAILED.value])
+    row("action_failed", Status.FAILED.value, source=[*IN_FLIGHT, Status.FAILED.value])
     return rows
 
 

@@ -296,7 +296,12 @@ class Appointment(Snapshot):
             raise InvalidRecurrence("the series has no occurrence", field="recurrence")
         if first != local:
             shift = first.replace(tzinfo=tz).astimezone(UTC) - start.astimezone(UTC)
-            data = {**data, "start": start + shift, "end": end + shift}
+            # Add in UTC: aware arithmetic in a local zone would move the wall clock.
+            data = {
+                **data,
+                "start": start.astimezone(UTC) + shift,
+                "end": end.astimezone(UTC) + shift,
+            }
         return data
 
     @model_validator(mode="after")

@@ -64,7 +64,7 @@ class Context:
             reason=reason,
             sentence=f"{sentence} ({self.label})",
             options=self.stamp,
-            **fields,  # type: ignore[arg-type]
+            **fields,
         )
 
     def skip(self, reason: str, sentence: str, **fields: object) -> Decision:

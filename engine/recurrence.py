@@ -35,7 +35,7 @@ class Weekday(StrEnum):
     SUNDAY = "sunday"
 
     @property
-    def index(self) -> int:
+    def number(self) -> int:
         """Monday is 0, as in `date.weekday()`."""
         return _WEEKDAYS.index(self)
 
@@ -64,7 +64,7 @@ class DaySpec(StrEnum):
             return frozenset(range(5))
         if self is DaySpec.WEEKEND_DAY:
             return frozenset({5, 6})
-        return frozenset({Weekday(self.value).index})
+        return frozenset({Weekday(self.value).number})
 
 
 class WeekIndex(StrEnum):
@@ -147,6 +147,9 @@ class Recurrence(BaseModel):
                 )
         if p.endswith("yearly") and self.interval != 1:
             raise InvalidRecurrence("Exchange's yearly patterns have no interval")
+        if (p != "weekly" or self.interval == 1) and self.first_day_of_week is not Weekday.MONDAY:
+            # It changes no occurrence then; one value keeps equal series equal on both sides.
+            object.__setattr__(self, "first_day_of_week", Weekday.MONDAY)
         return self
 
     # ---- RFC 5545 -------------------------------------------------------------------------
@@ -218,9 +221,9 @@ class Recurrence(BaseModel):
                 yield day
                 day += timedelta(days=self.interval)
         elif p == "weekly":
-            wanted = sorted(d.index for d in self.weekdays)
+            wanted = sorted(d.number for d in self.weekdays)
             week_start = first - timedelta(
-                days=(first.weekday() - self.first_day_of_week.index) % 7
+                days=(first.weekday() - self.first_day_of_week.number) % 7
             )
             while True:
                 for offset in range(7):
@@ -237,16 +240,14 @@ class Recurrence(BaseModel):
                     year += 1
                 month = self.month
             while True:
-                day = self._day_in_month(year, month)
-                if day is not None:
-                    yield day
+                yield self._day_in_month(year, month)
                 month += step
                 year += (month - 1) // 12
                 month = (month - 1) % 12 + 1
                 if year > 9998:
                     return
 
-    def _day_in_month(self, year: int, month: int) -> date | None:
+    def _day_in_month(self, year: int, month: int) -> date:
         last = calendar.monthrange(year, month)[1]
         if self.day_of_month is not None:
             return date(year, month, min(self.day_of_month, last))
@@ -261,10 +262,7 @@ class Recurrence(BaseModel):
         return matches[pos - 1] if pos > 0 else matches[-1]
 
     def is_occurrence_date(self, first: date, day: date) -> bool:
-        for candidate in self.dates(first, until=day):
-            if candidate == day:
-                return True
-        return False
+        return any(candidate == day for candidate in self.dates(first, until=day))
 
 
 _MAX_DAYS = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
@@ -282,7 +280,7 @@ _DAY_FROM_RRULE = {v: k for k, v in _RRULE_DAY.items()}
 
 
 def _weekday_order(day: Weekday) -> int:
-    return day.index
+    return day.number
 
 
 def _clamped_month_day(day: int, month: int | None) -> list[str]:
@@ -405,8 +403,8 @@ def parse_rrule(text: str, *, series_start: date | None = None) -> Recurrence:
             extra["day"] = pattern_kind[2]
             extra["week_index"] = pattern_kind[3]
         if yearly:
-            return Recurrence(pattern=f"{prefix}_{suffix}", end_date=end_date, count=count, **extra)  # type: ignore[arg-type]
-        return Recurrence(pattern=f"{prefix}_{suffix}", **common, **extra)  # type: ignore[arg-type]
+            return Recurrence(pattern=f"{prefix}_{suffix}", end_date=end_date, count=count, **extra)
+        return Recurrence(pattern=f"{prefix}_{suffix}", **common, **extra)
 
     raise UnsupportedRecurrence(f"Exchange has no {freq.lower()} recurrence (RRULE {text!r})")
 
@@ -477,7 +475,7 @@ def _byday(value: str | None, text: str) -> list[tuple[int | None, Weekday]]:
         items.append((ordinal, _DAY_FROM_RRULE[match.group(2)]))
     if len({d for _, d in items}) != len(items):
         raise UnsupportedRecurrence(f"Exchange cannot express a weekday named twice: {text!r}")
-    return sorted(items, key=lambda item: item[1].index)
+    return sorted(items, key=lambda item: item[1].number)
 
 
 def _range(rule: dict[str, str], text: str) -> tuple[date | None, int | None]:
@@ -539,7 +537,7 @@ def _month_pattern(
             raise unsupported
         return ("absolute", series_start.day, None, None)
     ordinals = {n for n, _ in byday}
-    days = frozenset(d.index for _, d in byday)
+    days = frozenset(d.number for _, d in byday)
     if len(byday) == 1 and not bysetpos:
         ordinal, weekday = byday[0]
         if ordinal is None:

@@ -82,7 +82,11 @@ class UserScope:
 class _Tick:
     touched: dict[uuid.UUID, BaseAggregate[uuid.UUID]] = field(default_factory=dict)
     checkpoints: dict[str, str] = field(default_factory=dict)
+    to_act: dict[uuid.UUID, SyncItem] = field(default_factory=dict)
     report: TickReport = field(default_factory=TickReport)
+
+
+IN_FLIGHT = (Status.EXPORTING, Status.IMPORTING, Status.CONFLICT)
 
 
 class Engine:
@@ -128,20 +132,42 @@ class Engine:
             self._tick.checkpoints[ERP_FEED] = self.checkpoints[ERP_FEED]
         for user in self.erp.users():
             self._user_seen(user)
-        self._finish_tick()
+        # Writes decided before a crash and not known to be done are done now (idempotently).
+        for stream_id in self.projector.streams_in_flight():
+            item = self._item(stream_id)
+            if item is not None and item.state.status in IN_FLIGHT and item.state.pending:
+                self._tick.to_act[item.id] = item
+        self._settle()
         self._started = True
 
     def tick(self) -> TickReport:
-        """One round: ERP feed, each eligible mailbox, due retries; then save and project."""
+        """One round: ERP feed, each eligible mailbox, due retries; then act, save, project."""
         if not self._started:
             self.start()
+        self.observe()
+        return self._settle()
+
+    def observe(self) -> None:
+        """Read both sides and decide on everything seen (nothing is written yet)."""
         self._read_erp()
         for scope in list(self.scopes.values()):
             if scope.eligible:
                 for kind in self._kinds():
                     self._read_exchange(scope.user, kind)
         self._retry_due()
-        return self._finish_tick()
+
+    def save(self) -> None:
+        """Make the decisions so far durable (with the source positions they came from)."""
+        tick = self._tick
+        tick.report.events += self.store.save_batch(tick.touched.values(), tick.checkpoints)
+        tick.checkpoints.clear()
+
+    def act(self) -> None:
+        """Carry out the saved decisions' writes and record their outcomes."""
+        due, self._tick.to_act = self._tick.to_act, {}
+        for item in due.values():
+            if item.state.status in IN_FLIGHT and item.state.pending:
+                self._act(item)
 
     def run_until_quiet(self, max_ticks: int = 50) -> int:
         """Tick until a tick finds nothing to do (for tests, the demo and one-shot runs)."""
@@ -232,7 +258,7 @@ class Engine:
                     ),
                 )
                 count += 1
-        self._finish_tick()
+        self._settle()
         return count
 
     # ---- reading --------------------------------------------------------------------------
@@ -319,12 +345,13 @@ class Engine:
         item.decided(decision)
         self._touch(item)
         self._tick.report.decisions += 1
-        self._act(item, decision)
+        if decision.writes:
+            self._tick.to_act[item.id] = item
         return decision
 
-    def _act(self, item: SyncItem, decision: Decision) -> None:
+    def _act(self, item: SyncItem) -> None:
         user = self._user(item.state.user)
-        for write in decision.writes:
+        for write in item.state.pending:
             now = self.clock()
             try:
                 result = self._apply(user, item.id, write)
@@ -484,9 +511,16 @@ class Engine:
         scope = self.scopes.get(login.lower())
         return scope.user if scope else User(login=login)
 
-    def _finish_tick(self) -> TickReport:
-        tick, self._tick = self._tick, _Tick()
-        tick.report.events = self.store.save_batch(tick.touched.values(), tick.checkpoints)
+    def _settle(self, rounds: int = 4) -> TickReport:
+        """Save decisions, then act on them, until no write is left (re-reads after conflicts
+        may decide again); a decision is always durable before its writes are made."""
+        for _ in range(rounds):
+            self.save()
+            if not self._tick.to_act:
+                break
+            self.act()
+        self.save()
+        tick, self._tick = self._tick, _Tick(to_act=self._tick.to_act)
         self.projector.run()
         return tick.report
 

@@ -165,9 +165,20 @@ class Projector:
             conn.execute(
                 self.log.update()
                 .where(self.log.c.id == sa.bindparam("decision_id"))
-                .values(outcome=sa.bindparam("new_outcome"), error=sa.bindparam("new_error")),
+                .values(
+                    outcome=sa.bindparam("new_outcome"),
+                    error=sa.bindparam("new_error"),
+                    erp_id=sa.bindparam("new_erp_id"),
+                    exchange_id=sa.bindparam("new_exchange_id"),
+                ),
                 [
-                    {"decision_id": k, "new_outcome": v[0], "new_error": v[1]}
+                    {
+                        "decision_id": k,
+                        "new_outcome": v["outcome"],
+                        "new_error": v["error"],
+                        "new_erp_id": v["erp_id"],
+                        "new_exchange_id": v["exchange_id"],
+                    }
                     for k, v in page.outcomes.items()
                 ],
             )
@@ -202,6 +213,16 @@ class Projector:
             found = conn.execute(query).scalar()
         return uuid.UUID(found) if found else None
 
+    def streams_in_flight(self) -> list[uuid.UUID]:
+        """Items with writes decided but not known to be done (e.g. after a crash)."""
+        query = sa.select(self.items.c.stream_id).where(
+            self.items.c.status.in_(
+                [Status.EXPORTING.value, Status.IMPORTING.value, Status.CONFLICT.value]
+            )
+        )
+        with self.db.connect() as conn:
+            return [uuid.UUID(s) for s in conn.execute(query).scalars()]
+
     def retries_due(self, now: datetime) -> list[uuid.UUID]:
         query = sa.select(self.items.c.stream_id).where(
             self.items.c.status == Status.FAILED.value,
@@ -225,7 +246,7 @@ class _Page:
         self.occurrences: dict[str, list[dict[str, Any]]] = {}
         self.log_rows: list[dict[str, Any]] = []
         self.log_index: dict[int, dict[str, Any]] = {}
-        self.outcomes: dict[int, tuple[str, str | None]] = {}
+        self.outcomes: dict[int, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.ledger_users: dict[str, str] = {}
 
@@ -339,16 +360,21 @@ class _Page:
         self.log_index[note_id] = log_row
 
     def _outcome(self, row: dict[str, Any], outcome: str, error: str | None) -> None:
+        """Complete the decision's log row: its outcome and the ids the item has now."""
         decision_id = row["last_decision_id"]
         if decision_id is None:
             return
+        values = {
+            "outcome": outcome,
+            "error": error,
+            "erp_id": row["erp_id"],
+            "exchange_id": row["exchange_id"],
+        }
         in_page = self.log_index.get(decision_id)
         if in_page is not None:
-            in_page["outcome"], in_page["error"] = outcome, error
-            if outcome == "done":
-                in_page["erp_id"], in_page["exchange_id"] = row["erp_id"], row["exchange_id"]
+            in_page.update(values)
         else:
-            self.outcomes[decision_id] = (outcome, error)
+            self.outcomes[decision_id] = values
 
     def user_event(self, topic: str, state: dict[str, Any]) -> None:
         if topic == LEDGER_STARTED:

@@ -33,7 +33,11 @@ class Replayed:
 
     @property
     def same(self) -> bool:
-        return self.error is None and self.derived is not None and _essence(self.recorded) == _essence(self.derived)
+        return (
+            self.error is None
+            and self.derived is not None
+            and _essence(self.recorded) == _essence(self.derived)
+        )
 
 
 @dataclass
@@ -83,7 +87,11 @@ def replay_stream(events: Iterable[Any], options: SyncOptions | None = None) -> 
             state = st.write_failed(state, event.outcome)
 
 
-def verify(store: EventStore, stream_ids: Iterable[uuid.UUID] | None = None, options: SyncOptions | None = None) -> ReplayReport:
+def verify(
+    store: EventStore,
+    stream_ids: Iterable[uuid.UUID] | None = None,
+    options: SyncOptions | None = None,
+) -> ReplayReport:
     report = ReplayReport()
     for stream_id in stream_ids if stream_ids is not None else item_streams(store):
         for replayed in replay_stream(store.events_of(stream_id), options):

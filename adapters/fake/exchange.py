@@ -246,7 +246,9 @@ class FakeExchange:
                 keep_body = item.content.info_text if body is None else body
                 # A pattern reset (write.pattern_changed) starts the series afresh, without exceptions.
                 keep = None if write.pattern_changed else item.content
-                item.content = _series_aware(item.content, _master(write.snapshot, keep_body, keep=keep))
+                item.content = _series_aware(
+                    item.content, _master(write.snapshot, keep_body, keep=keep)
+                )
             item.content = _apply_occurrences(item.content, write.occurrences)
             item.sync_id = stream_id
             self._store(mailbox, item)

@@ -14,7 +14,15 @@ import pytest
 from engine import reasons
 from engine.eligibility import eligibility, mailbox_address
 from engine.errors import TransientError
-from engine.model import Appointment, BusyStatus, ItemKind, Participant, ResponseStatus, TaskStatus, User
+from engine.model import (
+    Appointment,
+    BusyStatus,
+    ItemKind,
+    Participant,
+    ResponseStatus,
+    TaskStatus,
+    User,
+)
 from engine.options import SyncOptions
 from engine.recurrence import Recurrence
 from engine.state import Status
@@ -39,26 +47,39 @@ def test_r1_appointments_and_tasks_from_the_erp_reach_outlook(world: Harness) ->
 
 def test_r1_appointments_and_tasks_from_outlook_reach_the_erp(world: Harness) -> None:
     appointment = world.outlook_appointment(subject="Dentist")
-    task = world.outlook_task(subject="Buy stamps", status=TaskStatus.IN_PROGRESS, percent_complete=40)
+    task = world.outlook_task(
+        subject="Buy stamps", status=TaskStatus.IN_PROGRESS, percent_complete=40
+    )
     world.sync()
     assert world.erp_row_for(appointment).data["subject"] == "Dentist"
     row = world.erp_row_for(task)
     assert row.kind is ItemKind.TASK and row.data["percent_complete"] == 40
-    assert world.reasons(verdict="import") == [reasons.CREATED_IN_EXCHANGE, reasons.CREATED_IN_EXCHANGE]
+    assert world.reasons(verdict="import") == [
+        reasons.CREATED_IN_EXCHANGE,
+        reasons.CREATED_IN_EXCHANGE,
+    ]
 
 
 # ---- R2: series, occurrences, pattern changes ------------------------------------------------
 
 
 def test_r2_series_with_modified_and_deleted_occurrences_reaches_outlook(world: Harness) -> None:
-    series = world.erp_appointment(subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule())
+    series = world.erp_appointment(
+        subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule()
+    )
     world.sync()
     first, second, third = Appointment.model_validate(
         world.erp.snapshot_of(series).model_dump()
     ).occurrence_starts()[:3]
     snapshot = world.erp.snapshot_of(series)
-    moved = {"original_start": second, "start": second + timedelta(hours=2), "end": second + timedelta(hours=3),
-             "subject": "Jour fixe (moved)", "location": "", "busy_status": "busy"}
+    moved = {
+        "original_start": second,
+        "start": second + timedelta(hours=2),
+        "end": second + timedelta(hours=3),
+        "subject": "Jour fixe (moved)",
+        "location": "",
+        "busy_status": "busy",
+    }
     world.erp.edit(series, modified_occurrences=[moved], deleted_occurrences=[third])
     world.sync()
     exported = world.counterpart_in_exchange(series).content
@@ -70,11 +91,15 @@ def test_r2_series_with_modified_and_deleted_occurrences_reaches_outlook(world: 
 
 
 def test_r2_occurrence_moved_and_deleted_in_outlook_reach_the_erp(world: Harness) -> None:
-    series = world.erp_appointment(subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule())
+    series = world.erp_appointment(
+        subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule()
+    )
     world.sync()
     item = world.counterpart_in_exchange(series)
     starts = item.content.occurrence_starts()  # type: ignore[union-attr]
-    world.exchange.modify_occurrence(item.id, starts[1], start=starts[1] + timedelta(hours=1), end=starts[1] + timedelta(hours=2))
+    world.exchange.modify_occurrence(
+        item.id, starts[1], start=starts[1] + timedelta(hours=1), end=starts[1] + timedelta(hours=2)
+    )
     world.exchange.delete_occurrence(item.id, starts[4])
     world.sync()
     imported = world.erp.snapshot_of(series)
@@ -85,8 +110,12 @@ def test_r2_occurrence_moved_and_deleted_in_outlook_reach_the_erp(world: Harness
     assert world.log()[-2]["changed_fields"] == "deleted_occurrences,modified_occurrences"
 
 
-def test_r2_pattern_change_in_the_erp_keeps_exceptions_that_still_fall_on_the_pattern(world: Harness) -> None:
-    series = world.erp_appointment(subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule())
+def test_r2_pattern_change_in_the_erp_keeps_exceptions_that_still_fall_on_the_pattern(
+    world: Harness,
+) -> None:
+    series = world.erp_appointment(
+        subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule()
+    )
     world.sync()
     starts = world.erp.snapshot_of(series).occurrence_starts()  # type: ignore[union-attr]
     monday, wednesday = starts[2], starts[3]  # Mon 14th, Wed 16th
@@ -102,12 +131,16 @@ def test_r2_pattern_change_in_the_erp_keeps_exceptions_that_still_fall_on_the_pa
     assert exported.deleted_occurrences == (monday,)
     assert world.erp.snapshot_of(series).deleted_occurrences == (monday,)  # type: ignore[union-attr]
     entry = next(r for r in world.log() if r["reason"] == reasons.PATTERN_CHANGED)
-    assert wednesday.isoformat() in json.loads(entry["details"])["dropped_occurrences"][0].replace("Z", "+00:00")
+    assert wednesday.isoformat() in json.loads(entry["details"])["dropped_occurrences"][0].replace(
+        "Z", "+00:00"
+    )
     assert "no longer fall on an occurrence" in entry["sentence"]
 
 
 def test_r2_pattern_change_in_outlook_keeps_the_exceptions_that_still_fit(world: Harness) -> None:
-    series = world.erp_appointment(subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule())
+    series = world.erp_appointment(
+        subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule()
+    )
     world.sync()
     starts = world.erp.snapshot_of(series).occurrence_starts()  # type: ignore[union-attr]
     world.erp.edit(series, deleted_occurrences=[starts[2], starts[3]])
@@ -124,7 +157,9 @@ def test_r2_pattern_change_in_outlook_keeps_the_exceptions_that_still_fit(world:
 
 
 def test_r2_restoring_a_deleted_occurrence_rewrites_the_series_in_outlook(world: Harness) -> None:
-    series = world.erp_appointment(subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule())
+    series = world.erp_appointment(
+        subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule()
+    )
     world.sync()
     starts = world.erp.snapshot_of(series).occurrence_starts()  # type: ignore[union-attr]
     world.erp.edit(series, deleted_occurrences=[starts[1], starts[2]])
@@ -167,7 +202,10 @@ def test_r5_items_that_existed_before_setup_stay_put(fresh: Harness) -> None:
     assert list(fresh.erp.rows) == [int(erp_row)]
     entries = fresh.log(reason=reasons.PREEXISTING)
     assert len(entries) == 2
-    assert "existed before sync was set up for mueller on 2026-11-02 and has not changed since" in entries[0]["sentence"]
+    assert (
+        "existed before sync was set up for mueller on 2026-11-02 and has not changed since"
+        in entries[0]["sentence"]
+    )
 
 
 def test_r5_a_preexisting_item_transfers_as_a_creation_once_changed(fresh: Harness) -> None:
@@ -265,7 +303,9 @@ def test_r7_info_text_is_written_as_html_when_configured(fresh: Harness) -> None
     assert body == "<html><body><p>A &lt; B<br>second line</p></body></html>"
 
 
-def test_r7_outlook_body_is_not_overwritten_while_the_info_text_is_unchanged(fresh: Harness) -> None:
+def test_r7_outlook_body_is_not_overwritten_while_the_info_text_is_unchanged(
+    fresh: Harness,
+) -> None:
     fresh.restart(SyncOptions(write_info_text=True))
     fresh.user("mueller")
     fresh.sync()
@@ -291,8 +331,12 @@ def test_r7_outlook_body_is_not_overwritten_while_the_info_text_is_unchanged(fre
         ({"valid_until": date(2026, 10, 31)}, "expired on 2026-10-31"),
     ],
 )
-def test_r8_only_eligible_users_are_synchronised(fresh: Harness, fields: dict[str, object], why: str) -> None:
-    fresh.erp.save_user(User(login="mueller", mailbox="mueller@example.com", **{"allow_sync": True, **fields}))
+def test_r8_only_eligible_users_are_synchronised(
+    fresh: Harness, fields: dict[str, object], why: str
+) -> None:
+    fresh.erp.save_user(
+        User(login="mueller", mailbox="mueller@example.com", **{"allow_sync": True, **fields})
+    )
     fresh.sync()
     fresh.erp_appointment()
     fresh.sync()
@@ -312,15 +356,26 @@ def test_r8_a_user_whose_mailbox_cannot_be_reached_is_not_synchronised(fresh: Ha
 
 
 def test_r8_eligibility_rules() -> None:
-    user = User(login="mueller", allow_sync=True, valid_from=date(2026, 1, 1), valid_until=date(2026, 12, 31))
+    user = User(
+        login="mueller",
+        allow_sync=True,
+        valid_from=date(2026, 1, 1),
+        valid_until=date(2026, 12, 31),
+    )
     assert eligibility(user, date(2026, 6, 1)) == (True, "eligible")
     assert eligibility(user, date(2027, 1, 1))[0] is False
 
 
 def test_r9_mailbox_is_the_stored_one_or_login_at_the_mail_domain() -> None:
     user = User(login="Mueller", mailbox="m.mueller@firma.de")
-    assert mailbox_address(user, use_exchange_mailboxes=True, mail_domain="firma.de") == "m.mueller@firma.de"
-    assert mailbox_address(user, use_exchange_mailboxes=False, mail_domain="firma.de") == "mueller@firma.de"
+    assert (
+        mailbox_address(user, use_exchange_mailboxes=True, mail_domain="firma.de")
+        == "m.mueller@firma.de"
+    )
+    assert (
+        mailbox_address(user, use_exchange_mailboxes=False, mail_domain="firma.de")
+        == "mueller@firma.de"
+    )
 
 
 # ---- R10: switches ------------------------------------------------------------------------------
@@ -417,10 +472,16 @@ def test_r13_r18_every_decision_has_a_reason_code_and_a_sentence(world: Harness)
     world.sync()
     entries = world.log()
     assert [e["reason"] for e in entries] == [
-        reasons.CREATED_IN_ERP, reasons.ECHO, reasons.CHANGED_IN_ERP, reasons.ECHO,
+        reasons.CREATED_IN_ERP,
+        reasons.ECHO,
+        reasons.CHANGED_IN_ERP,
+        reasons.ECHO,
     ]
     assert all(e["sentence"] and e["options_hash"] for e in entries)
-    assert entries[2]["sentence"] == "exported to Exchange: subject changed in the ERP (appointment 'Kickoff 2' of mueller)"
+    assert (
+        entries[2]["sentence"]
+        == "exported to Exchange: subject changed in the ERP (appointment 'Kickoff 2' of mueller)"
+    )
     assert entries[2]["outcome"] == "done" and entries[2]["changed_fields"] == "subject"
 
 
@@ -428,11 +489,20 @@ def test_r13_r18_every_decision_has_a_reason_code_and_a_sentence(world: Harness)
 
 
 def test_r14_participants_and_responses_travel_with_the_appointment(world: Harness) -> None:
-    row = world.erp_appointment(participants=[Participant(email="schmidt@example.com", name="Schmidt")])
+    row = world.erp_appointment(
+        participants=[Participant(email="schmidt@example.com", name="Schmidt")]
+    )
     world.sync()
     item = world.counterpart_in_exchange(row)
     assert [p.email for p in item.content.participants] == ["schmidt@example.com"]  # type: ignore[union-attr]
-    world.exchange.edit(item.id, participants=[Participant(email="schmidt@example.com", name="Schmidt", response=ResponseStatus.ACCEPTED)])
+    world.exchange.edit(
+        item.id,
+        participants=[
+            Participant(
+                email="schmidt@example.com", name="Schmidt", response=ResponseStatus.ACCEPTED
+            )
+        ],
+    )
     world.sync()
     assert world.erp.snapshot_of(row).participants[0].response is ResponseStatus.ACCEPTED  # type: ignore[union-attr]
 
@@ -449,7 +519,10 @@ def test_r15_changes_made_while_the_engine_is_stopped_are_transferred(world: Har
     world.restart()
     world.sync()
     assert world.counterpart_in_exchange(row).content.subject == "Edited while stopped"
-    assert [r.data["subject"] for r in world.erp.rows.values()] == ["Edited while stopped", "Created while stopped"]
+    assert [r.data["subject"] for r in world.erp.rows.values()] == [
+        "Edited while stopped",
+        "Created while stopped",
+    ]
 
 
 # ---- R16: conflicts --------------------------------------------------------------------------------
@@ -467,8 +540,12 @@ def test_r16_different_fields_changed_on_both_sides_are_merged(world: Harness) -
     assert reasons.MERGED in world.reasons()
 
 
-@pytest.mark.parametrize(("policy", "winner"), [("erp_wins", "ERP subject"), ("exchange_wins", "Outlook subject")])
-def test_r16_the_same_field_changed_on_both_sides_follows_the_policy(fresh: Harness, policy: str, winner: str) -> None:
+@pytest.mark.parametrize(
+    ("policy", "winner"), [("erp_wins", "ERP subject"), ("exchange_wins", "Outlook subject")]
+)
+def test_r16_the_same_field_changed_on_both_sides_follows_the_policy(
+    fresh: Harness, policy: str, winner: str
+) -> None:
     fresh.restart(SyncOptions(conflict_policy=policy))  # type: ignore[arg-type]
     fresh.user("mueller")
     fresh.sync()
@@ -482,7 +559,11 @@ def test_r16_the_same_field_changed_on_both_sides_follows_the_policy(fresh: Harn
     assert fresh.counterpart_in_exchange(row).content.subject == winner
     entry = fresh.log(reason=reasons.CONFLICT_RESOLVED)[0]
     conflict = json.loads(entry["details"])["conflicts"][0]
-    assert (conflict["field"], conflict["erp_value"], conflict["exchange_value"]) == ("subject", "ERP subject", "Outlook subject")
+    assert (conflict["field"], conflict["erp_value"], conflict["exchange_value"]) == (
+        "subject",
+        "ERP subject",
+        "Outlook subject",
+    )
 
 
 def test_r16_newest_wins_compares_when_each_side_changed(fresh: Harness) -> None:
@@ -496,7 +577,9 @@ def test_r16_newest_wins_compares_when_each_side_changed(fresh: Harness) -> None
     fresh.erp.edit(row, subject="newer, in the ERP")
     fresh.exchange.max_changes = 512
     assert fresh.engine is not None
-    fresh.engine._read_exchange(fresh.engine.scopes["mueller"].user, ItemKind.APPOINTMENT)  # Outlook's change seen first
+    fresh.engine._read_exchange(
+        fresh.engine.scopes["mueller"].user, ItemKind.APPOINTMENT
+    )  # Outlook's change seen first
     fresh.clock.advance(seconds=5)
     fresh.sync()
     assert fresh.counterpart_in_exchange(row).content.subject == "newer, in the ERP"
@@ -528,7 +611,9 @@ def test_r17_deleting_a_linked_item_deletes_its_counterpart(world: Harness) -> N
     assert counterpart.id and imported.id
 
 
-def test_r17_a_deletion_beaten_by_an_edit_on_the_other_side_recreates_the_item(world: Harness) -> None:
+def test_r17_a_deletion_beaten_by_an_edit_on_the_other_side_recreates_the_item(
+    world: Harness,
+) -> None:
     row = world.erp_appointment()
     world.sync()
     item = world.counterpart_in_exchange(row)
@@ -591,9 +676,9 @@ def test_r19_what_if_shows_what_other_options_would_have_done(world: Harness) ->
     assert world.store is not None
     report = verify(world.store, options=SyncOptions(export_enabled=False))
     assert report.decisions == 2  # the export and its echo
-    assert [(d.recorded.reason, d.derived.reason if d.derived else None) for d in report.differences] == [
-        (reasons.CREATED_IN_ERP, reasons.EXPORT_OFF)
-    ]
+    assert [
+        (d.recorded.reason, d.derived.reason if d.derived else None) for d in report.differences
+    ] == [(reasons.CREATED_IN_ERP, reasons.EXPORT_OFF)]
 
 
 # ---- transient failures retry, permanent ones park ------------------------------------------------
@@ -621,7 +706,8 @@ def test_an_item_that_changed_during_the_write_is_read_again_and_merged(world: H
     world.exchange.edit(item.id, location="edited meanwhile")  # not yet observed by the engine
     assert world.engine is not None
     world.engine._read_erp()  # the ERP change is decided before Outlook's is seen
-    world.engine._finish_tick()
+    world.engine.save()
+    world.engine.act()
     world.sync()
     final = world.counterpart_in_exchange(row).content
     assert (final.subject, final.location) == ("ERP edit", "edited meanwhile")  # type: ignore[union-attr]
@@ -632,7 +718,13 @@ def test_an_item_that_changed_during_the_write_is_read_again_and_merged(world: H
 
 
 def test_the_busy_status_and_other_fields_round_trip(world: Harness) -> None:
-    outlook = world.outlook_appointment(busy_status=BusyStatus.OUT_OF_OFFICE, private=True, reminder_minutes=30)
+    outlook = world.outlook_appointment(
+        busy_status=BusyStatus.OUT_OF_OFFICE, private=True, reminder_minutes=30
+    )
     world.sync()
     data = world.erp_row_for(outlook).data
-    assert (data["busy_status"], data["private"], data["reminder_minutes"]) == (BusyStatus.OUT_OF_OFFICE, True, 30)
+    assert (data["busy_status"], data["private"], data["reminder_minutes"]) == (
+        BusyStatus.OUT_OF_OFFICE,
+        True,
+        30,
+    )
