@@ -181,10 +181,9 @@ def appointment_snapshot(row: Row, exceptions: list[Row], participants: list[Row
                 "original_start": original,
                 "start": occurrence_start,
                 "end": occurrence_end,
-                "subject": optional_text(ex["subject"], "occurrence subject") or subject,
-                "location": optional_text(ex["location"], "occurrence location") or location,
-                "busy_status": optional_text(ex["busy_status"], "occurrence busy_status")
-                or busy_status,
+                "subject": _or_series(ex["subject"], subject, "occurrence subject"),
+                "location": _or_series(ex["location"], location, "occurrence location"),
+                "busy_status": _or_series(ex["busy_status"], busy_status, "occurrence busy_status"),
             }
         )
     return build(
@@ -214,6 +213,10 @@ def appointment_snapshot(row: Row, exceptions: list[Row], participants: list[Row
             ],
         },
     )
+
+
+def _or_series(value: object, series_value: str, field: str) -> str:
+    return series_value if value is None else text(value, field)
 
 
 def task_snapshot(row: Row) -> Task:
