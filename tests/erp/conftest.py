@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import psycopg
 import pytest
@@ -27,6 +28,7 @@ from adapters.erp.store import ErpStore
 POSTGRES_URL = os.environ.get(
     "EINKLANG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+T = TypeVar("T")
 OBSERVED_AT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
@@ -96,14 +98,14 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
         time.sleep(0.005)
 
 
-class Worker(threading.Thread):
+class Worker(threading.Thread, Generic[T]):
     """A thread whose exception fails the test that joins it."""
 
-    def __init__(self, target: Callable[[], object]) -> None:
+    def __init__(self, target: Callable[[], T]) -> None:
         super().__init__(daemon=True)
         self._work = target
         self.error: BaseException | None = None
-        self.result: object = None
+        self.result: T | None = None
 
     def run(self) -> None:
         try:
@@ -111,9 +113,9 @@ class Worker(threading.Thread):
         except BaseException as exc:
             self.error = exc
 
-    def finish(self, timeout_s: float = 30.0) -> object:
+    def finish(self, timeout_s: float = 30.0) -> T:
         self.join(timeout_s)
         assert not self.is_alive(), "worker did not finish in time"
         if self.error is not None:
             raise self.error
-        return self.result
+        return self.result  # type: ignore[return-value]
