@@ -45,6 +45,7 @@ def _utc_now() -> datetime:
 
 
 _ORIGINS = {"erp": Origin.USER, "sync": Origin.SYNC}
+_OBSERVED_KINDS = {"user", "appointment", "task"}
 
 
 class ErpStore:
@@ -131,6 +132,8 @@ class ErpStore:
             end = entries[-1].seq
             latest: dict[tuple[str, int], FeedEntry] = {}
             for entry in entries:
+                if entry.item_kind not in _OBSERVED_KINDS:
+                    continue  # written by a newer version of these triggers: not ours to read
                 latest.pop(entry.item, None)  # keep the order of each item's last entry
                 latest[entry.item] = entry
             ids: dict[str, list[int]] = {"user": [], "appointment": [], "task": []}

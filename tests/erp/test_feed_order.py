@@ -15,7 +15,7 @@ from adapters.erp.store import ErpStore
 from tests.erp.conftest import ErpDatabase, Worker, wait_until
 
 WRITERS = 2
-TRANSACTIONS = 25
+TRANSACTIONS = 40
 
 
 def write_tasks(erp_db: ErpDatabase, writer: int) -> None:

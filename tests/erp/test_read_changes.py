@@ -14,6 +14,7 @@ from adapters.erp.snapshots import MAX_MESSAGE_CHARS
 from adapters.erp.store import ErpStore
 from engine.model import Appointment, ItemKind, Side, Task, User
 from engine.observation import Change, Observation, Origin, UserChange, derive_stream_id
+from engine.ports import ErpPort
 from tests.erp.conftest import OBSERVED_AT, ErpDatabase
 from tests.erp.samples import appointment_fields, berlin, seed, weekly_series
 
@@ -327,3 +328,18 @@ def test_fetch_returns_the_item_as_it_is_now(store: ErpStore, erp: ErpEditor) ->
     erp.delete("task", ids["task"])
     gone = store.fetch("mueller", ItemKind.TASK, str(ids["task"]))
     assert (gone.change, gone.snapshot, gone.user) == (Change.DELETED, None, "mueller")
+
+
+def test_the_store_is_the_engines_erp_port(store: ErpStore, erp: ErpEditor) -> None:
+    port: ErpPort = store  # checked by mypy against the protocol
+    assert port.feed_position() == 0
+    erp.add("user", {"login": "mueller"})
+    assert port.feed_position() == 1
+
+
+def test_a_database_password_is_never_shown() -> None:
+    with ErpStore("postgresql://einklang:s3cret@db.example:5432/erp", schema="erp") as store:
+        assert "s3cret" not in store.display_url
+        assert store.display_url == (
+            "postgresql+psycopg://einklang:***@db.example:5432/erp (schema erp)"
+        )

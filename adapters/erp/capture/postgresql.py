@@ -5,7 +5,10 @@ sequence value was drawn by a transaction that commits after a later one. So eve
 a captured table first takes a transaction-level advisory lock (a statement-level BEFORE trigger,
 so the lock comes before any row lock and adds no lock-order inversion of its own): captured
 writers run one after the other from their first captured statement to their commit, and the
-sequence hands out values in commit order. The lock is per schema.
+sequence hands out values in commit order. The lock is per schema. The price: concurrent ERP
+transactions that write captured tables queue behind each other until commit, so they should be
+short (a transaction that first locks rows with SELECT ... FOR UPDATE and writes later can now
+deadlock with one that already writes; PostgreSQL detects it and aborts one of them).
 """
 
 from __future__ import annotations
