@@ -83,7 +83,7 @@ def as_utc(value: object, field: str) -> datetime:
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str):
-        text(value, field)
+        as_text(value, field)
         try:
             parsed = datetime.fromisoformat(value.strip().replace("T", " "))
         except ValueError:
@@ -107,7 +107,7 @@ def as_date(value: object, field: str) -> date | None:
     if isinstance(value, date):
         return value
     if isinstance(value, str):
-        text(value, field)
+        as_text(value, field)
         try:
             return date.fromisoformat(value.strip()[:10])
         except ValueError:
@@ -115,7 +115,7 @@ def as_date(value: object, field: str) -> date | None:
     raise InvalidField(f"{field} is not a date", field=field)
 
 
-def text(value: object, field: str) -> str:
+def as_text(value: object, field: str) -> str:
     """A stored text, refusing the escaped bytes of invalid UTF-8 (a legacy import's)."""
     if value is None:
         return ""
@@ -138,5 +138,5 @@ def text(value: object, field: str) -> str:
     return value
 
 
-def optional_text(value: object, field: str) -> str | None:
-    return None if value is None else text(value, field)
+def as_optional_text(value: object, field: str) -> str | None:
+    return None if value is None else as_text(value, field)

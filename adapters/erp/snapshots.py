@@ -18,10 +18,10 @@ from sqlalchemy.engine import Connection
 
 from adapters.erp.columns import (
     as_date,
+    as_optional_text,
     as_optional_utc,
+    as_text,
     as_utc,
-    optional_text,
-    text,
 )
 from adapters.erp.feed import chunks
 from adapters.erp.schema import (
@@ -128,7 +128,7 @@ def _loaded(kind: ItemKind, row: Row, snapshot: Callable[[], Appointment | Task]
     built: Appointment | Task | None = None
     sync_id: uuid.UUID | None = None
     try:
-        raw_sync_id = optional_text(row["sync_id"], "sync_id")
+        raw_sync_id = as_optional_text(row["sync_id"], "sync_id")
         if raw_sync_id is not None:
             try:
                 sync_id = uuid.UUID(raw_sync_id)
@@ -153,14 +153,14 @@ def _loaded(kind: ItemKind, row: Row, snapshot: Callable[[], Appointment | Task]
 
 
 def appointment_snapshot(row: Row, exceptions: list[Row], participants: list[Row]) -> Appointment:
-    time_zone = text(row["time_zone"], "time_zone")
+    time_zone = as_text(row["time_zone"], "time_zone")
     tz = zone(time_zone)
     start = as_utc(row["starts_at"], "start")
     end = as_utc(row["ends_at"], "end")
-    subject = text(row["subject"], "subject")
-    location = text(row["location"], "location")
-    busy_status = text(row["busy_status"], "busy_status")
-    rrule = optional_text(row["rrule"], "rrule")
+    subject = as_text(row["subject"], "subject")
+    location = as_text(row["location"], "location")
+    busy_status = as_text(row["busy_status"], "busy_status")
+    rrule = as_optional_text(row["rrule"], "rrule")
     recurrence = None
     if rrule is not None and rrule.strip():
         recurrence = parse_rrule(rrule, series_start=start.astimezone(tz).date())
@@ -190,7 +190,7 @@ def appointment_snapshot(row: Row, exceptions: list[Row], participants: list[Row
         Appointment,
         {
             "subject": subject,
-            "info_text": text(row["info_text"], "info_text"),
+            "info_text": as_text(row["info_text"], "info_text"),
             "start": start,
             "end": end,
             "all_day": bool(row["all_day"]),
@@ -204,10 +204,10 @@ def appointment_snapshot(row: Row, exceptions: list[Row], participants: list[Row
             "deleted_occurrences": deleted,
             "participants": [
                 {
-                    "email": text(p["email"], "participant email"),
-                    "name": text(p["name"], "participant name"),
+                    "email": as_text(p["email"], "participant email"),
+                    "name": as_text(p["name"], "participant name"),
                     "required": bool(p["required"]),
-                    "response": text(p["response"], "participant response"),
+                    "response": as_text(p["response"], "participant response"),
                 }
                 for p in participants
             ],
@@ -216,20 +216,20 @@ def appointment_snapshot(row: Row, exceptions: list[Row], participants: list[Row
 
 
 def _or_series(value: object, series_value: str, field: str) -> str:
-    return series_value if value is None else text(value, field)
+    return series_value if value is None else as_text(value, field)
 
 
 def task_snapshot(row: Row) -> Task:
     return build(
         Task,
         {
-            "subject": text(row["subject"], "subject"),
-            "info_text": text(row["info_text"], "info_text"),
+            "subject": as_text(row["subject"], "subject"),
+            "info_text": as_text(row["info_text"], "info_text"),
             "start": as_date(row["start_date"], "start_date"),
             "due": as_date(row["due_date"], "due_date"),
-            "status": text(row["status"], "status"),
+            "status": as_text(row["status"], "status"),
             "percent_complete": row["percent_complete"],
-            "priority": text(row["priority"], "priority"),
+            "priority": as_text(row["priority"], "priority"),
             "reminder_at": as_optional_utc(row["reminder_at"], "reminder_at"),
             "completed_at": as_optional_utc(row["completed_at"], "completed_at"),
         },
@@ -252,10 +252,10 @@ def user_from_row(row: Row) -> User:
     login = str(row["login"])
     try:
         return User(
-            login=text(login, "login"),
-            short_name=text(row["short_name"], "short_name"),
-            mailbox=optional_text(row["exchange_mailbox"], "exchange_mailbox"),
-            outlook_account=optional_text(row["outlook_account"], "outlook_account"),
+            login=as_text(login, "login"),
+            short_name=as_text(row["short_name"], "short_name"),
+            mailbox=as_optional_text(row["exchange_mailbox"], "exchange_mailbox"),
+            outlook_account=as_optional_text(row["outlook_account"], "outlook_account"),
             allow_sync=bool(row["allow_exchange_sync"]),
             locked=bool(row["locked"]),
             valid_from=as_date(row["valid_from"], "valid_from"),

@@ -1,7 +1,8 @@
 """Writing the engine's decisions into the ERP: exactly the snapshot given, marked origin `sync`.
 
 A write is idempotent by the item's stream id: a create finds the row that already carries it,
-and a write whose content is already there changes nothing (no UPDATE, so no feed entry). Every
+and a write whose content is already there changes nothing (no UPDATE, so no feed entry) and
+succeeds with the row's current version, whatever version it expected: its target is reached. Every
 write that changes something is exactly one feed entry: the item row is updated last (bumping
 `sync_revision`), while the capture triggers of exceptions and participants stay silent for it.
 """
