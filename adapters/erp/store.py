@@ -162,7 +162,9 @@ class ErpStore:
                 origin = _ORIGINS.get(newer.get(entry.item, entry).origin, Origin.UNKNOWN)
                 loaded = rows[kind].get(item_id)
                 if loaded is None:
-                    changes.append(self._deletion(kind, entry, origin, now))
+                    changes.append(
+                        self._deletion(kind, item_id, entry.user_login, entry.sync_id, origin, now)
+                    )
                 else:
                     changes.append(self._observation(loaded, Change.CHANGED, origin, now))
             return ErpBatch(changes=tuple(changes), position=end)
@@ -245,21 +247,9 @@ class ErpStore:
         now = self._clock()
         if loaded is None or loaded.user_login.lower() != user.lower():
             # Gone, or given to another user: either way no longer this user's item.
-            gone = entry or FeedEntry(
-                seq=0,
-                table_name="",
-                row_id=row_id,
-                operation="delete",
-                origin="",
-                changed_at=now,
-                item_kind=kind.value,
-                item_id=row_id,
-                user_login=user,
-                sync_id=None,
-                row_version=None,
-            )
-            origin = _ORIGINS.get(gone.origin, Origin.UNKNOWN)
-            return self._deletion(kind, gone, origin, now, user=user)
+            origin = Origin.UNKNOWN if entry is None else _ORIGINS.get(entry.origin, Origin.UNKNOWN)
+            sync_id = None if entry is None else entry.sync_id
+            return self._deletion(kind, row_id, user, sync_id, origin, now)
         origin = Origin.UNKNOWN
         if entry is not None and entry.row_version == loaded.row_version:
             origin = _ORIGINS.get(entry.origin, Origin.UNKNOWN)
@@ -296,20 +286,20 @@ class ErpStore:
     def _deletion(
         self,
         kind: ItemKind,
-        entry: FeedEntry,
+        row_id: int,
+        user: str,
+        sync_id: str | None,
         origin: Origin,
         now: datetime,
-        *,
-        user: str | None = None,
     ) -> Observation:
         return Observation(
             side=Side.ERP,
             kind=kind,
-            user=user or entry.user_login,
-            native_id=str(entry.item_id),
+            user=user,
+            native_id=str(row_id),
             change=Change.DELETED,
             observed_at=now,
-            sync_id=_uuid_or_none(entry.sync_id),
+            sync_id=_uuid_or_none(sync_id),
             origin=origin,
         )
 
