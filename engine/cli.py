@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from adapters.erp.cli import erp
+
 
 @click.group()
 @click.version_option(package_name="einklang")
@@ -23,3 +25,6 @@ def sim(args: tuple[str, ...]) -> None:
     from sim.cli import main as sim_main  # the simulator is standalone; only the CLI wires it
 
     sys.exit(sim_main(list(args)))
+
+
+main.add_command(erp)

@@ -277,35 +277,10 @@ class Appointment(Snapshot):
     def _participants(cls, value: tuple[Participant, ...]) -> tuple[Participant, ...]:
         return tuple(sorted({p.email: p for p in value}.values(), key=lambda p: p.email))
 
-    @model_validator(mode="before")
-    @classmethod
-    def _series_start(cls, data: Any) -> Any:
-        """A series starts on its first occurrence, as Exchange shows it."""
-        if not isinstance(data, dict) or not data.get("recurrence") or "start" not in data:
-            return data
-        recurrence = data["recurrence"]
-        if not isinstance(recurrence, Recurrence):
-            recurrence = Recurrence.model_validate(recurrence)
-        start, end = data["start"], data.get("end", data["start"])
-        if not isinstance(start, datetime) or not isinstance(end, datetime) or start.tzinfo is None:
-            return data
-        tz = zone(str(data.get("time_zone", "Europe/Berlin")))
-        local = start.astimezone(tz).replace(tzinfo=None)
-        first = next(local_occurrence_starts(recurrence, local), None)
-        if first is None:
-            raise InvalidRecurrence("the series has no occurrence", field="recurrence")
-        if first != local:
-            shift = first.replace(tzinfo=tz).astimezone(UTC) - start.astimezone(UTC)
-            # Add in UTC: aware arithmetic in a local zone would move the wall clock.
-            data = {
-                **data,
-                "start": start.astimezone(UTC) + shift,
-                "end": end.astimezone(UTC) + shift,
-            }
-        return data
-
     @model_validator(mode="after")
     def _consistent(self) -> Appointment:
+        if self.recurrence is not None:
+            self._start_on_first_occurrence(self.recurrence)
         if self.end < self.start:
             raise EndBeforeStart(
                 f"ends {self.end.isoformat()} before it starts {self.start.isoformat()}",
@@ -336,6 +311,20 @@ class Appointment(Snapshot):
             # An occurrence edited back to the series' values is no exception (Exchange keeps it).
             object.__setattr__(self, "modified_occurrences", regular)
         return self
+
+    def _start_on_first_occurrence(self, recurrence: Recurrence) -> None:
+        """A series starts on its first occurrence, as Exchange shows it (and Outlook saves it)."""
+        tz = zone(self.time_zone)
+        local = self.start.astimezone(tz).replace(tzinfo=None)
+        first = next(local_occurrence_starts(recurrence, local), None)
+        if first is None:
+            raise InvalidRecurrence("the series has no occurrence", field="recurrence")
+        if first != local:
+            shift = (
+                first.replace(tzinfo=tz).astimezone(UTC) - self.start
+            )  # in UTC: no wall-clock drift
+            object.__setattr__(self, "start", self.start + shift)
+            object.__setattr__(self, "end", self.end + shift)
 
     def _is_regular(self, occurrence: ModifiedOccurrence) -> bool:
         return (

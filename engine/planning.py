@@ -194,15 +194,16 @@ def plan_deletion(ctx: Context, deleted: Side) -> Decision:
 
 def plan_preexisting(ctx: Context) -> Decision:
     obs = ctx.observation
-    assert obs is not None and obs.snapshot is not None
-    base = obs.snapshot if obs.side is Side.ERP else _with_info_text(obs.snapshot, "")
+    assert obs is not None
     on = obs.observed_at.date().isoformat()
-    return ctx.skip(
-        reasons.PREEXISTING,
-        f"existed before sync was set up for {obs.user} on {on} and has not changed since",
-        status=Status.PREEXISTING,
-        base=base,
-    )
+    sentence = f"existed before sync was set up for {obs.user} on {on} and has not changed since"
+    if obs.snapshot is None:  # unreadable, but pre-existing all the same: it stays put (R5)
+        problem = f"; it cannot be read ({obs.error.message})" if obs.error else ""
+        return ctx.skip(
+            reasons.PREEXISTING, sentence + problem, status=Status.PREEXISTING, base=None
+        )
+    base = obs.snapshot if obs.side is Side.ERP else _with_info_text(obs.snapshot, "")
+    return ctx.skip(reasons.PREEXISTING, sentence, status=Status.PREEXISTING, base=base)
 
 
 def _edit_beats_delete(ctx: Context, deleted: Side) -> Decision:

@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from eventsourcing.domain import BaseAggregate
 
@@ -119,6 +119,7 @@ class Engine:
         self.checkpoints: dict[str, str] = {}
         self._tick = _Tick()
         self._started = False
+        self._checked_on = date.min
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -132,6 +133,7 @@ class Engine:
             self._tick.checkpoints[ERP_FEED] = self.checkpoints[ERP_FEED]
         for user in self.erp.users():
             self._user_seen(user)
+        self._checked_on = self.clock().date()
         # Writes decided before a crash and not known to be done are done now (idempotently).
         for stream_id in self.projector.streams_in_flight():
             item = self._item(stream_id)
@@ -149,6 +151,11 @@ class Engine:
 
     def observe(self) -> None:
         """Read both sides and decide on everything seen (nothing is written yet)."""
+        if self.clock().date() != self._checked_on:
+            # Validity periods start and end with the date, not with a saved user row (R8).
+            self._checked_on = self.clock().date()
+            for user in self.erp.users():
+                self._user_seen(user)
         self._read_erp()
         for scope in list(self.scopes.values()):
             if scope.eligible:

@@ -164,6 +164,15 @@ def observe(state: ItemState, obs: Observation) -> ItemState:
                 "deleted": False,
             }
         )
+    elif obs.snapshot is None:  # seen at setup, but unreadable (a baseline with an error)
+        view = view.model_copy(
+            update={
+                "native_id": obs.native_id,
+                "version": obs.native_version,
+                "invalid": obs.error,
+                "deleted": False,
+            }
+        )
     else:
         changed = comparable(obs.side, obs.snapshot) != comparable(obs.side, view.current)
         view = view.model_copy(

@@ -1,0 +1,16 @@
+"""The ERP side: a SQL store modelled on the reference ERP, with trigger-based change capture.
+
+- `schema`: the tables (users, appointments with exceptions and participants, tasks, follow-ups,
+  change_feed); `columns`: column types and per-row value conversion.
+- `capture/`: the capture triggers and the engine's origin mark, one module per dialect.
+- `migrations`: numbered schema steps (`einklang erp init`).
+- `database`: engines and transactions for SQLite and PostgreSQL.
+- `feed`, `snapshots`, `writes`, `waiting`: reading the feed, rows as snapshots, the engine's
+  writes, waiting for commits.
+- `store`: `ErpStore`, the engine's `ErpPort`.
+- `editing`, `cli`: changing ERP data by hand (`einklang erp ...`), as the ERP would.
+"""
+
+from adapters.erp.store import ErpStore
+
+__all__ = ["ErpStore"]

@@ -235,8 +235,9 @@ class FakeErp:
             snapshot = _snapshot(row)
         except InvalidItem as error:
             message = error.message if len(error.message) <= 300 else error.message[:300] + "…"
+            # Seen at setup, an unreadable row is still pre-existing: a baseline carrying its error.
             return Observation(
-                change=Change.INVALID,
+                change=Change.BASELINE if change is Change.BASELINE else Change.INVALID,
                 error=ItemError(code=error.code, message=message, field=error.field),
                 **common,
             )

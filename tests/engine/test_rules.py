@@ -231,6 +231,20 @@ def test_r5_a_preexisting_item_that_is_only_touched_stays_put(fresh: Harness) ->
     assert fresh.reasons(trigger="exchange_changed") == [reasons.UNCHANGED]
 
 
+def test_r5_an_unreadable_item_that_existed_before_setup_stays_put_until_corrected(
+    fresh: Harness,
+) -> None:
+    fresh.user("mueller")
+    bad = fresh.erp_appointment(subject="Broken before setup", time_zone="Nowhere/City")
+    fresh.sync()
+    entry = fresh.log()[0]
+    assert entry["reason"] == reasons.PREEXISTING and "cannot be read" in entry["sentence"]
+    fresh.erp.edit(bad, time_zone="Europe/Berlin")
+    fresh.sync()
+    assert fresh.counterpart_in_exchange(bad).content.subject == "Broken before setup"
+    assert fresh.reasons()[1] == reasons.CHANGED_AFTER_SETUP
+
+
 def test_r5_deleting_a_preexisting_item_deletes_nothing_on_the_other_side(fresh: Harness) -> None:
     fresh.user("mueller")
     erp_row = fresh.erp_appointment(subject="Old ERP item")
@@ -343,6 +357,20 @@ def test_r8_only_eligible_users_are_synchronised(
     assert fresh.exchange_items() == []
     entry = fresh.log()[-1]
     assert entry["reason"] == reasons.USER_NOT_ELIGIBLE and why in entry["sentence"]
+
+
+def test_r8_a_login_that_becomes_valid_is_synchronised_from_that_day(fresh: Harness) -> None:
+    fresh.user("mueller", valid_from=date(2026, 11, 3))  # the clock stands at 2 November
+    fresh.sync()
+    fresh.erp_appointment(subject="Before the login is valid")
+    fresh.sync()
+    assert fresh.exchange_items() == []
+    fresh.clock.advance(days=1)
+    fresh.sync()  # no user row was saved: the date alone makes the login valid
+    row = fresh.erp_appointment(subject="From the first valid day")
+    fresh.sync()
+    assert [i.content.subject for i in fresh.exchange_items()] == ["From the first valid day"]
+    assert fresh.counterpart_in_exchange(row)
 
 
 def test_r8_a_user_whose_mailbox_cannot_be_reached_is_not_synchronised(fresh: Harness) -> None:

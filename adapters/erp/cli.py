@@ -1,0 +1,306 @@
+"""`einklang erp`: set up an ERP store and change its data by hand, to watch it sync.
+
+Every change made here is an ordinary ERP change (origin `erp`), exactly as if the ERP's own
+screens had made it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+import sqlalchemy as sa
+
+from adapters.erp.editing import TABLES, EditError, ErpEditor, parse_time
+from adapters.erp.schema import appointments, tasks
+from adapters.erp.snapshots import load_items
+from adapters.erp.store import ErpStore
+from engine.model import Appointment, ItemKind, Task
+
+_KINDS = click.Choice(sorted(TABLES))
+
+
+@dataclass(frozen=True)
+class ErpTarget:
+    url: str
+    schema: str | None
+
+
+@click.group()
+@click.option(
+    "--url",
+    envvar="EINKLANG_ERP_URL",
+    default="sqlite:///erp.sqlite3",
+    show_default=True,
+    help="ERP database (SQLite file or postgresql://...). Env: EINKLANG_ERP_URL.",
+)
+@click.option(
+    "--schema",
+    envvar="EINKLANG_ERP_SCHEMA",
+    default=None,
+    help="PostgreSQL schema of the ERP tables. Env: EINKLANG_ERP_SCHEMA.",
+)
+@click.pass_context
+def erp(ctx: click.Context, url: str, schema: str | None) -> None:
+    """The ERP store: create it, look into it, change its data."""
+    ctx.obj = ErpTarget(url, schema)
+
+
+@contextmanager
+def _store() -> Iterator[ErpStore]:
+    target = click.get_current_context().find_object(ErpTarget)
+    assert target is not None, "ERP commands run inside the erp group"
+    store = ErpStore(target.url, schema=target.schema)
+    try:
+        yield store
+    except EditError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+
+
+def _fields(**options: Any) -> dict[str, Any]:
+    return {name: value for name, value in options.items() if value is not None}
+
+
+@erp.command()
+def init() -> None:
+    """Create the ERP tables, change feed and capture triggers (or upgrade them)."""
+    with _store() as store:
+        version = store.init()
+        click.echo(f"ERP store at {store.display_url} is at schema version {version}")
+
+
+@erp.command()
+@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), default=None, help="As of this day.")
+def users(today: Any) -> None:
+    """List the ERP users and whether they may be synchronised (R8)."""
+    day = today.date() if today is not None else date.today()
+    with _store() as store:
+        for user, eligible, reason in store.users_with_eligibility(day):
+            mailbox = user.mailbox or "-"
+            click.echo(f"{user.login:<20} {mailbox:<32} {'yes' if eligible else 'no ':<4}{reason}")
+
+
+@erp.command("add-user")
+@click.argument("login")
+@click.option("--short-name")
+@click.option("--mailbox", help="The user's Exchange mailbox (SMTP address).")
+@click.option("--outlook-account")
+@click.option("--allow-sync/--no-allow-sync", default=True, show_default=True)
+@click.option("--locked", is_flag=True)
+@click.option("--valid-from", help="YYYY-MM-DD")
+@click.option("--valid-until", help="YYYY-MM-DD")
+def add_user(
+    login: str,
+    short_name: str | None,
+    mailbox: str | None,
+    outlook_account: str | None,
+    allow_sync: bool,
+    locked: bool,
+    valid_from: str | None,
+    valid_until: str | None,
+) -> None:
+    """Add an ERP user."""
+    with _store() as store:
+        row_id = ErpEditor(store.engine).add(
+            "user",
+            _fields(
+                login=login,
+                short_name=short_name,
+                exchange_mailbox=mailbox,
+                outlook_account=outlook_account,
+                allow_exchange_sync=allow_sync,
+                locked=locked,
+                valid_from=valid_from,
+                valid_until=valid_until,
+            ),
+        )
+        click.echo(f"user {row_id} {login}")
+
+
+@erp.command("add-appointment")
+@click.argument("user")
+@click.argument("subject")
+@click.option("--start", required=True, help="ISO time; without offset it is in --time-zone.")
+@click.option("--end", help="ISO time; default one hour (all-day: one day) after the start.")
+@click.option("--time-zone", default="Europe/Berlin", show_default=True)
+@click.option("--all-day", is_flag=True)
+@click.option("--location")
+@click.option("--info", "info_text", help="The info text (Kalenderinformation).")
+@click.option("--rrule", help="RFC 5545 RRULE without DTSTART, e.g. FREQ=WEEKLY;BYDAY=MO.")
+@click.option("--busy-status", type=click.Choice(["free", "tentative", "busy", "out_of_office"]))
+@click.option("--private", is_flag=True)
+@click.option("--reminder", "reminder_minutes", type=int, help="Minutes before the start.")
+@click.option("--participant", "participants", multiple=True, help="E-mail address; repeatable.")
+def add_appointment(
+    user: str,
+    subject: str,
+    start: str,
+    end: str | None,
+    time_zone: str,
+    all_day: bool,
+    participants: tuple[str, ...],
+    **options: Any,
+) -> None:
+    """Add an appointment (a series with --rrule) for USER."""
+    try:
+        starts_at = parse_time(start, time_zone)
+        ends_at = (
+            parse_time(end, time_zone)
+            if end is not None
+            else starts_at + (timedelta(days=1) if all_day else timedelta(hours=1))
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    with _store() as store:
+        editor = ErpEditor(store.engine)
+        row_id = editor.add(
+            "appointment",
+            _fields(
+                user_login=user,
+                subject=subject,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                time_zone=time_zone,
+                all_day=all_day,
+                **options,
+            ),
+        )
+        for email in participants:
+            editor.add("participant", {"appointment_id": row_id, "email": email})
+        click.echo(f"appointment {row_id}")
+
+
+@erp.command("add-task")
+@click.argument("user")
+@click.argument("subject")
+@click.option("--start", "start_date", help="YYYY-MM-DD")
+@click.option("--due", "due_date", help="YYYY-MM-DD")
+@click.option(
+    "--status",
+    type=click.Choice(["not_started", "in_progress", "completed", "waiting_on_others", "deferred"]),
+)
+@click.option("--priority", type=click.Choice(["low", "normal", "high"]))
+@click.option("--percent", "percent_complete", type=click.IntRange(0, 100))
+@click.option("--info", "info_text")
+def add_task(user: str, subject: str, **options: Any) -> None:
+    """Add a task for USER."""
+    with _store() as store:
+        row_id = ErpEditor(store.engine).add(
+            "task", _fields(user_login=user, subject=subject, **options)
+        )
+        click.echo(f"task {row_id}")
+
+
+@erp.command()
+@click.argument("appointment_id", type=int)
+@click.argument("original_start")
+@click.option("--deleted", is_flag=True, help="Delete this occurrence.")
+@click.option("--start", "starts_at", help="New start (ISO; without offset: series time zone).")
+@click.option("--end", "ends_at")
+@click.option("--subject")
+@click.option("--location")
+def exception(appointment_id: int, original_start: str, deleted: bool, **options: Any) -> None:
+    """Modify or delete the occurrence of a series that starts at ORIGINAL_START (R2)."""
+    with _store() as store:
+        row_id = ErpEditor(store.engine).set_exception(
+            appointment_id, original_start, _fields(deleted=deleted, **options)
+        )
+        click.echo(f"exception {row_id} of appointment {appointment_id}")
+
+
+@erp.command()
+@click.argument("kind", type=_KINDS)
+@click.argument("row_id", type=int)
+@click.argument("assignments", nargs=-1, required=True)
+def edit(kind: str, row_id: int, assignments: tuple[str, ...]) -> None:
+    """Change columns of a row: einklang erp edit appointment 3 subject="New subject"."""
+    fields: dict[str, str] = {}
+    for assignment in assignments:
+        name, equals, value = assignment.partition("=")
+        if not equals:
+            raise click.BadParameter(f"{assignment!r} is not COLUMN=VALUE")
+        fields[name.strip()] = value
+    with _store() as store:
+        ErpEditor(store.engine).edit(kind, row_id, fields)
+        click.echo(f"{kind} {row_id} changed")
+
+
+@erp.command()
+@click.argument("kind", type=_KINDS)
+@click.argument("row_id", type=int)
+def delete(kind: str, row_id: int) -> None:
+    """Delete a row (an appointment with its exceptions and participants)."""
+    with _store() as store:
+        ErpEditor(store.engine).delete(kind, row_id)
+        click.echo(f"{kind} {row_id} deleted")
+
+
+@erp.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def load(path: Path) -> None:
+    """Add the users, appointments, tasks and follow-ups of a TOML or JSON fixture file."""
+    with _store() as store:
+        counts = ErpEditor(store.engine).load(path)
+        click.echo(", ".join(f"{n} {kind}" for kind, n in counts.items()) or "nothing to load")
+
+
+@erp.command("list")
+@click.option("--user", help="Only this user's items.")
+def list_items(user: str | None) -> None:
+    """Show appointments and tasks as the engine reads them (or why it cannot)."""
+    with _store() as store, store.engine.connect() as conn:
+        for kind, table in ((ItemKind.APPOINTMENT, appointments), (ItemKind.TASK, tasks)):
+            query = sa.select(table.c.id).order_by(table.c.id)
+            if user is not None:
+                query = query.where(table.c.user_login == user)
+            ids = [int(r[0]) for r in conn.execute(query)]
+            for row_id, item in load_items(conn, kind, ids).items():
+                head = f"{kind.value:<11} {row_id:>5} {item.user_login:<12} v{item.row_version:<3}"
+                if item.error is not None:
+                    click.echo(f"{head} INVALID {item.error.code}: {item.error.message}")
+                else:
+                    assert item.snapshot is not None
+                    click.echo(f"{head} {_summary(item.snapshot)}")
+
+
+def _summary(snapshot: Appointment | Task) -> str:
+    if isinstance(snapshot, Task):
+        due = f" due {snapshot.due}" if snapshot.due else ""
+        return f"{snapshot.subject!r} {snapshot.status.value} {snapshot.percent_complete}%{due}"
+    start = snapshot.start.isoformat(timespec="minutes")
+    series = f" {snapshot.recurrence.pattern}" if snapshot.recurrence else ""
+    exceptions = len(snapshot.modified_occurrences) + len(snapshot.deleted_occurrences)
+    extra = f", {exceptions} exception(s)" if exceptions else ""
+    return f"{snapshot.subject!r} {start}{series}{extra}"
+
+
+@erp.command()
+@click.option(
+    "--after", type=int, default=0, show_default=True, help="Feed position to start after."
+)
+@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--follow", is_flag=True, help="Keep printing new entries as they are committed.")
+def feed(after: int, limit: int, follow: bool) -> None:
+    """Print the change feed: sequence, time, origin, operation, table, row, item."""
+    with _store() as store:
+        position = after
+        while True:
+            entries = store.read_feed(position, limit)
+            for e in entries:
+                click.echo(
+                    f"{e.seq:>7} {e.changed_at.isoformat(timespec='milliseconds')} {e.origin:<4} "
+                    f"{e.operation:<6} {e.table_name}#{e.row_id} -> {e.item_kind} {e.item_id} "
+                    f"({e.user_login}) v{e.row_version}"
+                )
+                position = e.seq
+            if not follow:
+                return
+            if not entries:
+                store.wait_for_changes(position, 30.0)

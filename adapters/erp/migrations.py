@@ -1,0 +1,79 @@
+"""Schema migrations of the ERP store: numbered steps, each applied once, in one transaction.
+
+`migrate` is what `einklang erp init` runs; running it again applies only what is missing. A step
+that adds a column to a captured table must reinstall the capture triggers, whose change
+conditions list the columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from adapters.erp import schema
+from adapters.erp.capture import capture_for
+from adapters.erp.capture.postgresql import feed_lock_key
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _initial_schema(conn: Connection) -> None:
+    schema.metadata.create_all(conn)
+    capture_for(conn.dialect.name).install(conn)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "ERP tables, change feed and capture triggers", _initial_schema),
+)
+
+
+def current_version(conn: Connection) -> int:
+    if not sa.inspect(conn).has_table(schema.schema_version.name):
+        return 0
+    found = conn.execute(sa.select(sa.func.max(schema.schema_version.c.version))).scalar()
+    return int(found or 0)
+
+
+def migrate(engine: Engine) -> int:
+    """Apply the missing steps; returns the schema version now in force."""
+    if engine.dialect.name == "sqlite":
+        # Readers (the engine) and the ERP's writer must not block each other.
+        raw = engine.raw_connection()
+        try:
+            raw.cursor().execute("PRAGMA journal_mode = WAL")
+        finally:
+            raw.close()
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn = conn.execution_options(einklang_immediate=True)
+        with conn.begin():
+            if engine.dialect.name == "postgresql":
+                # Two installers at once: the second waits, then finds nothing to do.
+                name = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
+                conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                    {"key": feed_lock_key(f"migrate.{name}")},
+                )
+            version = current_version(conn)
+            for step in MIGRATIONS:
+                if step.version <= version:
+                    continue
+                step.apply(conn)
+                conn.execute(
+                    schema.schema_version.insert().values(
+                        version=step.version,
+                        description=step.description,
+                        applied_at=datetime.now(UTC),
+                    )
+                )
+                version = step.version
+    return version

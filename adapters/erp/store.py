@@ -1,0 +1,326 @@
+"""The ERP side of the engine: `ErpStore` implements `engine.ports.ErpPort` over SQL.
+
+It reports what the change feed says, item by item, as observations (rows as normalised
+snapshots, loaded in batches) and user changes (R11), and writes the engine's decisions marked
+with origin `sync` so that they come back recognisable as echoes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+
+from adapters.erp import feed
+from adapters.erp.capture import capture_for
+from adapters.erp.capture.postgresql import feed_channel
+from adapters.erp.database import (
+    check_schema_name,
+    create_erp_engine,
+    erp_url,
+    reading,
+    redact,
+    writing,
+)
+from adapters.erp.feed import FeedEntry
+from adapters.erp.migrations import migrate
+from adapters.erp.snapshots import LoadedItem, item_ids_of_user, load_items, load_users
+from adapters.erp.waiting import DataVersionWaiter, FeedWaiter, NotifyWaiter
+from adapters.erp.writes import apply_write
+from engine.eligibility import eligibility
+from engine.errors import PermanentError, TransientError
+from engine.model import ItemKind, Side, User
+from engine.observation import Change, Observation, Origin, UserChange
+from engine.ports import ErpBatch, Write, WriteResult
+
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+_ORIGINS = {"erp": Origin.USER, "sync": Origin.SYNC}
+_OBSERVED_KINDS = {"user", "appointment", "task"}
+
+
+class ErpStore:
+    """The ERP database at `url` (SQLite file or PostgreSQL; `schema` for PostgreSQL)."""
+
+    def __init__(
+        self,
+        url: str | URL,
+        *,
+        schema: str | None = None,
+        clock: Clock = _utc_now,
+        poll_s: float = 0.005,
+    ) -> None:
+        self._url = erp_url(url)
+        self._schema = None if schema is None else check_schema_name(schema)
+        self._engine = create_erp_engine(self._url, schema=self._schema)
+        self._capture = capture_for(self._engine.dialect.name)
+        self._clock = clock
+        self._poll_s = poll_s
+        self._waiter: FeedWaiter | None = None
+
+    @property
+    def engine(self) -> sa.Engine:
+        return self._engine
+
+    @property
+    def display_url(self) -> str:
+        """Where the store is, fit to print (no password)."""
+        where = redact(self._url)
+        return where if self._schema is None else f"{where} (schema {self._schema})"
+
+    def init(self) -> int:
+        """Create or upgrade the schema; returns its version."""
+        if self._schema is not None:
+            with self._engine.begin() as conn:
+                conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
+        with _translated_errors():
+            return migrate(self._engine)
+
+    def close(self) -> None:
+        if self._waiter is not None:
+            self._waiter.close()
+            self._waiter = None
+        self._engine.dispose()
+
+    def __enter__(self) -> ErpStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- users (R8, R11) -----------------------------------------------------------------
+
+    def users(self) -> Sequence[User]:
+        with _translated_errors(), reading(self._engine) as conn:
+            return list(load_users(conn).values())
+
+    def users_with_eligibility(self, today: date) -> list[tuple[User, bool, str]]:
+        """Every ERP user with whether the ERP allows syncing them today, and why (R8)."""
+        return [(user, *eligibility(user, today)) for user in self.users()]
+
+    # ---- the change feed -----------------------------------------------------------------
+
+    def feed_position(self) -> int:
+        with _translated_errors(), self._engine.connect() as conn:
+            return feed.feed_end(conn)
+
+    def read_feed(self, position: int, limit: int = 1000) -> list[FeedEntry]:
+        """The raw feed entries after `position` (for tools and tests)."""
+        with _translated_errors(), reading(self._engine) as conn:
+            return feed.read_feed(conn, position, limit)
+
+    def read_changes(self, position: int, limit: int = 1000) -> ErpBatch:
+        """The feed entries after `position` as observations, one per item and batch.
+
+        Entries and rows are read in one snapshot. A row may be newer than the batch's last
+        entry (later entries are committed but not in this batch); its origin then comes from
+        its newest entry, which the next batch repeats harmlessly.
+        """
+        with _translated_errors(), reading(self._engine) as conn:
+            entries = feed.read_feed(conn, position, limit)
+            if not entries:
+                return ErpBatch(changes=(), position=position)
+            end = entries[-1].seq
+            latest: dict[tuple[str, int], FeedEntry] = {}
+            for entry in entries:
+                if entry.item_kind not in _OBSERVED_KINDS:
+                    continue  # written by a newer version of these triggers: not ours to read
+                latest.pop(entry.item, None)  # keep the order of each item's last entry
+                latest[entry.item] = entry
+            ids: dict[str, list[int]] = {"user": [], "appointment": [], "task": []}
+            for kind, item_id in latest:
+                ids.setdefault(kind, []).append(item_id)
+            found_users = load_users(conn, ids["user"])
+            rows = {
+                kind: load_items(conn, kind, ids[kind.value])
+                for kind in (ItemKind.APPOINTMENT, ItemKind.TASK)
+            }
+            newer = self._newer_entries(conn, latest, rows, end)
+            now = self._clock()
+            changes: list[Observation | UserChange] = []
+            for (kind_name, item_id), entry in latest.items():
+                if kind_name == "user":
+                    user = found_users.get(item_id)
+                    changes.append(
+                        UserChange(
+                            user=user or User(login=entry.user_login),
+                            deleted=user is None,
+                            observed_at=now,
+                        )
+                    )
+                    continue
+                kind = ItemKind(kind_name)
+                origin = _ORIGINS.get(newer.get(entry.item, entry).origin, Origin.UNKNOWN)
+                loaded = rows[kind].get(item_id)
+                if loaded is None:
+                    changes.append(
+                        self._deletion(kind, item_id, entry.user_login, entry.sync_id, origin, now)
+                    )
+                else:
+                    changes.append(self._observation(loaded, Change.CHANGED, origin, now))
+            return ErpBatch(changes=tuple(changes), position=end)
+
+    def _newer_entries(
+        self,
+        conn: sa.Connection,
+        latest: dict[tuple[str, int], FeedEntry],
+        rows: dict[ItemKind, dict[int, LoadedItem]],
+        end: int,
+    ) -> dict[tuple[str, int], FeedEntry]:
+        stale: dict[str, list[int]] = {}
+        for (kind_name, item_id), entry in latest.items():
+            if kind_name == "user":
+                continue
+            loaded = rows[ItemKind(kind_name)].get(item_id)
+            explained = (
+                entry.operation == "delete"
+                if loaded is None
+                else loaded.row_version == entry.row_version
+            )
+            if not explained:
+                stale.setdefault(kind_name, []).append(item_id)
+        newer: dict[tuple[str, int], FeedEntry] = {}
+        for kind_name, item_ids in stale.items():
+            for entry in feed.latest_entries(conn, kind_name, item_ids, after=end).values():
+                newer[entry.item] = entry
+        return newer
+
+    def wait_for_changes(self, position: int, timeout_s: float) -> bool:
+        return self._feed_waiter().wait(lambda: self.feed_position() > position, timeout_s)
+
+    def _feed_waiter(self) -> FeedWaiter:
+        if self._waiter is None:
+            if self._engine.dialect.name == "postgresql":
+                with self._engine.connect() as conn:
+                    schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
+                conninfo = self._url.set(drivername="postgresql").render_as_string(
+                    hide_password=False
+                )
+                self._waiter = NotifyWaiter(conninfo, feed_channel(schema))
+            else:
+                database = self._url.database
+                if database in ("", ":memory:"):
+                    database = None
+                self._waiter = DataVersionWaiter(database, poll_s=self._poll_s)
+        return self._waiter
+
+    # ---- items ---------------------------------------------------------------------------
+
+    def baseline(self, user: str, kinds: Iterable[ItemKind]) -> Iterator[Observation]:
+        """Every existing item of the user, as `baseline` observations (R5), in batches.
+
+        A row that is not a valid item is still a baseline: it carries its error, no snapshot.
+        """
+        for kind in kinds:
+            after = 0
+            while True:
+                with _translated_errors(), reading(self._engine) as conn:
+                    ids = item_ids_of_user(conn, kind, user, after=after, limit=500)
+                    loaded = load_items(conn, kind, ids)
+                if not ids:
+                    break
+                now = self._clock()
+                for row_id in ids:
+                    if row_id in loaded:
+                        yield self._observation(
+                            loaded[row_id], Change.BASELINE, Origin.UNKNOWN, now
+                        )
+                after = ids[-1]
+
+    def fetch(self, user: str, kind: ItemKind, native_id: str) -> Observation:
+        try:
+            row_id = int(native_id)
+        except ValueError:
+            raise PermanentError(f"{native_id!r} is not an ERP row id") from None
+        with _translated_errors(), reading(self._engine) as conn:
+            loaded = load_items(conn, kind, [row_id]).get(row_id)
+            entry = feed.latest_entries(conn, kind.value, [row_id]).get(row_id)
+        now = self._clock()
+        if loaded is None or loaded.user_login.lower() != user.lower():
+            # Gone, or given to another user: either way no longer this user's item.
+            origin = Origin.UNKNOWN if entry is None else _ORIGINS.get(entry.origin, Origin.UNKNOWN)
+            sync_id = None if entry is None else entry.sync_id
+            return self._deletion(kind, row_id, user, sync_id, origin, now)
+        origin = Origin.UNKNOWN
+        if entry is not None and entry.row_version == loaded.row_version:
+            origin = _ORIGINS.get(entry.origin, Origin.UNKNOWN)
+        return self._observation(loaded, Change.CHANGED, origin, now)
+
+    def apply(self, user: str, stream_id: uuid.UUID, write: Write) -> WriteResult:
+        with _translated_errors(), writing(self._engine) as conn:
+            self._capture.begin_sync_write(conn)
+            result = apply_write(conn, user, stream_id, write)
+            self._capture.end_sync_write(conn)
+            return result
+
+    # ---- observations --------------------------------------------------------------------
+
+    def _observation(
+        self, loaded: LoadedItem, change: Change, origin: Origin, now: datetime
+    ) -> Observation:
+        if loaded.error is not None and change is Change.CHANGED:
+            change = Change.INVALID
+        return Observation(
+            side=Side.ERP,
+            kind=loaded.kind,
+            user=loaded.user_login,
+            native_id=str(loaded.row_id),
+            change=change,
+            observed_at=now,
+            native_version=str(loaded.row_version),
+            snapshot=loaded.snapshot,
+            error=loaded.error,
+            sync_id=loaded.sync_id,
+            origin=origin,
+        )
+
+    def _deletion(
+        self,
+        kind: ItemKind,
+        row_id: int,
+        user: str,
+        sync_id: str | None,
+        origin: Origin,
+        now: datetime,
+    ) -> Observation:
+        return Observation(
+            side=Side.ERP,
+            kind=kind,
+            user=user,
+            native_id=str(row_id),
+            change=Change.DELETED,
+            observed_at=now,
+            sync_id=_uuid_or_none(sync_id),
+            origin=origin,
+        )
+
+
+def _uuid_or_none(value: str | None) -> uuid.UUID | None:
+    try:
+        return None if value is None else uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+@contextmanager
+def _translated_errors() -> Iterator[None]:
+    """Database failures as the engine's side errors: retry on the transient ones."""
+    try:
+        yield
+    except sa.exc.OperationalError as exc:
+        raise TransientError(f"ERP database unavailable: {_short(exc)}") from None
+    except (sa.exc.IntegrityError, sa.exc.DataError) as exc:
+        raise PermanentError(f"ERP database refused the write: {_short(exc)}") from None
+
+
+def _short(exc: sa.exc.DBAPIError) -> str:
+    return str(exc.orig).strip().splitlines()[0][:300]

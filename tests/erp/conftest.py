@@ -1,0 +1,121 @@
+"""Fixtures for the ERP store: every test runs on a SQLite file and on the PostgreSQL server.
+
+PostgreSQL tests get a schema of their own (xdist-safe) that is dropped afterwards; they are
+skipped, with the reason, only when no server answers.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Generic, TypeVar
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from adapters.erp.database import create_erp_engine, redact
+from adapters.erp.editing import ErpEditor
+from adapters.erp.store import ErpStore
+
+POSTGRES_URL = os.environ.get(
+    "EINKLANG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+T = TypeVar("T")
+OBSERVED_AT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+@cache
+def postgres_unavailable() -> str | None:
+    conninfo = sa.make_url(POSTGRES_URL).set(drivername="postgresql")
+    try:
+        psycopg.connect(conninfo.render_as_string(hide_password=False), connect_timeout=3).close()
+    except psycopg.Error as exc:
+        return f"no PostgreSQL server at {redact(POSTGRES_URL)}: {exc}"
+    return None
+
+
+@dataclass(frozen=True)
+class ErpDatabase:
+    backend: str  # sqlite | postgres
+    url: str
+    schema: str | None
+
+    def engine(self) -> sa.Engine:
+        """A connection pool of its own, as another program (the ERP) would have."""
+        return create_erp_engine(self.url, schema=self.schema)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def erp_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ErpDatabase]:
+    if request.param == "sqlite":
+        yield ErpDatabase("sqlite", f"sqlite:///{tmp_path / 'erp.sqlite3'}", None)
+        return
+    reason = postgres_unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    schema = f"einklang_test_{uuid.uuid4().hex[:12]}"
+    yield ErpDatabase("postgres", POSTGRES_URL, schema)
+    engine = sa.create_engine(POSTGRES_URL)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    engine.dispose()
+
+
+@pytest.fixture
+def store(erp_db: ErpDatabase) -> Iterator[ErpStore]:
+    with ErpStore(erp_db.url, schema=erp_db.schema, clock=lambda: OBSERVED_AT) as erp_store:
+        erp_store.init()
+        yield erp_store
+
+
+@pytest.fixture
+def erp_engine(erp_db: ErpDatabase, store: ErpStore) -> Iterator[sa.Engine]:
+    engine = erp_db.engine()
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def erp(erp_engine: sa.Engine) -> ErpEditor:
+    """The ERP application, writing through connections of its own."""
+    return ErpEditor(erp_engine)
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Poll a condition that no event announces (e.g. a lock wait in another backend)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        time.sleep(0.005)
+
+
+class Worker(threading.Thread, Generic[T]):
+    """A thread whose exception fails the test that joins it."""
+
+    def __init__(self, target: Callable[[], T]) -> None:
+        super().__init__(daemon=True)
+        self._work = target
+        self.error: BaseException | None = None
+        self.result: T | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self._work()
+        except BaseException as exc:
+            self.error = exc
+
+    def finish(self, timeout_s: float = 30.0) -> T:
+        self.join(timeout_s)
+        assert not self.is_alive(), "worker did not finish in time"
+        if self.error is not None:
+            raise self.error
+        return self.result  # type: ignore[return-value]
