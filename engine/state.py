@@ -155,16 +155,8 @@ def observe(state: ItemState, obs: Observation) -> ItemState:
                 "changed_at": obs.observed_at,
             }
         )
-    elif obs.change is Change.INVALID:
-        view = view.model_copy(
-            update={
-                "native_id": obs.native_id,
-                "version": obs.native_version,
-                "invalid": obs.error,
-                "deleted": False,
-            }
-        )
-    elif obs.snapshot is None:  # seen at setup, but unreadable (a baseline with an error)
+    elif obs.change is Change.INVALID or obs.snapshot is None:
+        # Unreadable now (or already at setup): keep the last good content, note the error.
         view = view.model_copy(
             update={
                 "native_id": obs.native_id,
