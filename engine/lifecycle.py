@@ -76,6 +76,8 @@ def _rows() -> list[dict[str, Any]]:
     row(OBSERVATION_TRIGGERS, "=", conditions="kind_switched_off", after="skip_kind_off")
     row(OBSERVATION_TRIGGERS, "=", conditions="user_not_eligible", after="skip_user_not_eligible")
     row(OBSERVATION_TRIGGERS, "=", conditions="direction_switched_off", after="skip_direction_off")
+    # A report about a native item that is no longer this item's (a row we replaced).
+    row(OBSERVATION_TRIGGERS, "=", conditions="is_stale", after="skip_stale")
     # Input that cannot be synchronised is parked with its typed error.
     row(CHANGE_TRIGGERS, Status.FAILED.value, conditions="is_invalid", after="park_invalid")
     # Our own writes coming back (by native version, or by content), and repeats.
@@ -137,6 +139,13 @@ class Deliberation:
     def is_invalid(self) -> bool:
         obs = self.ctx.observation
         return obs is not None and obs.change is Change.INVALID
+
+    def is_stale(self) -> bool:
+        obs = self.ctx.observation
+        if obs is None:
+            return False
+        known = self.ctx.before.view(obs.side)
+        return known.native_id not in (None, obs.native_id) and not known.deleted
 
     def is_echo(self) -> bool:
         """Our own write coming back: its version is the one our write produced."""
@@ -216,6 +225,16 @@ class Deliberation:
             obs.error.code,
             f"parked: {obs.error.message}; it syncs again once corrected in {SIDE_NAME[obs.side]}",
             status=Status.FAILED,
+        )
+
+    def skip_stale(self) -> None:
+        obs = self.ctx.observation
+        assert obs is not None
+        known = self.ctx.before.view(obs.side).native_id
+        self.decision = self.ctx.skip(
+            reasons.STALE,
+            f"{SIDE_NAME[obs.side]} reported {obs.native_id} ({obs.change.value}), which is no longer "
+            f"this item there: it lives on as {known}",
         )
 
     def note_echo(self) -> None:

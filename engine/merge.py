@@ -68,6 +68,9 @@ def merge(
     """Merge the two sides; a side given as None (or equal to base) has no changes to offer."""
     template = erp or exchange or base
     assert template is not None, "nothing to merge"
+    one_side = _one_side(base, erp, exchange)
+    if one_side is not None:
+        return one_side
     kind = ItemKind(template.kind)
     b = base.fields() if base is not None else None
     e = (erp or base or exchange).fields()  # type: ignore[union-attr]
@@ -103,6 +106,27 @@ def merge(
     if isinstance(snapshot, Appointment):
         snapshot, dropped = drop_stray_occurrences(snapshot)
     return Merged(snapshot, tuple(conflicts), dropped, pattern_changed)
+
+
+def _one_side(
+    base: Snapshot | None, erp: Snapshot | None, exchange: Snapshot | None
+) -> Merged | None:
+    """The common case, without merging: only one side has changes to offer."""
+    changed = erp if exchange is None else exchange if erp is None else None
+    if changed is None:
+        return None
+    if isinstance(changed, Appointment) and changed.recurrence is not None:
+        timing_changed = base is None or _project(base.fields(), TIMING) != _project(
+            changed.fields(), TIMING
+        )
+        base_has_exceptions = isinstance(base, Appointment) and bool(
+            base.modified_occurrences or base.deleted_occurrences
+        )
+        if changed is exchange and timing_changed and base_has_exceptions:
+            return None  # Exchange dropped the exceptions itself: merge them back (slow path)
+        cleaned, dropped = drop_stray_occurrences(changed)
+        return Merged(cleaned, (), dropped, base is not None and timing_changed)
+    return Merged(changed, (), (), False)
 
 
 def drop_stray_occurrences(appointment: Appointment) -> tuple[Appointment, tuple[datetime, ...]]:

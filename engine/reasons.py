@@ -16,6 +16,7 @@ SCOPE_LEFT = "R17_SCOPE_LEFT"  # user disabled or type switched off: not a delet
 # Nothing to transfer
 ECHO = "ECHO"  # our own write coming back (by version or content)
 UNCHANGED = "UNCHANGED"  # reported again without a content change
+STALE = "STALE_NATIVE_ID"  # about a row/item that no longer stands for this item
 SAME_CHANGE = "SAME_CHANGE_BOTH_SIDES"
 BODY_NOT_IMPORTED = "R6_BODY_NOT_IMPORTED"  # only the Outlook body changed
 INFO_TEXT_NOT_WRITTEN = "R7_INFO_TEXT_NOT_WRITTEN"  # only the ERP info text changed, R7 on

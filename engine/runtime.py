@@ -302,8 +302,7 @@ class Engine:
 
     def _handle(self, obs: Observation) -> None:
         self._tick.report.observations += 1
-        stream_id = self._stream_of(obs)
-        item = self._item(stream_id) or SyncItem.start(stream_id, obs.user, obs.kind)
+        item = self._item_for(obs)
         scope = self.scopes.get(obs.user.lower())
         eligible, reason = (
             (scope.eligible, scope.reason) if scope else (False, "the user is unknown to the ERP")
@@ -317,11 +316,22 @@ class Engine:
         )
         self._decide(item, obs)
 
-    def _stream_of(self, obs: Observation) -> uuid.UUID:
-        if obs.sync_id is not None:
-            return obs.sync_id
-        known = self.projector.stream_of_native(obs.side, obs.user, obs.native_id)
-        return known or obs.stream_id
+    def _item_for(self, obs: Observation) -> SyncItem:
+        """The item's stream: named on the item itself, else derived from its native id."""
+        stream_id = obs.sync_id
+        if stream_id is None and obs.side is Side.EXCHANGE and obs.change is Change.DELETED:
+            # A deleted Exchange item no longer shows the stream id we wrote on it.
+            stream_id = self.projector.stream_of_native(obs.side, obs.user, obs.native_id)
+        item = self._item(stream_id or obs.stream_id)
+        if item is not None and obs.sync_id is not None:
+            known = item.state.view(obs.side)
+            if known.native_id not in (None, obs.native_id) and not known.deleted:
+                # A copy (made in Outlook, say) carries our stream id too: it is an item of its own.
+                own = obs.model_copy(update={"sync_id": None})
+                return self._item(own.stream_id) or SyncItem.start(
+                    own.stream_id, obs.user, obs.kind
+                )
+        return item or SyncItem.start(stream_id or obs.stream_id, obs.user, obs.kind)
 
     def _deletions_paused(self, item: ItemState, obs: Observation) -> bool:
         if obs.change is not Change.DELETED or not item.linked:
@@ -407,7 +417,6 @@ class Engine:
                     operation=write.operation,
                     native_id=result.native_id,
                     native_version=result.native_version,
-                    snapshot=None if write.operation == "delete" else write.snapshot,
                     at=now,
                 )
             )

@@ -85,11 +85,12 @@ class Decision(Frozen):
 
 
 class WriteDone(Frozen):
+    """A pending write succeeded; that side now holds the write's snapshot (none after a delete)."""
+
     side: Side
     operation: Operation
     native_id: str
     native_version: str | None = None
-    snapshot: ItemSnapshot | None = None  # what that side holds now (None after a delete)
     at: datetime
 
 
@@ -144,6 +145,8 @@ def new_state(stream_id: uuid.UUID, user: str, kind: ItemKind) -> ItemState:
 def observe(state: ItemState, obs: Observation) -> ItemState:
     """Fold an observation into what we know of that side."""
     view = state.view(obs.side)
+    if view.native_id not in (None, obs.native_id) and not view.deleted:
+        return state  # about a native item that no longer stands for this one
     if obs.change is Change.DELETED:
         view = view.model_copy(
             update={
@@ -211,14 +214,16 @@ def decided(state: ItemState, decision: Decision) -> ItemState:
 
 def write_done(state: ItemState, done: WriteDone) -> ItemState:
     view = state.view(done.side)
-    written = comparable(done.side, done.snapshot)
+    write = next((w for w in state.pending if w.side is done.side), None)
+    snapshot = write.snapshot if write is not None and done.operation != "delete" else None
+    written = comparable(done.side, snapshot)
     view = view.model_copy(
         update={
             "native_id": done.native_id,
             "version": done.native_version,
             "written_version": done.native_version,
             "written_hash": written,
-            "current": done.snapshot,
+            "current": snapshot,
             "deleted": done.operation == "delete",
             "invalid": None,
         }

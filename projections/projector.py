@@ -15,14 +15,13 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 from sqlalchemy.dialects import postgresql, sqlite
 
 from engine import aggregates as ev
 from engine.model import Side
 from engine.state import Status
-from engine.store import EventStore
+from engine.store import EventStore, LogEntry
 from projections.schema import build_metadata
 
 NAME = "einklang.projections"
@@ -39,6 +38,7 @@ PAUSED = get_topic(ev.DeletionsPaused)
 ITEM_TOPICS = {STARTED, OBSERVED, DECIDED, WRITTEN, FAILED}
 USER_TOPICS = {LEDGER_STARTED, SET_UP, SCOPE, PAUSED, RELEASED}
 _CHUNK = 500
+_ROW_CACHE = 500_000
 
 
 def open_database(store: EventStore) -> sa.Engine:
@@ -75,6 +75,8 @@ class Projector:
         self.log = t[f"{prefix}transfer_log"]
         self.users = t[f"{prefix}user_status"]
         self._insert = postgresql.insert if store.location.is_postgres else sqlite.insert
+        self._sql = _Statements(self, postgres=store.location.is_postgres)
+        self._rows: dict[str, dict[str, Any]] = {}  # item rows as written: we are the only writer
 
     def close(self) -> None:
         self.db.dispose()
@@ -93,12 +95,12 @@ class Projector:
         applied = 0
         position = self.position()
         while True:
-            page = self.store.notifications(position + 1, self.page_size)
+            page = self.store.log_page(position + 1, self.page_size)
             if not page:
                 return applied
             self._apply_page(page)
             applied += len(page)
-            position = page[-1].id
+            position = page[-1][0]
             if len(page) < self.page_size:
                 return applied
 
@@ -107,85 +109,69 @@ class Projector:
         with self.db.begin() as conn:
             for table in (self.log, self.occurrences, self.items, self.users, self.tracking):
                 conn.execute(table.delete())
+        self._rows.clear()
         return self.run()
 
-    def _apply_page(self, page: Sequence[Notification]) -> None:
+    def _apply_page(self, page: Sequence[LogEntry]) -> None:
         page_state = _Page(self._load_items(page))
-        for note in page:
-            topic = note.topic
+        for note_id, stream_id, topic, state in page:
             if topic in ITEM_TOPICS:
-                page_state.item_event(
-                    topic, str(note.originator_id), note.id, orjson.loads(note.state)
-                )
+                page_state.item_event(topic, stream_id, note_id, orjson.loads(state))
             elif topic in USER_TOPICS:
-                page_state.user_event(topic, orjson.loads(note.state))
+                page_state.user_event(topic, orjson.loads(state))
         with self.db.begin() as conn:
             self._write(conn, page_state)
-            self._track(conn, page[-1].id)
+            self._track(conn, page[-1][0])
+        if len(self._rows) > _ROW_CACHE:
+            self._rows.clear()
+        self._rows.update(page_state.items)  # only after the commit: the cache stays true
 
-    def _load_items(self, page: Sequence[Notification]) -> dict[str, dict[str, Any]]:
-        ids = sorted(
-            {str(n.originator_id) for n in page if n.topic in ITEM_TOPICS and n.topic != STARTED}
-        )
-        rows: dict[str, dict[str, Any]] = {}
-        if not ids:
-            return rows
-        with self.db.connect() as conn:
-            for start in range(0, len(ids), _CHUNK):
-                chunk = ids[start : start + _CHUNK]
-                for row in conn.execute(
-                    sa.select(self.items).where(self.items.c.stream_id.in_(chunk))
-                ).mappings():
-                    rows[row["stream_id"]] = dict(row)
+    def _load_items(self, page: Sequence[LogEntry]) -> dict[str, dict[str, Any]]:
+        """The item rows this page touches: copies from the cache, the rest from the table."""
+        ids = {stream for _, stream, topic, _ in page if topic in ITEM_TOPICS and topic != STARTED}
+        rows = {i: dict(self._rows[i]) for i in ids if i in self._rows}
+        missing = sorted(ids - rows.keys())
+        if missing:
+            with self.db.connect() as conn:
+                for start in range(0, len(missing), _CHUNK):
+                    chunk = missing[start : start + _CHUNK]
+                    query = sa.select(self.items).where(self.items.c.stream_id.in_(chunk))
+                    for row in conn.execute(query).mappings():
+                        rows[row["stream_id"]] = dict(row)
         return rows
 
     def _write(self, conn: sa.Connection, page: _Page) -> None:
+        sql = self._sql
         if page.items:
-            stmt = self._insert(self.items)
-            columns = {
-                c.name: stmt.excluded[c.name] for c in self.items.columns if c.name != "stream_id"
-            }
-            conn.execute(
-                stmt.on_conflict_do_update(index_elements=["stream_id"], set_=columns),
-                list(page.items.values()),
+            columns = sql.item_columns
+            conn.exec_driver_sql(
+                sql.upsert_items, [tuple(r[c] for c in columns) for r in page.items.values()]
             )
         if page.occurrences:
-            conn.execute(
-                self.occurrences.delete().where(
-                    self.occurrences.c.stream_id.in_(sa.bindparam("ids", expanding=True))
-                ),
-                {"ids": list(page.occurrences)},
-            )
-            rows = [r for rs in page.occurrences.values() for r in rs]
+            conn.exec_driver_sql(sql.delete_occurrences, [(stream,) for stream in page.occurrences])
+            rows = [
+                (r["stream_id"], r["original_start"], r["state"])
+                for rs in page.occurrences.values()
+                for r in rs
+            ]
             if rows:
-                conn.execute(self.occurrences.insert(), rows)
+                conn.exec_driver_sql(sql.insert_occurrences, rows)
         if page.log_rows:
-            conn.execute(self.log.insert(), page.log_rows)
+            columns = sql.log_columns
+            conn.exec_driver_sql(
+                sql.insert_log, [tuple(r[c] for c in columns) for r in page.log_rows]
+            )
         if page.outcomes:
-            conn.execute(
-                self.log.update()
-                .where(self.log.c.id == sa.bindparam("decision_id"))
-                .values(
-                    outcome=sa.bindparam("new_outcome"),
-                    error=sa.bindparam("new_error"),
-                    erp_id=sa.bindparam("new_erp_id"),
-                    exchange_id=sa.bindparam("new_exchange_id"),
-                ),
+            conn.exec_driver_sql(
+                sql.update_outcome,
                 [
-                    {
-                        "decision_id": k,
-                        "new_outcome": v["outcome"],
-                        "new_error": v["error"],
-                        "new_erp_id": v["erp_id"],
-                        "new_exchange_id": v["exchange_id"],
-                    }
+                    (v["outcome"], v["error"], v["erp_id"], v["exchange_id"], k)
                     for k, v in page.outcomes.items()
                 ],
             )
-        if page.users:
-            for user, changes in page.users.items():
-                stmt = self._insert(self.users).values(user=user, **changes)
-                conn.execute(stmt.on_conflict_do_update(index_elements=["user"], set_=changes))
+        for user, changes in page.users.items():
+            stmt = self._insert(self.users).values(user=user, **changes)
+            conn.execute(stmt.on_conflict_do_update(index_elements=["user"], set_=changes))
 
     def _track(self, conn: sa.Connection, position: int) -> None:
         stmt = self._insert(self.tracking).values(name=NAME, position=position)
@@ -231,6 +217,41 @@ class Projector:
         )
         with self.db.connect() as conn:
             return [uuid.UUID(s) for s in conn.execute(query).scalars()]
+
+
+class _Statements:
+    """Plain SQL for the hot path (the same text on SQLite and PostgreSQL but for placeholders)."""
+
+    def __init__(self, projector: Projector, *, postgres: bool) -> None:
+        mark = "%s" if postgres else "?"
+
+        def table(t: sa.Table) -> str:
+            return f'"{t.schema}"."{t.name}"' if t.schema else f'"{t.name}"'
+
+        def insert(t: sa.Table, columns: list[str]) -> str:
+            names = ", ".join(f'"{c}"' for c in columns)
+            return f"INSERT INTO {table(t)} ({names}) VALUES ({', '.join([mark] * len(columns))})"
+
+        self.item_columns = [c.name for c in projector.items.columns]
+        updates = ", ".join(
+            f'"{c}" = excluded."{c}"' for c in self.item_columns if c != "stream_id"
+        )
+        self.upsert_items = (
+            insert(projector.items, self.item_columns)
+            + f' ON CONFLICT ("stream_id") DO UPDATE SET {updates}'
+        )
+        self.log_columns = [c.name for c in projector.log.columns]
+        self.insert_log = insert(projector.log, self.log_columns)
+        self.insert_occurrences = insert(
+            projector.occurrences, ["stream_id", "original_start", "state"]
+        )
+        self.delete_occurrences = (
+            f'DELETE FROM {table(projector.occurrences)} WHERE "stream_id" = {mark}'
+        )
+        self.update_outcome = (
+            f'UPDATE {table(projector.log)} SET "outcome" = {mark}, "error" = {mark}, '
+            f'"erp_id" = {mark}, "exchange_id" = {mark} WHERE "id" = {mark}'
+        )
 
 
 def _iso(value: datetime) -> str:

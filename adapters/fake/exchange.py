@@ -50,6 +50,7 @@ class Folder:
     items: dict[str, ExchangeItem] = field(default_factory=dict)
     log: list[tuple[int, str]] = field(default_factory=list)  # (sequence, item id)
     epoch: int = 0  # bumped when old sync states become invalid
+    by_stream: dict[uuid.UUID, str] = field(default_factory=dict)  # extended property index
 
 
 @dataclass
@@ -112,6 +113,8 @@ class FakeExchange:
             mailbox, item = self._find(item_id)
             folder = self._folder(mailbox, item.kind)
             del folder.items[item_id]
+            if item.sync_id is not None:
+                folder.by_stream.pop(item.sync_id, None)
             folder.log.append((next(self._counter), item_id))
 
     def invalidate_sync_states(self) -> None:
@@ -203,8 +206,8 @@ class FakeExchange:
             return self._observation(user, item, Change.CHANGED)
 
     def find_by_stream_id(self, user: User, kind: ItemKind, stream_id: uuid.UUID) -> str | None:
-        folder = self._folder(self._mailbox(user), kind)
-        return next((i.id for i in folder.items.values() if i.sync_id == stream_id), None)
+        found = self._folder(self._mailbox(user), kind).by_stream.get(stream_id)
+        return found
 
     def apply(self, user: User, stream_id: uuid.UUID, write: Write) -> WriteResult:
         with self._lock:
@@ -280,6 +283,8 @@ class FakeExchange:
         item.change_key = f"CK{seq:08d}"
         folder = self._folder(mailbox.lower(), item.kind)
         folder.items[item.id] = item
+        if item.sync_id is not None:
+            folder.by_stream[item.sync_id] = item.id
         folder.log.append((seq, item.id))
 
     def _head(self, folder: Folder) -> int:

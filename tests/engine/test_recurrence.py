@@ -138,9 +138,11 @@ def recurrences(draw: st.DrawFn) -> Recurrence:
 @settings(max_examples=300, deadline=None)
 @given(
     recurrence=recurrences(),
-    first=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31)).map(
-        lambda d: d.replace(second=0, microsecond=0)
-    ),
+    # Series start at a local time that exists: stored in UTC, a start inside the spring gap
+    # is already the later wall-clock time (see `oracle`).
+    first=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31))
+    .map(lambda d: d.replace(second=0, microsecond=0, fold=0))
+    .filter(lambda d: _existing(d) == d),
 )
 def test_random_patterns_expand_like_dateutil(recurrence: Recurrence, first: datetime) -> None:
     expected = oracle(recurrence, first, 25)

@@ -553,6 +553,39 @@ def test_r15_changes_made_while_the_engine_is_stopped_are_transferred(world: Har
     ]
 
 
+def test_r15_a_crash_between_writing_and_recording_is_recovered_without_duplicates(
+    world: Harness,
+) -> None:
+    assert world.engine is not None
+    row = world.erp_appointment()
+    world.engine.observe()
+    world.engine.save()  # the decision is durable before its write is made
+    world.engine.act()  # the write reaches Exchange ...
+    world.close()  # ... and the process dies before recording it
+    world.restart()
+    world.sync()
+    assert len(world.exchange_items()) == 1
+    assert world.state(world.erp.stream_id_of(row)).status is Status.IN_SYNC
+    world.verify()
+
+
+def test_r15_a_deleted_row_that_the_item_no_longer_lives_in_deletes_nothing(world: Harness) -> None:
+    assert world.engine is not None
+    row = world.erp_task(subject="Alpha")
+    world.sync()
+    item = world.counterpart_in_exchange(row)
+    world.exchange.edit(item.id, subject="Alpha!")
+    world.engine.observe()
+    world.engine.save()
+    world.close()  # the import into the ERP was decided, not made
+    world.erp.delete(row)  # meanwhile the row is deleted in the ERP
+    world.restart()  # the import finds its row gone; Outlook's edit wins, the row is made anew
+    world.sync()  # the old row's deletion arrives last: it is not this item any more
+    assert [r.data["subject"] for r in world.erp.rows.values()] == ["Alpha!"]
+    assert world.exchange.get(item.id).content.subject == "Alpha!"
+    assert reasons.STALE in world.reasons()
+
+
 # ---- R16: conflicts --------------------------------------------------------------------------------
 
 

@@ -1,0 +1,164 @@
+"""Throughput of the engine core on the SQLite store (not a test; prints one JSON line).
+
+Drives N item changes made in the (in-memory) ERP through the real runtime — observe → decide →
+record → act on the (in-memory) Exchange → project — and measures, in the same run and on the
+same file system:
+
+- changes_per_s: ERP item changes brought to Exchange per second, including reading the echo of
+  each write back from Exchange, saving every event, and keeping the projections current;
+- events_per_s: events the engine appended per second in that time;
+- raw_append_events_per_s: eventsourcing's own batched append rate on this machine (plain
+  aggregates, 100 per save, the SQLite recorder), the ceiling any engine built on it can reach;
+- ratio: events_per_s / raw_append_events_per_s — the share of the raw rate the engine keeps
+  while it also decides, acts and projects;
+- rebuild_events_per_s: projections rebuilt from zero over the whole log.
+
+Targets on the 2-core machine: changes_per_s ≥ 2,000 and rebuild_events_per_s ≥ 100,000.
+
+    uv run python bench/core_throughput.py [--changes 20000] [--users 10] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from adapters.fake.erp import FakeErp
+from adapters.fake.exchange import FakeExchange
+from engine.model import ItemKind, User
+from engine.options import SyncOptions
+from engine.runtime import Engine
+from engine.store import EventStore, StoreLocation
+from projections.projector import Projector
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+class Counter(Aggregate):
+    @event("Counted")
+    def count(self, amount: int) -> None:
+        self.total = getattr(self, "total", 0) + amount
+
+
+def raw_append_rate(directory: Path, events: int = 60_000, per_save: int = 100) -> float:
+    """eventsourcing alone: new aggregates with one more event each, 100 aggregates per save."""
+    app = Application(
+        env={
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(directory / "raw.db"),
+        }
+    )
+    started = time.perf_counter()
+    written = 0
+    while written < events:
+        batch = []
+        for _ in range(per_save // 2):
+            counter = Counter()
+            counter.count(amount=1)
+            batch.append(counter)
+        app.save(*batch)
+        written += per_save
+    elapsed = time.perf_counter() - started
+    app.close()
+    return written / elapsed
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 2, 8, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def engine_rate(directory: Path, changes: int, users: int) -> dict[str, float]:
+    clock = Clock()
+    erp, exchange = FakeErp(clock=clock), FakeExchange(clock=clock)
+    logins = [f"user{n:03d}" for n in range(users)]
+    for login in logins:
+        erp.save_user(User(login=login, mailbox=f"{login}@example.com", allow_sync=True))
+    store = EventStore(StoreLocation(str(directory / "einklang.db")))
+    projector = Projector(store)
+    engine = Engine(store, erp, exchange, SyncOptions(), clock=clock, projector=projector)
+    engine.start()
+    # Half creations, half edits of items the engine already transferred.
+    created = changes // 2
+    base = datetime(2026, 12, 1, 8, tzinfo=BERLIN)
+    rows = []
+    for n in range(created):
+        start = base + timedelta(hours=n % 500)
+        rows.append(
+            erp.create(
+                logins[n % users],
+                ItemKind.APPOINTMENT,
+                subject=f"Item {n}",
+                start=start,
+                end=start + timedelta(hours=1),
+                location="Room 1",
+                info_text="notes",
+            )
+        )
+    started = time.perf_counter()
+    events_before = store.max_notification_id()
+    engine.run_until_quiet(max_ticks=1000)
+    for n, row in enumerate(rows[: changes - created]):
+        erp.edit(row, location=f"Room {n % 7}")
+    engine.run_until_quiet(max_ticks=1000)
+    elapsed = time.perf_counter() - started
+    events = store.max_notification_id() - events_before
+    assert (
+        sum(len(exchange.items(f"{u}@example.com", ItemKind.APPOINTMENT)) for u in logins)
+        == created
+    )
+
+    rebuild_started = time.perf_counter()
+    rebuilt = projector.rebuild()
+    rebuild_elapsed = time.perf_counter() - rebuild_started
+    projector.close()
+    store.close()
+    return {
+        "changes_per_s": changes / elapsed,
+        "events_per_s": events / elapsed,
+        "rebuild_events_per_s": rebuilt / rebuild_elapsed,
+        "events": float(events),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--changes", type=int, default=20_000)
+    parser.add_argument("--users", type=int, default=10)
+    parser.add_argument("--out", type=Path, help="also write the JSON line to this file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="einklang-bench-", dir=Path.cwd()) as tmp:
+        directory = Path(tmp)
+        raw = raw_append_rate(directory)
+        figures = engine_rate(directory, args.changes, args.users)
+    result = {
+        "changes": args.changes,
+        "changes_per_s": round(figures["changes_per_s"]),
+        "events_per_s": round(figures["events_per_s"]),
+        "raw_append_events_per_s": round(raw),
+        "ratio": round(figures["events_per_s"] / raw, 3),
+        "rebuild_events_per_s": round(figures["rebuild_events_per_s"]),
+    }
+    line = json.dumps(result)
+    print(line)
+    if args.out:
+        args.out.write_text(line + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
