@@ -161,7 +161,7 @@ class NotificationHub:
         self._logs: dict[int, _EventLog] = {}
         self._subscriptions: dict[str, _Subscription] = {}
         self._head: dict[int, int] = {}
-        self._generation = itertools.count()
+        self._generation = itertools.count(1)
         self._wake_generation = 0
 
     # --- publishing -------------------------------------------------------------------------
@@ -425,13 +425,18 @@ class NotificationHub:
                 sub.open_streams -= 1
                 sub.last_activity = self._clock.now()
 
-    def take_streamed(self, handle: StreamHandle) -> list[Notification]:
-        """Pending events of the stream's subscriptions, advancing their cursors."""
+    def take_streamed(self, handle: StreamHandle) -> tuple[list[Notification], int]:
+        """Pending events of the stream's subscriptions, advancing their cursors, and the wake
+        generation they were read at (pass it to `wait` so no event slips in between)."""
         notifications = []
         for subscription_id in handle.subscription_ids:
             sub = self._subscriptions.get(subscription_id)
-            if sub is None or sub.expired:
-                continue
+            if sub is None:
+                raise EwsError(
+                    ResponseCode.SUBSCRIPTION_NOT_FOUND, "The subscription was not found."
+                )
+            if sub.expired:
+                raise EwsError(ResponseCode.EXPIRED_SUBSCRIPTION, "The subscription has expired.")
             sub.last_activity = self._clock.now()
             events = self._matching(sub, sub.cursor)
             if not events:
@@ -445,9 +450,9 @@ class NotificationHub:
                     events=tuple(DeliveredEvent(event, None) for event in events),
                 )
             )
-        return notifications
+        return notifications, self._wake_generation
 
-    def wait(self, timeout: float) -> None:
-        """Block until something is published (or `wake` is called), at most `timeout` s."""
-        generation = self._wake_generation
-        self._changed.wait_for(lambda: self._wake_generation != generation, timeout=timeout)
+    def wait(self, timeout: float, since: int) -> None:
+        """Block until something was published (or `wake` called) after generation `since`,
+        at most `timeout` seconds."""
+        self._changed.wait_for(lambda: self._wake_generation != since, timeout=max(timeout, 0))

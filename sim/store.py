@@ -1122,14 +1122,16 @@ class MailboxStore:
             box = self._mailbox(mailbox)
             return self.notifications.open_stream(box.number, subscription_ids, owner)
 
-    def take_streamed(self, handle: StreamHandle) -> list[Notification]:
+    def take_streamed(self, handle: StreamHandle) -> tuple[list[Notification], int]:
+        """New events for an open stream, and the generation to wait from."""
         with self._lock:
             return self.notifications.take_streamed(handle)
 
-    def wait_for_events(self, timeout: float) -> None:
-        """Block until the store publishes an event (or is woken), at most `timeout` seconds."""
+    def wait_for_events(self, timeout: float, since: int) -> None:
+        """Block until the store publishes an event after generation `since` (or is woken),
+        at most `timeout` seconds."""
         with self._lock:
-            self.notifications.wait(timeout)
+            self.notifications.wait(timeout, since)
 
     def close_stream(self, handle: StreamHandle) -> None:
         with self._lock:
