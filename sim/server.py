@@ -191,6 +191,12 @@ class EwsServer:
         with self._record_lock:
             return list(self._violations)
 
+    def take_violations(self) -> list[SchemaViolation]:
+        """Return the violations seen so far and forget them (for tests that provoke one)."""
+        with self._record_lock:
+            taken, self._violations = self._violations, []
+            return taken
+
     @property
     def requests(self) -> list[RequestRecord]:
         with self._record_lock:
