@@ -60,10 +60,25 @@ def make_account(
     retry_policy: RetryPolicy | None = None,
     access_type: str = IMPERSONATION,
 ) -> Account:
+    """An exchangelib account on `server`, impersonated by the admin unless told otherwise."""
+    return make_account_at(
+        server.url, mailbox, credentials, retry_policy=retry_policy, access_type=access_type
+    )
+
+
+def make_account_at(
+    endpoint: str,
+    mailbox: str,
+    credentials: BaseCredentials | None = None,
+    *,
+    retry_policy: RetryPolicy | None = None,
+    access_type: str = IMPERSONATION,
+) -> Account:
     config = Configuration(
-        service_endpoint=server.url,
+        service_endpoint=endpoint,
         credentials=credentials or Credentials(ADMIN.username, ADMIN.password),
-        auth_type=None if credentials is not None else BASIC,
+        # Exchange2016 as the schema is; with a version given exchangelib sends no probes.
+        auth_type=BASIC if credentials is None or isinstance(credentials, Credentials) else None,
         version=EXCHANGE_2016,
         retry_policy=retry_policy or FailFast(),
         # A streaming connection holds one pooled session; other requests need more.
