@@ -167,6 +167,12 @@ def parse_request(data: bytes) -> SoapRequest:
             "The request failed schema validation: the SOAP Body is missing or empty.",
         )
     payload = payloads[0]
+    if etree.QName(payload).namespace != MESSAGES_NS:
+        raise SoapFault(
+            ResponseCode.SCHEMA_VALIDATION,
+            "The request failed schema validation: the operation element is not in the "
+            "messages namespace.",
+        )
     headers = children(header)
     version = None
     impersonated = None

@@ -41,6 +41,7 @@ class ResponseCode(StrEnum):
     INVALID_ID_MALFORMED = "ErrorInvalidIdMalformed"
     INVALID_OPERATION = "ErrorInvalidOperation"
     INCORRECT_UPDATE_PROPERTY_COUNT = "ErrorIncorrectUpdatePropertyCount"
+    INVALID_PROPERTY_APPEND = "ErrorInvalidPropertyAppend"
     INVALID_PROPERTY_DELETE = "ErrorInvalidPropertyDelete"
     INVALID_PROPERTY_FOR_OPERATION = "ErrorInvalidPropertyForOperation"
     INVALID_PROPERTY_SET = "ErrorInvalidPropertySet"

@@ -89,12 +89,12 @@ class Notification:
     """What GetEvents returns, or one subscription's part of a streaming envelope.
 
     `events` is empty when nothing happened; GetEvents then reports a StatusEvent carrying
-    `status_watermark`.
+    `status_watermark`. Streamed notifications have no previous watermark and no MoreEvents.
     """
 
     subscription_id: str
     previous_watermark: str | None
-    more_events: bool
+    more_events: bool | None
     events: tuple[DeliveredEvent, ...]
     status_watermark: str | None = None
 
@@ -446,7 +446,7 @@ class NotificationHub:
                 Notification(
                     subscription_id=subscription_id,
                     previous_watermark=None,
-                    more_events=False,
+                    more_events=None,
                     events=tuple(DeliveredEvent(event, None) for event in events),
                 )
             )

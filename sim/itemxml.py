@@ -195,12 +195,15 @@ def _body(body: Body | None, body_type: str, tag: str = "Body") -> Element:
     return t(tag, body.text, BodyType=body.body_type)
 
 
-def _time_zone(tag: str, windows_id: str) -> Element:
+def _zone_name(windows_id: str) -> str | None:
     try:
-        name: str | None = windows_zone(windows_id).display_name
+        return windows_zone(windows_id).display_name
     except UnknownTimeZone:
-        name = None
-    return t(tag, Id=windows_id, Name=name)
+        return None
+
+
+def _time_zone(tag: str, windows_id: str) -> Element:
+    return t(tag, Id=windows_id, Name=_zone_name(windows_id))
 
 
 def recurrence_element(recurrence: Recurrence, tag: str = "Recurrence") -> Element:
@@ -236,7 +239,7 @@ def recurrence_element(recurrence: Recurrence, tag: str = "Recurrence") -> Eleme
             t("WeeklyRecurrence"),
             t("Interval", pattern.interval),
             t("DaysOfWeek", " ".join(pattern.days_of_week)),
-            t("FirstDayOfWeek", pattern.first_day_of_week),
+            t("FirstDayOfWeek", pattern.first_day_of_week) if pattern.first_day_of_week else None,
         )
     else:
         pattern_elem = build(t("DailyRecurrence"), t("Interval", pattern.interval))
@@ -347,7 +350,7 @@ _ITEM_HEAD: tuple[_Rendered, ...] = (
             else ""
         ),
     ),
-    _simple("item:HasAttachments", "HasAttachments", lambda i: False, in_default=True),
+    _simple("item:HasAttachments", "HasAttachments", lambda i: False),
     _EXTENDED,
     _simple("item:Culture", "Culture", lambda i: "en-US"),
     _Rendered(
@@ -369,7 +372,7 @@ _ITEM_HEAD: tuple[_Rendered, ...] = (
         lambda i: i.organizer.name if isinstance(i, CalendarItem) else i.owner,
     ),
     _simple("item:LastModifiedTime", "LastModifiedTime", lambda i: i.last_modified),
-    _simple("item:IsAssociated", "IsAssociated", lambda i: False, in_default=True),
+    _simple("item:IsAssociated", "IsAssociated", lambda i: False),
     _Rendered(
         "item:TextBody",
         lambda i, s: _body(i.fields.body, "Text", "TextBody"),
@@ -443,6 +446,7 @@ _CALENDAR_TAIL: tuple[_Rendered, ...] = (
     _simple("calendar:ConflictingMeetingCount", "ConflictingMeetingCount", lambda i: 0),
     _simple("calendar:AdjacentMeetingCount", "AdjacentMeetingCount", lambda i: 0),
     _simple("calendar:Duration", "Duration", lambda i: format_duration(i.fields.duration)),
+    _simple("calendar:TimeZone", "TimeZone", lambda i: _zone_name(i.fields.start_time_zone)),
     _simple("calendar:AppointmentSequenceNumber", "AppointmentSequenceNumber", lambda i: 0),
     _simple(
         "calendar:AppointmentState",
@@ -758,7 +762,7 @@ def parse_recurrence(elem: Element, context: ParseContext | None = None) -> Recu
             pattern = WeeklyPattern(
                 days_of_week=_days(child_text(pattern_elem, "DaysOfWeek")),
                 interval=_interval(pattern_elem),
-                first_day_of_week=_single_day(first) if first else DayOfWeek.SUNDAY,
+                first_day_of_week=_single_day(first) if first else None,
             )
         elif kind == "AbsoluteMonthlyRecurrence":
             pattern = AbsoluteMonthlyPattern(

@@ -90,7 +90,12 @@ class DailyPattern:
 class WeeklyPattern:
     days_of_week: tuple[DayOfWeek, ...]
     interval: int = 1
-    first_day_of_week: DayOfWeek = DayOfWeek.SUNDAY
+    # None: not given by the client (Exchange then counts weeks from Sunday and omits it).
+    first_day_of_week: DayOfWeek | None = None
+
+    @property
+    def week_start(self) -> DayOfWeek:
+        return self.first_day_of_week or DayOfWeek.SUNDAY
 
 
 @dataclass(frozen=True)
@@ -170,7 +175,7 @@ class Recurrence:
                 raise InvalidRecurrence("A weekly pattern needs at least one day")
             if any(day not in _CONCRETE_DAYS for day in pattern.days_of_week):
                 raise InvalidRecurrence("A weekly pattern takes named days only")
-            if pattern.first_day_of_week not in _CONCRETE_DAYS:
+            if pattern.week_start not in _CONCRETE_DAYS:
                 raise InvalidRecurrence("FirstDayOfWeek must be a named day")
         if isinstance(pattern, AbsoluteMonthlyPattern | AbsoluteYearlyPattern) and not (
             1 <= pattern.day_of_month <= 31
@@ -232,7 +237,7 @@ def _pattern_dates(pattern: Pattern, start: date) -> Iterator[date]:
         for step in itertools.count():
             yield start + timedelta(days=step * pattern.interval)
     elif isinstance(pattern, WeeklyPattern):
-        first_day = next(iter(pattern.first_day_of_week.python_weekdays))
+        first_day = next(iter(pattern.week_start.python_weekdays))
         week_start = start - timedelta(days=(start.weekday() - first_day) % 7)
         offsets = sorted(
             {(next(iter(day.python_weekdays)) - first_day) % 7 for day in pattern.days_of_week}

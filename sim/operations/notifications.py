@@ -36,7 +36,7 @@ def notification_element(notification: Notification) -> Element:
         t("PreviousWatermark", notification.previous_watermark)
         if notification.previous_watermark
         else None,
-        t("MoreEvents", notification.more_events),
+        None if notification.more_events is None else t("MoreEvents", notification.more_events),
     )
     for delivered in notification.events:
         elem.append(event_element(delivered))

@@ -7,7 +7,7 @@ of the request is checked according to ConflictResolution.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sim.envelope import (
@@ -54,9 +54,12 @@ class UpdateItemRequest:
     changes: list[ItemChange]
 
 
+_ACTIONS = {"SetItemField": "Set", "AppendToItemField": "Append", "DeleteItemField": "Delete"}
+
+
 def _field_update(elem: Element) -> FieldUpdate:
-    action = local_name(elem).removesuffix("ItemField")
-    if action not in ("Set", "Append", "Delete"):
+    action = _ACTIONS.get(local_name(elem))
+    if action is None:
         raise EwsError(ResponseCode.INVALID_REQUEST, f"Unexpected update {local_name(elem)}.")
     parts = children(elem)
     if not parts:
@@ -66,6 +69,23 @@ def _field_update(elem: Element) -> FieldUpdate:
     if action != "Delete" and item is None:
         raise EwsError(ResponseCode.INCORRECT_UPDATE_PROPERTY_COUNT, "The update has no value.")
     return FieldUpdate(action, path, item)
+
+
+_APPENDABLE = ("categories", "required_attendees", "optional_attendees", "body")
+
+
+def _appended(current: Any, parsed: dict[str, Any]) -> dict[str, Any]:
+    """AppendToItemField: add to a list property or to the body instead of replacing it."""
+    if len(parsed) != 1 or next(iter(parsed)) not in _APPENDABLE:
+        raise EwsError(
+            ResponseCode.INVALID_PROPERTY_APPEND, "The property does not support appending."
+        )
+    name, value = next(iter(parsed.items()))
+    existing = getattr(current.fields, name)
+    if name == "body":
+        text = (existing.text if existing else "") + value.text
+        return {name: replace(value, text=text)}
+    return {name: tuple(existing) + tuple(value)}
 
 
 class UpdateItem(Operation):
@@ -118,6 +138,8 @@ class UpdateItem(Operation):
             else:
                 assert update.item is not None
                 parsed = parse_set_field(update.path, update.item, kind, context.parse_context)
+            if update.action == "Append":
+                parsed = _appended(current, parsed, values)
             if "#extended" in parsed:
                 key, value = parsed.pop("#extended")
                 extended_changed = True

@@ -81,7 +81,7 @@ def oracle_rule(pattern: Pattern, rng: Range, first_local: datetime) -> rrule.rr
             rrule.WEEKLY,
             interval=pattern.interval,
             byweekday=[_RRULE_DAYS[day] for day in pattern.days_of_week],
-            wkst=_RRULE_DAYS[pattern.first_day_of_week],
+            wkst=_RRULE_DAYS[pattern.first_day_of_week or DayOfWeek.SUNDAY],
             **kwargs,  # type: ignore[arg-type]
         )
     if isinstance(pattern, AbsoluteMonthlyPattern | AbsoluteYearlyPattern):
@@ -268,7 +268,7 @@ def patterns(draw: st.DrawFn) -> Pattern:
         return WeeklyPattern(
             days_of_week=tuple(days),
             interval=draw(st.integers(1, 4)),
-            first_day_of_week=draw(st.sampled_from(CONCRETE_DAYS)),
+            first_day_of_week=draw(st.sampled_from([None, *CONCRETE_DAYS])),
         )
     if kind == 2:
         return AbsoluteMonthlyPattern(draw(st.integers(1, 31)), interval=draw(st.integers(1, 6)))
