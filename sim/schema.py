@@ -15,9 +15,11 @@ validated.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, cast
 
 from lxml import etree
 
@@ -120,7 +122,9 @@ class SchemaValidator:
         with self._lock:
             if schema.validate(document):
                 return []
-            return [f"line {error.line}: {error.message}" for error in schema.error_log]
+            # The error log is iterable; lxml-stubs do not say so.
+            errors = cast(Iterable[Any], schema.error_log)
+            return [f"line {error.line}: {error.message}" for error in errors]
 
 
 def _rename_streaming_notifications(document: Element) -> None:

@@ -169,6 +169,8 @@ class EwsServer:
         if self._httpd is None:
             raise RuntimeError("server not started")
         host, port = self._httpd.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode()
         scheme = "https" if self.config.tls else "http"
         return f"{scheme}://{host}:{port}"
 
@@ -340,10 +342,10 @@ class EwsServer:
             return self._fault(fault_error, operation_name, mailbox, principal_name)
         except Exception:
             log.exception("EWS %s failed inside the simulator", operation_name)
-            error = SoapFault(
+            internal = SoapFault(
                 ResponseCode.INTERNAL_SERVER_ERROR, "An internal server error occurred."
             )
-            return self._fault(error, operation_name, mailbox, principal_name)
+            return self._fault(internal, operation_name, mailbox, principal_name)
         headers = {"Content-Type": "text/xml; charset=utf-8"}
         if isinstance(result, StreamingResult):
             drop = fault.after_envelopes if isinstance(fault, DropStream) else None

@@ -408,7 +408,9 @@ class MailboxStore:
                     continue
                 if record.recurrence is None:
                     if _overlaps(record.cal.start, record.cal.end, window_start, window_end):
-                        found.append(self._snapshot(box, record))
+                        item = self._snapshot(box, record)
+                        assert isinstance(item, CalendarItem)
+                        found.append(item)
                     continue
                 for occurrence in self._occurrences(record, until=window_end):
                     if occurrence.original_start in record.deleted_occurrences:

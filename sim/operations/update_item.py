@@ -74,14 +74,14 @@ def _field_update(elem: Element) -> FieldUpdate:
 _APPENDABLE = ("categories", "required_attendees", "optional_attendees", "body")
 
 
-def _appended(current: Any, parsed: dict[str, Any]) -> dict[str, Any]:
+def _appended(current: Any, parsed: dict[str, Any], pending: dict[str, Any]) -> dict[str, Any]:
     """AppendToItemField: add to a list property or to the body instead of replacing it."""
     if len(parsed) != 1 or next(iter(parsed)) not in _APPENDABLE:
         raise EwsError(
             ResponseCode.INVALID_PROPERTY_APPEND, "The property does not support appending."
         )
     name, value = next(iter(parsed.items()))
-    existing = getattr(current.fields, name)
+    existing = pending.get(name, getattr(current.fields, name))
     if name == "body":
         text = (existing.text if existing else "") + value.text
         return {name: replace(value, text=text)}
