@@ -287,6 +287,7 @@ class OccurrenceInfo:
     """One entry of FirstOccurrence/LastOccurrence/ModifiedOccurrences on a master."""
 
     item_id: str
+    change_key: str
     start: datetime
     end: datetime
     original_start: datetime

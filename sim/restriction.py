@@ -15,8 +15,9 @@ from typing import Any
 
 from sim.envelope import Element, child, children, local_name
 from sim.errors import EwsError, ResponseCode
-from sim.itemxml import FieldPath, ParseContext, parse_bool, parse_datetime, parse_field_path
+from sim.itemparse import ParseContext, parse_bool, parse_datetime
 from sim.model import CalendarItem, Item, TaskItem
+from sim.shapes import FieldPath, parse_field_path
 
 Predicate = Callable[[Item], bool]
 

@@ -59,7 +59,7 @@ from sim.faults import (
     ServerBusy,
     TokenRejected,
 )
-from sim.itemxml import ParseContext
+from sim.itemparse import ParseContext
 from sim.oauth import TokenService
 from sim.operations import OPERATIONS, RequestContext, StreamingResult, StreamTiming
 from sim.schema import SchemaValidator, SchemaViolation

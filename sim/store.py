@@ -484,9 +484,13 @@ class MailboxStore:
         return EmailAddress(mailbox.address, mailbox.display_name)
 
     def _occurrence_info(self, record: _Record, occurrence: _Occurrence) -> OccurrenceInfo:
+        exception = occurrence.exception
         return OccurrenceInfo(
             item_id=ids.occurrence_id(
                 ids.OccurrenceRef(record.mailbox_number, record.number, occurrence.original_start)
+            ),
+            change_key=ids.change_key(
+                exception.version if exception else record.version, record.number
             ),
             start=occurrence.start,
             end=occurrence.end,
@@ -555,11 +559,10 @@ class MailboxStore:
         overrides = dict(exception.overrides) if exception else {}
         overrides.setdefault("start", occurrence.original_start)
         overrides.setdefault("end", occurrence.original_end)
+        info = self._occurrence_info(record, occurrence)
         return CalendarItem(
-            item_id=self._occurrence_info(record, occurrence).item_id,
-            change_key=ids.change_key(
-                exception.version if exception else record.version, record.number
-            ),
+            item_id=info.item_id,
+            change_key=info.change_key,
             mailbox=mailbox.address,
             folder_id=mailbox.folders[record.folder_number].folder_id,
             item_type=CalendarItemType.EXCEPTION if exception else CalendarItemType.OCCURRENCE,

@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from sim.envelope import Element, child, children, error_message, local_name, response_messages
 from sim.errors import EwsError, ResponseCode
-from sim.itemxml import ParseContext
+from sim.itemparse import ParseContext
 from sim.store import MailboxStore
 
 

@@ -16,7 +16,8 @@ from sim.envelope import (
     t,
 )
 from sim.errors import EwsError, ResponseCode
-from sim.itemxml import item_id_element, item_kind_tag, kind_of_element, parse_item
+from sim.itemparse import kind_of_element, parse_item
+from sim.itemxml import item_id_element, item_kind_tag
 from sim.model import CalendarFields, Item, ItemKind, TaskFields
 from sim.operations.base import (
     FolderRef,

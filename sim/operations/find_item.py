@@ -24,7 +24,8 @@ from sim.envelope import (
     t,
 )
 from sim.errors import EwsError, ResponseCode
-from sim.itemxml import ParseContext, Shape, item_element, parse_datetime, parse_shape
+from sim.itemparse import ParseContext, parse_datetime
+from sim.itemxml import item_element
 from sim.model import Item
 from sim.operations.base import (
     FolderRef,
@@ -34,6 +35,7 @@ from sim.operations.base import (
     resolve_folder,
 )
 from sim.restriction import Predicate, apply_sort, parse_restriction, sort_key
+from sim.shapes import Shape, parse_shape
 
 # Exchange refuses calendar views spanning more than two years.
 MAX_CALENDAR_VIEW = timedelta(days=2 * 365 + 1)

@@ -15,7 +15,6 @@ from sim.envelope import (
     t,
 )
 from sim.errors import EwsError
-from sim.itemxml import Shape, parse_shape
 from sim.model import FolderInfo, FolderKind
 from sim.operations.base import (
     FolderRef,
@@ -24,6 +23,7 @@ from sim.operations.base import (
     parse_folder_refs,
     resolve_folder,
 )
+from sim.shapes import Shape, parse_shape
 
 
 @dataclass(frozen=True)

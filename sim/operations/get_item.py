@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from sim.envelope import Element, build, child, error_message, m, response_messages, success_message
 from sim.errors import EwsError
-from sim.itemxml import Shape, item_element, parse_shape
+from sim.itemxml import item_element
 from sim.operations.base import ItemRef, Operation, RequestContext, parse_item_refs, resolve_item_id
+from sim.shapes import Shape, parse_shape
 
 
 @dataclass(frozen=True)

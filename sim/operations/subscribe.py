@@ -19,7 +19,7 @@ from sim.envelope import (
 )
 from sim.errors import EwsError, ResponseCode
 from sim.events import EventType
-from sim.itemxml import parse_bool
+from sim.itemparse import parse_bool
 from sim.operations.base import (
     FolderRef,
     Operation,

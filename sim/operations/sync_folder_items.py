@@ -16,7 +16,7 @@ from sim.envelope import (
     t,
 )
 from sim.errors import EwsError, ResponseCode
-from sim.itemxml import Shape, item_element, parse_shape
+from sim.itemxml import item_element
 from sim.operations.base import (
     FolderRef,
     ItemRef,
@@ -26,6 +26,7 @@ from sim.operations.base import (
     parse_item_refs,
     resolve_folder,
 )
+from sim.shapes import Shape, parse_shape
 from sim.store import SyncChangeKind
 
 

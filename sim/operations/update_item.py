@@ -23,15 +23,11 @@ from sim.envelope import (
     t,
 )
 from sim.errors import EwsError, ResponseCode
-from sim.itemxml import (
-    FieldPath,
-    parse_delete_field,
-    parse_field_path,
-    parse_set_field,
-)
+from sim.itemparse import parse_delete_field, parse_set_field
 from sim.model import CalendarItem, ItemKind
 from sim.operations.base import ItemRef, Operation, RequestContext, parse_item_ref, resolve_item_id
 from sim.operations.create_item import created_item_element
+from sim.shapes import FieldPath, parse_field_path
 from sim.store import ConflictResolution
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from pathlib import Path
 
@@ -92,13 +93,19 @@ def oauth_account(
 
 
 def test_oauth2_app_token_from_msal_opens_an_impersonated_mailbox(
-    tls_server: EwsServer, msal_app: msal.ConfidentialClientApplication
+    tls_server: EwsServer,
+    msal_app: msal.ConfidentialClientApplication,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    account, _ = oauth_account(tls_server, msal_app)
+    caplog.set_level(logging.DEBUG, logger="sim")
+    account, credentials = oauth_account(tls_server, msal_app)
 
     assert account.calendar.name == "Calendar"
     assert tls_server.tokens.issued_count == 1
     assert tls_server.requests[-1].principal == APP.client_id
+    assert "token request" in caplog.text and "GetFolder" in caplog.text
+    assert APP.client_secret not in caplog.text
+    assert credentials.access_token["access_token"] not in caplog.text
 
 
 def test_msal_rejects_a_wrong_client_secret(
