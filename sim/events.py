@@ -129,6 +129,7 @@ class _Subscription:
 @dataclass
 class _EventLog:
     events: list[MailboxEvent] = field(default_factory=list)
+    head: int = 0  # seq of the newest event, kept when pruning empties the list
     pruned_through: int = 0
 
 
@@ -152,7 +153,6 @@ class NotificationHub:
         settings: NotificationSettings,
         next_seq: Callable[[], int],
     ) -> None:
-        self._lock = lock
         self._changed = threading.Condition(lock)
         self._clock = clock
         self._seal = seal
@@ -160,7 +160,6 @@ class NotificationHub:
         self._next_seq = next_seq
         self._logs: dict[int, _EventLog] = {}
         self._subscriptions: dict[str, _Subscription] = {}
-        self._head: dict[int, int] = {}
         self._generation = itertools.count(1)
         self._wake_generation = 0
 
@@ -194,7 +193,7 @@ class NotificationHub:
         )
         log = self._logs.setdefault(mailbox_number, _EventLog())
         log.events.append(event)
-        self._head[mailbox_number] = event.seq
+        log.head = event.seq
         self._prune(log, now)
         self.wake()
         return event
@@ -214,7 +213,8 @@ class NotificationHub:
             del log.events[:keep_from]
 
     def head(self, mailbox_number: int) -> int:
-        return self._head.get(mailbox_number, 0)
+        log = self._logs.get(mailbox_number)
+        return 0 if log is None else log.head
 
     # --- watermarks -------------------------------------------------------------------------
 

@@ -277,33 +277,21 @@ class EwsServer:
             principal_name = principal.name
             request = parse_request(body)
             operation_name = request.operation
-            if self._check(request.envelope, "request", operation_name):
+            violations = self._check(request.envelope, "request", operation_name)
+            if violations:
                 raise SoapFault(
                     ResponseCode.SCHEMA_VALIDATION,
                     "The request failed schema validation.",
-                    message_xml={"Violation": str(self.violations[-1])},
+                    message_xml={"Violation": str(violations[0])},
                 )
             fault = self.faults.take(operation_name, request.impersonated_address or anchor)
-            if isinstance(fault, Delay):
-                time.sleep(fault.seconds)
-            elif isinstance(fault, TokenRejected):
-                description = f"The token is {fault.reason}"
-                raise Unauthorized(
-                    f'Bearer error="invalid_token", error_description="{description}"',
-                    f"token {fault.reason}",
-                )
-            elif isinstance(fault, HttpStatus):
+            if isinstance(fault, HttpStatus):
                 self._record(
                     RequestRecord(operation_name, None, principal_name, fault.status, None)
                 )
                 page = _IIS_503 if fault.status == 503 else _IIS_500
                 return fault.status, {"Content-Type": "text/html"}, page, operation_name
-            elif isinstance(fault, ServerBusy):
-                raise SoapFault(
-                    ResponseCode.SERVER_BUSY,
-                    "The server cannot service this request right now. Try again later.",
-                    message_xml={"BackOffMilliseconds": str(fault.back_off_ms)},
-                )
+            _raise_injected(fault)
             mailbox = self._target_mailbox(principal, request, anchor)
             operation = OPERATIONS.get(operation_name)
             if operation is None:
@@ -382,6 +370,24 @@ class EwsServer:
             close = getattr(result.responses, "close", None)
             if close is not None:
                 close()
+
+
+def _raise_injected(fault: object) -> None:
+    """Faults that fail a request before the operation runs (or, for Delay, slow it down)."""
+    if isinstance(fault, Delay):
+        time.sleep(fault.seconds)
+    elif isinstance(fault, TokenRejected):
+        description = f"The token is {fault.reason}"
+        raise Unauthorized(
+            f'Bearer error="invalid_token", error_description="{description}"',
+            f"token {fault.reason}",
+        )
+    elif isinstance(fault, ServerBusy):
+        raise SoapFault(
+            ResponseCode.SERVER_BUSY,
+            "The server cannot service this request right now. Try again later.",
+            message_xml={"BackOffMilliseconds": str(fault.back_off_ms)},
+        )
 
 
 class _DropConnection(Exception):

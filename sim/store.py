@@ -628,25 +628,32 @@ class MailboxStore:
                     ResponseCode.CANNOT_CREATE_CALENDAR_ITEM_IN_NON_CALENDAR_FOLDER,
                     "Calendar items can only be created in a calendar folder.",
                 )
-            fields = self._checked_calendar_fields(fields, recurrence)
-            now = self.clock.now()
-            record = _Record(
-                number=next(box.item_numbers),
-                mailbox_number=box.number,
-                folder_number=target.number,
-                kind=ItemKind.CALENDAR_ITEM,
-                version=self._next_seq(),
-                created=now,
-                last_modified=now,
-                calendar=fields,
+            item = self._add_record(
+                box,
+                target,
+                ItemKind.CALENDAR_ITEM,
+                calendar=self._checked_calendar_fields(fields, recurrence),
                 uid=new_uid(),
                 recurrence=recurrence,
             )
-            box.items[record.number] = record
-            self._publish(box, record, EventType.CREATED)
-            item = self._snapshot(box, record)
             assert isinstance(item, CalendarItem)
             return item
+
+    def _add_record(self, box: _Mailbox, folder: _Folder, kind: ItemKind, **values: Any) -> Item:
+        now = self.clock.now()
+        record = _Record(
+            number=next(box.item_numbers),
+            mailbox_number=box.number,
+            folder_number=folder.number,
+            kind=kind,
+            version=self._next_seq(),
+            created=now,
+            last_modified=now,
+            **values,
+        )
+        box.items[record.number] = record
+        self._publish(box, record, EventType.CREATED)
+        return self._snapshot(box, record)
 
     def _checked_calendar_fields(
         self, fields: CalendarFields, recurrence: Recurrence | None
@@ -687,20 +694,9 @@ class MailboxStore:
                     ResponseCode.CANNOT_CREATE_TASK_IN_NON_TASK_FOLDER,
                     "Tasks can only be created in a task folder.",
                 )
-            now = self.clock.now()
-            record = _Record(
-                number=next(box.item_numbers),
-                mailbox_number=box.number,
-                folder_number=target.number,
-                kind=ItemKind.TASK,
-                version=self._next_seq(),
-                created=now,
-                last_modified=now,
-                task=_task_rules(None, fields, now),
+            item = self._add_record(
+                box, target, ItemKind.TASK, task=_task_rules(None, fields, self.clock.now())
             )
-            box.items[record.number] = record
-            self._publish(box, record, EventType.CREATED)
-            item = self._snapshot(box, record)
             assert isinstance(item, TaskItem)
             return item
 
