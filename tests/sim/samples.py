@@ -7,10 +7,8 @@ are read from their hand-repaired `*_fixed.xml` copies.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 from lxml import etree
 
@@ -118,7 +116,3 @@ def structure(elem: Element) -> set[str]:
 
     walk(elem, "")
     return paths
-
-
-def is_sample_path(path: Path) -> bool:
-    return bool(re.match(r".+__\d\d\.xml$", path.name))

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 import requests
 from lxml import etree
 
-from sim.envelope import MESSAGES_NS, SOAP_NS, TYPES_NS, Element, m
+from sim.envelope import (
+    MESSAGES_NS,
+    SOAP_NS,
+    TYPES_NS,
+    Element,
+    build,
+    m,
+    response_messages,
+    success_message,
+)
+from sim.itemxml import item_element
+from sim.model import CalendarFields
 from sim.operations.get_item import GetItem
+from sim.recurrence import DailyPattern, NumberedRange, Recurrence
 from sim.schema import SchemaValidator
 from sim.server import EwsServer
+from sim.shapes import BaseShape, Shape
+from sim.store import MailboxStore
 from tests.sim.support import ADMIN, ALICE, MESSAGES_XSD
 
 ENVELOPE = """<?xml version="1.0" encoding="utf-8"?>
@@ -136,3 +152,32 @@ def test_soap_faults_are_checked_against_the_soap_fault_definition(
     )
 
     assert validator.check_element(fault) != []
+
+
+def test_master_with_modified_and_deleted_occurrences_validates(
+    validator: SchemaValidator, store: MailboxStore
+) -> None:
+    # Microsoft documents no such response; the schema (OccurrenceInfoType,
+    # DeletedOccurrenceInfoType) is the only reference.
+    start = dt.datetime(2026, 3, 16, 8, tzinfo=dt.UTC)
+    master = store.create_calendar_item(
+        ALICE,
+        CalendarFields(subject="series", start=start, end=start + dt.timedelta(hours=1)),
+        Recurrence(DailyPattern(), NumberedRange(start.date(), 5)),
+    )
+    store.update_occurrence(master.item_id, start + dt.timedelta(days=1), subject="moved")
+    store.delete_occurrence(master.item_id, start + dt.timedelta(days=2))
+    item = store.get_calendar_item(master.item_id)
+
+    response = response_messages(
+        "GetItem",
+        [
+            success_message(
+                "GetItem", build(m("Items"), item_element(item, Shape(BaseShape.ALL_PROPERTIES)))
+            )
+        ],
+    )
+
+    paths = {etree.QName(elem).localname for elem in response.iter()}
+    assert {"ModifiedOccurrences", "Occurrence", "OriginalStart", "DeletedOccurrences"} <= paths
+    assert validator.check_element(response) == []
