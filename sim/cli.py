@@ -1,0 +1,146 @@
+"""`einklang sim` / `python -m sim`: run the EWS simulator for people and outside test clients.
+
+    einklang sim --host 127.0.0.1 --port PORT [--tls] --admin USER:PASSWORD
+                 --mailbox ADDR [--mailbox ADDR ...] [--tenant T --client-id ID --client-secret S]
+
+Prints `EWS endpoint: <url>` once it accepts requests (and `Token endpoint: <url>` with OAuth2,
+`TLS certificate: <path>` with --tls), then serves until SIGTERM or SIGINT and exits 0.
+The admin may impersonate every listed mailbox; the OAuth2 app may access all of them.
+Without options it serves a few demo mailboxes to the admin `admin` (password `demo`).
+Passwords, client secrets and tokens are never printed or logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from types import FrameType
+
+from sim.auth import AdminAccount, OAuthApp
+from sim.operations import StreamTiming
+from sim.server import EwsServer, ServerConfig
+from sim.store import MailboxStore
+from sim.tls import TlsFiles, generate_self_signed
+
+DEMO_MAILBOXES = ("anna.schmidt@example.com", "ben.mueller@example.com", "carla.weber@example.com")
+DEMO_ADMIN = "admin:demo"
+DEFAULT_PORT = 8765
+
+
+def _admin(value: str) -> AdminAccount:
+    username, separator, password = value.partition(":")
+    if not separator or not username or not password:
+        raise argparse.ArgumentTypeError("expected USER:PASSWORD")
+    return AdminAccount(username, password)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="einklang sim",
+        description="Run the local Exchange (EWS) simulator until SIGTERM/SIGINT.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port (0 picks a free one and prints it)"
+    )
+    parser.add_argument(
+        "--tls", action="store_true", help="serve https with a generated certificate"
+    )
+    parser.add_argument(
+        "--cert", type=Path, help="TLS certificate (PEM) instead of a generated one"
+    )
+    parser.add_argument("--key", type=Path, help="private key (PEM) for --cert")
+    parser.add_argument(
+        "--admin",
+        type=_admin,
+        action="append",
+        metavar="USER:PASSWORD",
+        help=f"admin account that may impersonate every mailbox (default {DEMO_ADMIN})",
+    )
+    parser.add_argument(
+        "--mailbox", action="append", metavar="ADDR", help="mailbox to create (repeatable)"
+    )
+    parser.add_argument("--tenant", help="OAuth2 tenant of the app registration")
+    parser.add_argument("--client-id", help="OAuth2 client id")
+    parser.add_argument("--client-secret", help="OAuth2 client secret (never printed)")
+    parser.add_argument(
+        "--schema", type=Path, help="validate all traffic against this messages.xsd"
+    )
+    parser.add_argument(
+        "--stream-minute",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="length of one ConnectionTimeout minute of streaming requests (default 60)",
+    )
+    parser.add_argument("--log-level", default="INFO", help="logging level for stderr")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    oauth = (args.tenant, args.client_id, args.client_secret)
+    if any(oauth) and not all(oauth):
+        parser.error("--tenant, --client-id and --client-secret go together")
+    if bool(args.cert) != bool(args.key):
+        parser.error("--cert and --key go together")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    mailboxes = args.mailbox or list(DEMO_MAILBOXES)
+    admins = args.admin or [_admin(DEMO_ADMIN)]
+    apps = (OAuthApp(args.tenant, args.client_id, args.client_secret),) if all(oauth) else ()
+    if apps and not (args.tls or args.cert):
+        logging.getLogger("sim.cli").warning("msal only talks to https authorities; add --tls")
+
+    store = MailboxStore()
+    for address in mailboxes:
+        store.add_mailbox(address)
+    with tempfile.TemporaryDirectory(prefix="ews-sim-") as workdir:
+        tls: TlsFiles | None = None
+        if args.cert:
+            tls = TlsFiles(args.cert, args.key)
+        elif args.tls:
+            tls = generate_self_signed(Path(workdir), args.host)
+        config = ServerConfig(
+            host=args.host,
+            port=args.port,
+            tls=tls,
+            admins=tuple(AdminAccount(a.username, a.password) for a in admins),
+            apps=apps,
+            schema=args.schema,
+            timing=StreamTiming(minute_seconds=args.stream_minute),
+        )
+        return _serve(EwsServer(store, config), args.tenant if apps else None, tls, mailboxes)
+
+
+def _serve(
+    server: EwsServer, tenant: str | None, tls: TlsFiles | None, mailboxes: list[str]
+) -> int:
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    server.start()
+    try:
+        print(f"EWS endpoint: {server.url}")
+        if tenant is not None:
+            print(f"Token endpoint: {server.token_url(tenant)}")
+        if tls is not None:
+            print(f"TLS certificate: {tls.certificate}")
+        print(f"Mailboxes: {', '.join(mailboxes)}")
+        sys.stdout.flush()
+        while not stop.wait(timeout=0.5):
+            pass
+    finally:
+        server.stop()
+    return 0

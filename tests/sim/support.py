@@ -1,0 +1,93 @@
+"""Constants and helpers shared by the simulator tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from exchangelib import (
+    BASIC,
+    IMPERSONATION,
+    Account,
+    Build,
+    Configuration,
+    Credentials,
+    EWSTimeZone,
+    ExtendedProperty,
+    FailFast,
+    Version,
+)
+from exchangelib.credentials import BaseCredentials
+from exchangelib.protocol import RetryPolicy
+
+from sim.auth import AdminAccount, OAuthApp
+from sim.operations import StreamTiming
+from sim.server import EwsServer
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+EWS_REFERENCE = PROJECT_ROOT / ".." / "shared" / "ews-reference"
+MESSAGES_XSD = EWS_REFERENCE / "xsd" / "messages.xsd"
+SAMPLES = EWS_REFERENCE / "samples"
+
+ALICE = "alice@example.com"
+BOB = "bob@example.com"
+CAROL = "carol@example.com"  # exists, but the admin may not impersonate her
+ADMIN = AdminAccount("ews-admin", "admin-pass-123", frozenset({ALICE, BOB}))
+TENANT = "contoso-tenant"
+APP = OAuthApp(TENANT, "11111111-2222-3333-4444-555555555555", "app-secret-XYZ-987", None)
+EXCHANGE_2016 = Version(build=Build(15, 1, 2507, 6))
+BERLIN = EWSTimeZone("Europe/Berlin")
+# One "minute" of ConnectionTimeout lasts 0.6 s here, so streaming tests take about a second.
+FAST_STREAMS = StreamTiming(minute_seconds=0.6, heartbeat_seconds=0.2)
+
+
+class SyncId(ExtendedProperty):
+    """The engine's sync id: a string extended property with a fixed property set GUID."""
+
+    property_set_id = "c11ff724-aa03-4555-9952-8fa248a11c3e"
+    property_name = "EinklangSyncId"
+    property_type = "String"
+
+
+AccountFactory = Callable[..., Account]
+
+
+def make_account(
+    server: EwsServer,
+    mailbox: str,
+    credentials: BaseCredentials | None = None,
+    *,
+    retry_policy: RetryPolicy | None = None,
+    access_type: str = IMPERSONATION,
+) -> Account:
+    """An exchangelib account on `server`, impersonated by the admin unless told otherwise."""
+    return make_account_at(
+        server.url, mailbox, credentials, retry_policy=retry_policy, access_type=access_type
+    )
+
+
+def make_account_at(
+    endpoint: str,
+    mailbox: str,
+    credentials: BaseCredentials | None = None,
+    *,
+    retry_policy: RetryPolicy | None = None,
+    access_type: str = IMPERSONATION,
+) -> Account:
+    config = Configuration(
+        service_endpoint=endpoint,
+        credentials=credentials or Credentials(ADMIN.username, ADMIN.password),
+        # Exchange2016 as the schema is; with a version given exchangelib sends no probes.
+        auth_type=BASIC if credentials is None or isinstance(credentials, Credentials) else None,
+        version=EXCHANGE_2016,
+        retry_policy=retry_policy or FailFast(),
+        # A streaming connection holds one pooled session; other requests need more.
+        max_connections=4,
+    )
+    return Account(
+        mailbox,
+        config=config,
+        autodiscover=False,
+        access_type=access_type,
+        default_timezone=BERLIN,
+    )

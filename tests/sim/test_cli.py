@@ -1,0 +1,153 @@
+"""`einklang sim` as a subprocess: the contract outside clients rely on; no secrets in output."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msal
+import pytest
+import requests
+from exchangelib import Credentials, Identity
+from exchangelib.protocol import BaseProtocol
+
+from tests.sim.msal_credentials import MsalCredentials, msal_token
+from tests.sim.support import make_account_at
+
+EINKLANG = Path(sys.executable).parent / "einklang"
+SECRET = "cli-client-secret-0815"
+PASSWORD = "cli-admin-password-4711"
+
+
+@dataclass
+class RunningSim:
+    process: subprocess.Popen[str]
+    lines: queue.Queue[str]
+    seen: list[str] = field(default_factory=list)
+
+    def wait_for(self, prefix: str, timeout: float = 20) -> str:
+        while True:
+            line = self.lines.get(timeout=timeout)
+            self.seen.append(line)
+            if line.startswith(prefix):
+                return line.split(": ", 1)[1].strip()
+
+    def stop(self) -> tuple[int, str, str]:
+        self.process.send_signal(signal.SIGTERM)
+        stdout, stderr = self.process.communicate(timeout=20)
+        return self.process.returncode, "".join(self.seen) + stdout, stderr
+
+
+SimStarter = Callable[..., RunningSim]
+
+
+@pytest.fixture
+def start_sim() -> Iterator[SimStarter]:
+    started: list[RunningSim] = []
+
+    def start(*args: str) -> RunningSim:
+        process = subprocess.Popen(
+            [str(EINKLANG), "sim", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        lines: queue.Queue[str] = queue.Queue()
+
+        def pump() -> None:
+            assert process.stdout is not None
+            for line in iter(process.stdout.readline, ""):
+                lines.put(line)
+                if line.startswith("Mailboxes:"):
+                    return  # the rest is read by communicate() in stop()
+
+        threading.Thread(target=pump, daemon=True).start()
+        running = RunningSim(process, lines)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        if running.process.poll() is None:
+            running.process.kill()
+            running.process.communicate(timeout=20)
+
+
+def test_cli_serves_listed_mailboxes_over_tls_with_oauth2_and_stops_on_sigterm(
+    start_sim: SimStarter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = start_sim(
+        "--host", "127.0.0.1", "--port", "0", "--tls",
+        "--admin", f"ops:{PASSWORD}",
+        "--mailbox", "dora@example.com", "--mailbox", "emil@example.com",
+        "--tenant", "acme", "--client-id", "app-1", "--client-secret", SECRET,
+    )  # fmt: skip
+    endpoint = sim.wait_for("EWS endpoint:")
+    token_endpoint = sim.wait_for("Token endpoint:")
+    certificate = sim.wait_for("TLS certificate:")
+    assert endpoint.startswith("https://127.0.0.1:") and endpoint.endswith("/EWS/Exchange.asmx")
+    assert token_endpoint.endswith("/acme/oauth2/v2.0/token")
+
+    class TrustSimulator(requests.adapters.HTTPAdapter):
+        def send(self, request: Any, **kwargs: Any) -> Any:
+            kwargs["verify"] = certificate
+            return super().send(request, **kwargs)
+
+    monkeypatch.setattr(BaseProtocol, "HTTP_ADAPTER_CLS", TrustSimulator)
+    admin_account = make_account_at(endpoint, "emil@example.com", Credentials("ops", PASSWORD))
+    assert admin_account.calendar.name == "Calendar"
+
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = certificate
+    app = msal.ConfidentialClientApplication(
+        "app-1",
+        client_credential=SECRET,
+        authority=token_endpoint.removesuffix("/oauth2/v2.0/token"),
+        instance_discovery=False,
+        http_client=session,
+    )
+    token = msal_token(app)
+    credentials = MsalCredentials(
+        app, token, identity=Identity(primary_smtp_address="dora@example.com")
+    )
+    assert make_account_at(endpoint, "dora@example.com", credentials).tasks.name == "Tasks"
+
+    code, stdout, stderr = sim.stop()
+
+    assert code == 0
+    output = stdout + stderr
+    for secret in (SECRET, PASSWORD, token["access_token"]):
+        assert secret not in output
+    assert "GetFolder" in stderr  # the server did log the requests
+
+
+def test_cli_without_options_serves_demo_mailboxes(start_sim: SimStarter) -> None:
+    sim = start_sim("--port", "0")
+    endpoint = sim.wait_for("EWS endpoint:")
+    mailboxes = sim.wait_for("Mailboxes:").split(", ")
+
+    account = make_account_at(endpoint, mailboxes[0], Credentials("admin", "demo"))
+
+    assert endpoint.startswith("http://127.0.0.1:")
+    assert len(mailboxes) >= 2 and account.calendar.name == "Calendar"
+    assert sim.stop()[0] == 0
+
+
+def test_cli_rejects_incomplete_oauth_options() -> None:
+    result = subprocess.run(
+        [str(EINKLANG), "sim", "--port", "0", "--tenant", "t"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert result.returncode == 2
+    assert "--client-secret" in result.stderr

@@ -1,0 +1,520 @@
+"""Microsoft's sample envelopes against the simulator.
+
+Requests: every documented request is accepted by the simulator's request parser (the envelope
+parser and the operation's own parser).
+
+Responses: for each documented response, the simulator answers the documented request of the
+same page (with the sample's truncated ids replaced by real ones of a seeded mailbox) and its
+response must have the same element structure: the same set of tag paths, ignoring the order and
+repetition of siblings and all values. What cannot match is listed per sample, with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+import requests
+from lxml import etree
+
+from sim.envelope import MESSAGES_NS, SOAP_NS, TYPES_NS, Element, local_name, parse_request
+from sim.errors import SoapFault
+from sim.model import Attendee, Body, BodyType, CalendarFields, TaskFields
+from sim.operations import OPERATIONS, StreamTiming
+from sim.recurrence import DayOfWeek, NumberedRange, Recurrence, WeeklyPattern
+from sim.server import EwsServer, ServerConfig
+from sim.store import MailboxStore
+from tests.sim.samples import UNUSABLE, fresh, load, sample_names, structure
+from tests.sim.support import ADMIN, ALICE, MESSAGES_XSD
+
+REQUESTS = [name for name in sample_names() if not load(name).is_response]
+RESPONSES = [name for name in sample_names() if load(name).is_response]
+
+
+@pytest.mark.parametrize("name", REQUESTS)
+def test_documented_request_is_accepted_by_the_request_parser(name: str) -> None:
+    sample = load(name)
+    if name == "subscribe-operation__04.xml":
+        # The documentation's push example declares no namespace on <Subscribe>: not an EWS
+        # request. The simulator refuses it like Exchange; its content still parses.
+        with pytest.raises(SoapFault, match="messages namespace"):
+            parse_request(sample.xml())
+        assert OPERATIONS["Subscribe"].parse(sample.payload).kind == "Push"
+        return
+
+    request = parse_request(sample.xml())
+    parsed = OPERATIONS[request.operation].parse(request.payload)
+
+    assert request.operation == sample.operation and parsed is not None
+
+
+def test_unusable_samples_are_exactly_the_known_broken_ones() -> None:
+    broken = set()
+    for name in sorted(UNUSABLE):
+        try:
+            load(name)
+        except etree.XMLSyntaxError:
+            broken.add(name)
+    assert broken == set(UNUSABLE)
+
+
+# --- responses ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Seeded:
+    """What the seeded mailbox holds, for replacing the samples' placeholder values."""
+
+    server: EwsServer
+    single: str
+    single_key: str
+    master: str
+    master_key: str
+    plain_master: str
+    plain_master_key: str
+    occurrence: str
+    task: str
+    task_key: str
+    calendar: str
+    pull: str
+    watermark: str
+    foreign_pull: str
+    streaming: str
+    sync_state: str
+
+
+@pytest.fixture
+def seeded(store: MailboxStore) -> Iterator[Seeded]:
+    config = ServerConfig(
+        admins=(ADMIN,),
+        schema=MESSAGES_XSD,
+        timing=StreamTiming(minute_seconds=0.3, heartbeat_seconds=30),
+    )
+    server = EwsServer(store, config).start()
+    calendar = store.folder(ALICE, "calendar").folder_id
+    new_items = ["CreatedEvent", "NewMailEvent"]
+    pull, watermark = store.subscribe_pull(ALICE, [calendar], new_items, 30)
+    foreign_pull, _ = store.subscribe_pull(ALICE, None, new_items, 30, owner="another-app")
+    start = dt.datetime(2026, 3, 16, 9, tzinfo=dt.UTC)
+    single = store.create_calendar_item(
+        ALICE,
+        CalendarFields(
+            subject="Planning",
+            body=Body("Agenda", BodyType.TEXT),
+            start=start,
+            end=start + dt.timedelta(minutes=30),
+            location="Room 1",
+            required_attendees=(Attendee("bob@example.com", "Bob"),),
+        ),
+    )
+    master = store.create_calendar_item(
+        ALICE,
+        CalendarFields(subject="Weekly", start=start, end=start + dt.timedelta(hours=1)),
+        Recurrence(WeeklyPattern((DayOfWeek.MONDAY,)), NumberedRange(dt.date(2026, 3, 16), 10)),
+    )
+    second = store.occurrence(master.item_id, index=2)
+    store.update_occurrence(master.item_id, second.original_start, subject="Moved")
+    store.delete_occurrence(
+        master.item_id, store.occurrence(master.item_id, index=3).original_start
+    )
+    master = store.get_calendar_item(master.item_id)
+    plain_master = store.create_calendar_item(
+        ALICE,
+        CalendarFields(subject="Plain", start=start, end=start + dt.timedelta(hours=1)),
+        Recurrence(WeeklyPattern((DayOfWeek.TUESDAY,)), NumberedRange(dt.date(2026, 3, 16), 4)),
+    )
+    doomed = store.create_calendar_item(
+        ALICE, CalendarFields(subject="Doomed", start=start, end=start + dt.timedelta(hours=2))
+    )
+    # A sync state from before the last changes: a later sync reports Create, Update, Delete.
+    sync_state = store.sync_folder_items(ALICE, "calendar").sync_state
+    store.delete_item(doomed.item_id)
+    single = store.update_item(single.item_id, location="Room 2")
+    store.create_calendar_item(
+        ALICE, CalendarFields(subject="Added", start=start, end=start + dt.timedelta(hours=1))
+    )
+    # All folders: the documented stream also reports the folder itself as modified.
+    streaming = store.subscribe_streaming(ALICE, None, [*new_items, "ModifiedEvent"])
+    task = store.create_task(ALICE, TaskFields(subject="Call back"))
+    try:
+        yield Seeded(
+            server=server,
+            single=single.item_id,
+            single_key=single.change_key,
+            master=master.item_id,
+            master_key=master.change_key,
+            plain_master=plain_master.item_id,
+            plain_master_key=plain_master.change_key,
+            occurrence=store.occurrence(master.item_id, index=4).item_id,
+            task=task.item_id,
+            task_key=task.change_key,
+            calendar=calendar,
+            pull=pull,
+            watermark=watermark,
+            foreign_pull=foreign_pull,
+            streaming=streaming,
+            sync_state=sync_state,
+        )
+    finally:
+        server.stop()
+    assert server.violations == [], "\n".join(map(str, server.violations))
+
+
+Rewrite = Callable[[Element, Seeded], None]
+
+
+def _all(root: Element, tag: str) -> list[Element]:
+    return [elem for elem in root.iter() if isinstance(elem.tag, str) and local_name(elem) == tag]
+
+
+def use_item(kind: str) -> Rewrite:
+    """Point every ItemId of the request at a seeded item: single, master, plain_master, task."""
+
+    def rewrite(payload: Element, seeded: Seeded) -> None:
+        item_id = getattr(seeded, kind)
+        key = getattr(seeded, f"{kind}_key")
+        for elem in _all(payload, "ItemId"):
+            elem.set("Id", item_id)
+            elem.set("ChangeKey", key)
+        for elem in _all(payload, "OccurrenceItemId"):
+            elem.set("RecurringMasterId", seeded.master)
+            elem.set("ChangeKey", seeded.master_key)
+        for elem in _all(payload, "RecurringMasterItemId"):
+            elem.set("OccurrenceId", seeded.occurrence)
+            elem.attrib.pop("ChangeKey", None)
+
+    return rewrite
+
+
+def with_shape(base: str) -> Rewrite:
+    def rewrite(payload: Element, seeded: Seeded) -> None:
+        for elem in _all(payload, "BaseShape"):
+            elem.text = base
+        for elem in _all(payload, "AdditionalProperties"):
+            elem.getparent().remove(elem)
+
+    return rewrite
+
+
+def malformed_ids(payload: Element, seeded: Seeded) -> None:
+    """The sample's own truncated ids, as in the documented error responses."""
+    for elem in _all(payload, "ItemId"):
+        elem.set("Id", "AAMkAD")
+    for elem in _all(payload, "FolderId") + _all(payload, "DistinguishedFolderId"):
+        elem.tag = f"{{{TYPES_NS}}}FolderId"
+        elem.attrib.clear()
+        elem.set("Id", "AAMkAD")
+
+
+def foreign_subscription(payload: Element, seeded: Seeded) -> None:
+    for elem in _all(payload, "SubscriptionId"):
+        elem.text = seeded.foreign_pull
+
+
+def calendar_view_over_seed(payload: Element, seeded: Seeded) -> None:
+    """The documented windows lie in 2006-2014; look at the weeks the seeded items are in."""
+    for elem in _all(payload, "CalendarView"):
+        elem.set("StartDate", "2026-03-01T00:00:00Z")
+        elem.set("EndDate", "2026-04-01T00:00:00Z")
+    for elem in _all(payload, "DistinguishedFolderId"):
+        elem.set("Id", "calendar")
+
+
+def sync_calendar(payload: Element, seeded: Seeded) -> None:
+    """Synchronise the calendar (the documented inbox holds e-mail, which is not simulated)."""
+    for elem in _all(payload, "DistinguishedFolderId"):
+        elem.set("Id", "calendar")
+
+
+def from_seeded_sync_state(payload: Element, seeded: Seeded) -> None:
+    _set_sync_state(payload, seeded.sync_state)
+
+
+def unknown_subscription(payload: Element, seeded: Seeded) -> None:
+    for elem in _all(payload, "SubscriptionId"):
+        elem.text = "bm90IGEgc3Vic2NyaXB0aW9u"
+
+
+def _set_sync_state(payload: Element, value: str) -> None:
+    state = etree.Element(f"{{{MESSAGES_NS}}}SyncState")
+    state.text = value
+    _all(payload, "SyncFolderId")[0].addnext(state)  # where the schema wants it
+
+
+def corrupt_sync_state(payload: Element, seeded: Seeded) -> None:
+    _set_sync_state(payload, "H4sIAAAAAAAEAO29B2AcSZ")
+
+
+@dataclass(frozen=True)
+class Pairing:
+    response: str
+    request: str
+    rewrites: tuple[Rewrite, ...] = ()
+    # Path prefixes that cannot match, with the reason; applied to both sides.
+    skipped: dict[str, str] = field(default_factory=dict)
+    as_user: str | None = None
+
+
+def common_rewrites(payload: Element, seeded: Seeded) -> None:
+    """Real values for the sample's placeholders: folders, subscriptions, watermarks."""
+    for elem in _all(payload, "FolderId"):
+        elem.set("Id", seeded.calendar)
+        elem.attrib.pop("ChangeKey", None)
+    for elem in _all(payload, "DistinguishedFolderId"):
+        for mailbox in _all(elem, "Mailbox"):
+            elem.remove(mailbox)
+    for elem in _all(payload, "SubscriptionId"):
+        operation = local_name(payload)
+        elem.text = seeded.streaming if operation == "GetStreamingEvents" else seeded.pull
+    for elem in _all(payload, "Watermark"):
+        elem.text = seeded.watermark
+    for elem in _all(payload, "SyncState"):
+        elem.getparent().remove(elem)
+    for elem in _all(payload, "ConnectionTimeout"):
+        elem.text = "1"
+
+
+NO_MAIL = "the simulator keeps calendar items and tasks, no e-mail (messages, new-mail events)"
+EXCHANGE_2007 = (
+    "the sample is from Exchange 2007 (ServerVersionInfo 8.0); Exchange 2010/2013 added this"
+)
+NOT_SIMULATED = "response objects and conflicting-meeting lists are not simulated"
+SEEDED_VALUES = "the seeded item has a subject, location and attendees, the documented one none"
+R = "/m:ResponseMessages"
+
+# Documented responses the simulator cannot produce, and why.
+NOT_COVERED = {
+    "how-to-delete-appointments-and-cancel-meetings-by-using-ews-in-exchange__06.xml": (
+        "answers CreateItem with a CancelCalendarItem: meeting cancellations are not simulated"
+    ),
+    "subscribe-operation__03.xml": (
+        "ErrorSubscriptionDelegateAccessNotSupported: the simulator has no delegate access"
+    ),
+}
+
+
+GET_ITEM = f"/m:GetItemResponse{R}/m:GetItemResponseMessage/m:Items/t:CalendarItem"
+CHANGES = f"/m:SyncFolderItemsResponse{R}/m:SyncFolderItemsResponseMessage/m:Changes"
+NOTIFICATION = f"/m:GetEventsResponse{R}/m:GetEventsResponseMessage/m:Notification"
+STREAMED = f"/m:GetStreamingEventsResponse{R}/m:GetStreamingEventsResponseMessage"
+CREATE = "how-to-create-appointments-and-meetings-by-using-ews-in-exchange-2013"
+DELETE = "how-to-delete-appointments-and-cancel-meetings-by-using-ews-in-exchange"
+GET = "how-to-get-appointments-and-meetings-by-using-ews-in-exchange"
+AFFINITY = "how-to-maintain-affinity-between-group-of-subscriptions-and-mailbox-server"
+STREAM = "how-to-stream-notifications-about-mailbox-events-by-using-ews-in-exchange"
+SYNC = "how-to-synchronize-items-by-using-ews-in-exchange"
+RECURRING = "how-to-create-a-recurring-series-by-using-ews-in-exchange"
+
+PAIRINGS = [
+    Pairing(
+        "createitem-operation-calendar-item__02.xml", "createitem-operation-calendar-item__01.xml"
+    ),
+    Pairing("createitem-operation-task__02.xml", "createitem-operation-task__01.xml"),
+    Pairing("deleteitem-operation__02.xml", "deleteitem-operation__01.xml", (use_item("single"),)),
+    Pairing("deleteitem-operation__03.xml", "deleteitem-operation__01.xml", (malformed_ids,)),
+    Pairing(
+        "finditem-operation__02.xml",
+        "finditem-operation__01.xml",
+        skipped={
+            f"/m:FindItemResponse{R}/m:FindItemResponseMessage/m:RootFolder/t:Items/": NO_MAIL
+        },
+    ),
+    Pairing("finditem-operation__03.xml", "finditem-operation__01.xml", (malformed_ids,)),
+    Pairing(
+        "getevents-operation__02.xml",
+        "getevents-operation__01.xml",
+        skipped={
+            f"{NOTIFICATION}/t:NewMailEvent": NO_MAIL,
+            f"{NOTIFICATION}/t:CreatedEvent": NO_MAIL,
+        },
+    ),
+    Pairing("getevents-operation__03.xml", "getevents-operation__01.xml", (foreign_subscription,)),
+    Pairing("getfolder-operation__02.xml", "getfolder-operation__01.xml"),
+    Pairing("getfolder-operation__03.xml", "getfolder-operation__01.xml", (malformed_ids,)),
+    Pairing(
+        "getitem-operation-calendar-item__02.xml",
+        "getitem-operation-calendar-item__01.xml",
+        (use_item("single"), with_shape("IdOnly")),
+    ),
+    Pairing(
+        "getitem-operation-calendar-item__03.xml",
+        "getitem-operation-calendar-item__01.xml",
+        (use_item("single"), with_shape("Default")),
+        {
+            f"{GET_ITEM}/t:ResponseObjects": NOT_SIMULATED,
+            f"{GET_ITEM}/t:Organizer/t:Mailbox/t:MailboxType": EXCHANGE_2007,
+            f"{GET_ITEM}/t:Subject": SEEDED_VALUES,
+            f"{GET_ITEM}/t:Location": SEEDED_VALUES,
+            f"{GET_ITEM}/t:RequiredAttendees": SEEDED_VALUES,
+        },
+    ),
+    Pairing(
+        "getitem-operation-calendar-item__04.xml",
+        "getitem-operation-calendar-item__01.xml",
+        (use_item("single"), with_shape("AllProperties")),
+        {
+            f"{GET_ITEM}/t:ResponseObjects": NOT_SIMULATED,
+            f"{GET_ITEM}/t:ConflictingMeetings": NOT_SIMULATED,
+            f"{GET_ITEM}/t:Subject": SEEDED_VALUES,
+            f"{GET_ITEM}/t:Location": SEEDED_VALUES,
+            f"{GET_ITEM}/t:RequiredAttendees": SEEDED_VALUES,
+            **{
+                f"{GET_ITEM}/t:{name}": EXCHANGE_2007
+                for name in (
+                    "Organizer/t:Mailbox/t:MailboxType",
+                    "UID",
+                    "DateTimeStamp",
+                    "EffectiveRights",
+                    "LastModifiedName",
+                    "LastModifiedTime",
+                    "IsAssociated",
+                    "IsResponseRequested",
+                    "StartTimeZone",
+                    "EndTimeZone",
+                    "ConferenceType",
+                    "AllowNewTimeProposal",
+                    "IsOnlineMeeting",
+                )
+            },
+        },
+    ),
+    Pairing("getstreamingevents-operation__02.xml", f"{STREAM}__03.xml", (unknown_subscription,)),
+    Pairing(
+        "how-to-add-appointments-by-using-exchange-impersonation__02.xml",
+        "how-to-add-appointments-by-using-exchange-impersonation__01.xml",
+    ),
+    Pairing(f"{RECURRING}__02.xml", f"{RECURRING}__01.xml"),
+    Pairing(f"{RECURRING}__04.xml", f"{RECURRING}__03.xml", (use_item("plain_master"),)),
+    Pairing(f"{CREATE}__02.xml", f"{CREATE}__01.xml"),
+    Pairing(f"{CREATE}__04.xml", f"{CREATE}__03.xml", (use_item("single"),)),
+    Pairing(f"{CREATE}__06.xml", f"{CREATE}__05.xml"),
+    Pairing(f"{CREATE}__08.xml", f"{CREATE}__07.xml", (use_item("single"),)),
+    Pairing(f"{DELETE}__02.xml", f"{DELETE}__01.xml", (use_item("single"),)),
+    # __04 answers __03, which is broken in the documentation; __07 is the same kind of FindItem.
+    Pairing(f"{DELETE}__04.xml", f"{DELETE}__07.xml", (calendar_view_over_seed,)),
+    Pairing(f"{DELETE}__08.xml", f"{DELETE}__07.xml", (calendar_view_over_seed,)),
+    Pairing(f"{GET}__02.xml", f"{GET}__01.xml"),
+    Pairing(f"{GET}__04.xml", f"{GET}__03.xml", (calendar_view_over_seed,)),
+    Pairing(f"{AFFINITY}__02.xml", f"{AFFINITY}__01.xml"),
+    Pairing(f"{AFFINITY}__04.xml", f"{AFFINITY}__03.xml"),
+    Pairing(f"{STREAM}__02.xml", f"{STREAM}__01.xml"),
+    Pairing(
+        f"{STREAM}__04.xml",
+        f"{STREAM}__03.xml",
+        skipped={
+            f"{STREAMED}/m:Notifications/m:Notification/t:NewMailEvent": NO_MAIL,
+            f"{STREAMED}/m:ConnectionStatus": (
+                "the simulator states ConnectionStatus in every envelope; the documented one "
+                "(repaired from a truncated sample) has none; exchangelib reads either"
+            ),
+        },
+    ),
+    Pairing(
+        f"{SYNC}__02.xml",
+        f"{SYNC}__01.xml",
+        (sync_calendar,),
+        {f"{CHANGES}/t:Create/t:Message": NO_MAIL, f"{CHANGES}/t:Create/t:CalendarItem": NO_MAIL},
+    ),
+    Pairing(
+        f"{SYNC}__04.xml",
+        f"{SYNC}__03.xml",
+        (sync_calendar, from_seeded_sync_state),
+        {
+            f"{CHANGES}/t:Create/t:Message": NO_MAIL,
+            f"{CHANGES}/t:Create/t:CalendarItem": NO_MAIL,
+            f"{CHANGES}/t:Update/t:Message": NO_MAIL,
+            f"{CHANGES}/t:Update/t:CalendarItem": NO_MAIL,
+            f"{CHANGES}/t:ReadFlagChange": "read flags belong to e-mail, which is not simulated",
+        },
+    ),
+    Pairing(
+        "how-to-update-appointments-and-meetings-by-using-ews-in-exchange__04.xml",
+        "how-to-update-appointments-and-meetings-by-using-ews-in-exchange__03.xml",
+        (use_item("single"),),
+    ),
+    Pairing("subscribe-operation__02.xml", "subscribe-operation__01.xml"),
+    Pairing("subscribe-operation__05.xml", "subscribe-operation__01.xml"),
+    Pairing(
+        "syncfolderitems-operation__02.xml",
+        "syncfolderitems-operation__01.xml",
+        (sync_calendar,),
+        {
+            f"{CHANGES}/t:Create/t:MeetingRequest": NO_MAIL,
+            f"{CHANGES}/t:Create/t:Message": NO_MAIL,
+            f"{CHANGES}/t:Create/t:CalendarItem": NO_MAIL,
+        },
+    ),
+    Pairing(
+        "syncfolderitems-operation__03.xml",
+        "syncfolderitems-operation__01.xml",
+        (corrupt_sync_state,),
+    ),
+    Pairing("unsubscribe-operation__02.xml", "unsubscribe-operation__01.xml"),
+    Pairing(
+        "unsubscribe-operation__03.xml", "unsubscribe-operation__01.xml", (unknown_subscription,)
+    ),
+    Pairing(
+        "updateitem-operation__04.xml",
+        "updateitem-operation__01.xml",
+        (use_item("single"),),
+        {
+            f"/m:UpdateItemResponse{R}/m:UpdateItemResponseMessage/m:Items/t:Message": NO_MAIL,
+            f"/m:UpdateItemResponse{R}/m:UpdateItemResponseMessage/m:Items/t:CalendarItem": NO_MAIL,
+            f"/m:UpdateItemResponse{R}/m:UpdateItemResponseMessage/m:ConflictResults": (
+                EXCHANGE_2007
+            ),
+        },
+    ),
+]
+
+
+def replay(pairing: Pairing, seeded: Seeded) -> Element:
+    """The simulator's answer to the pairing's request: the Body's first child."""
+    sample = fresh(pairing.request)
+    header = sample.envelope.find(f"{{{SOAP_NS}}}Header")
+    if header is not None:
+        for elem in list(header):
+            if isinstance(elem.tag, str) and local_name(elem) == "ExchangeImpersonation":
+                header.remove(elem)
+    payload = sample.payload
+    common_rewrites(payload, seeded)
+    for rewrite in pairing.rewrites:
+        rewrite(payload, seeded)
+    response = requests.post(
+        seeded.server.url,
+        data=sample.xml(),
+        auth=(ADMIN.username, ADMIN.password),
+        headers={"X-AnchorMailbox": ALICE, "Content-Type": "text/xml; charset=utf-8"},
+        timeout=30,
+    )
+    documents = [part for part in response.content.split(b"<?xml") if part.strip()]
+    # A streaming answer is several envelopes; the documented one is the first.
+    envelope = etree.fromstring(b"<?xml" + documents[0])
+    body = envelope.find(f"{{{SOAP_NS}}}Body")
+    assert body is not None
+    return next(child for child in body if isinstance(child.tag, str))
+
+
+def _kept(paths: set[str], skipped: dict[str, str]) -> set[str]:
+    return {path for path in paths if not any(path.startswith(prefix) for prefix in skipped)}
+
+
+@pytest.mark.parametrize(
+    "pairing", PAIRINGS, ids=[p.response.removesuffix(".xml") for p in PAIRINGS]
+)
+def test_response_has_the_documented_structure(pairing: Pairing, seeded: Seeded) -> None:
+    documented = structure(load(pairing.response).payload)
+    ours = structure(replay(pairing, seeded))
+
+    missing = sorted(_kept(documented, pairing.skipped) - ours)
+    extra = sorted(_kept(ours, pairing.skipped) - documented)
+
+    assert (missing, extra) == ([], [])
+
+
+def test_every_documented_response_is_paired_or_explained() -> None:
+    paired = {pairing.response for pairing in PAIRINGS}
+    assert paired.isdisjoint(NOT_COVERED)
+    assert paired | set(NOT_COVERED) == set(RESPONSES)
