@@ -73,7 +73,7 @@ def test_invalid_request_is_refused_with_error_schema_validation_and_recorded(
 
 
 def test_invalid_header_is_caught(server: EwsServer) -> None:
-    body = '<m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:FolderIds><t:DistinguishedFolderId Id="calendar"/></m:FolderIds></m:GetFolder>'  # noqa: E501
+    body = '<m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape><m:FolderIds><t:DistinguishedFolderId Id="calendar"/></m:FolderIds></m:GetFolder>'
 
     response = post(
         server, envelope(body, header='<t:RequestServerVersion Version="Exchange2099"/>')
