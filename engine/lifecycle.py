@@ -40,17 +40,24 @@ DELETE_TRIGGERS = ("erp_deleted", "exchange_deleted")
 RECONCILE_TRIGGERS = ("retry", "scope_entered", "deletions_released")
 IN_FLIGHT = [Status.EXPORTING.value, Status.IMPORTING.value, Status.CONFLICT.value]
 # Where a planned decision can lead; each is one row so the table shows every destination.
-PLANNED = [
+PLANNED = [  # the most frequent first: each row is one step for the machine
     Status.EXPORTING,
     Status.IMPORTING,
-    Status.CONFLICT,
-    Status.HELD,
-    Status.FAILED,
-    Status.DELETED,
     Status.IN_SYNC,
+    Status.CONFLICT,
+    Status.DELETED,
+    Status.FAILED,
+    Status.HELD,
     Status.PREEXISTING,
     Status.NEW,
 ]
+# Scope and switches, in the order DESIGN §4 checks them: (condition, the skip it leads to).
+SCOPE_RULES = (
+    ("sync_switched_off", "skip_sync_off"),  # R10
+    ("kind_switched_off", "skip_kind_off"),  # R1, R10
+    ("user_not_eligible", "skip_user_not_eligible"),  # R8
+    ("direction_switched_off", "skip_direction_off"),  # R10
+)
 
 
 def _rows() -> list[dict[str, Any]]:
@@ -72,10 +79,8 @@ def _rows() -> list[dict[str, Any]]:
         row(trigger, "=", source=source, after="adopt_plan")
 
     # Scope and switches first: a skipped observation still updates what we know (R1, R8, R10).
-    row(OBSERVATION_TRIGGERS, "=", conditions="sync_switched_off", after="skip_sync_off")
-    row(OBSERVATION_TRIGGERS, "=", conditions="kind_switched_off", after="skip_kind_off")
-    row(OBSERVATION_TRIGGERS, "=", conditions="user_not_eligible", after="skip_user_not_eligible")
-    row(OBSERVATION_TRIGGERS, "=", conditions="direction_switched_off", after="skip_direction_off")
+    # (One row: `SCOPE_RULES` below checks them in order — one step for the machine.)
+    row(OBSERVATION_TRIGGERS, "=", conditions="out_of_scope", after="skip_out_of_scope")
     # A report about a native item that is no longer this item's (a row we replaced).
     row(OBSERVATION_TRIGGERS, "=", conditions="is_stale", after="skip_stale")
     # Input that cannot be synchronised is parked with its typed error.
@@ -194,6 +199,13 @@ class Deliberation:
 
     def adopt_plan(self) -> None:
         self.decision = self.plan
+
+    def out_of_scope(self) -> bool:
+        return any(getattr(self, condition)() for condition, _ in SCOPE_RULES)
+
+    def skip_out_of_scope(self) -> None:
+        skip = next(skip for condition, skip in SCOPE_RULES if getattr(self, condition)())
+        getattr(self, skip)()
 
     def skip_sync_off(self) -> None:
         self.decision = self.ctx.skip(reasons.SYNC_OFF, "automatic synchronisation is switched off")

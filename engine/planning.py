@@ -17,7 +17,7 @@ from engine.model import Appointment, ItemSnapshot, Side, Task
 from engine.observation import Observation, Trigger
 from engine.options import OptionsStamp, SyncOptions
 from engine.ports import OccurrenceChange, Write
-from engine.state import Decision, ItemState, SideView, Status, Verdict, comparable
+from engine.state import Decision, ItemRef, ItemState, SideView, Status, Verdict, comparable
 
 SIDE_NAME = {Side.ERP: "the ERP", Side.EXCHANGE: "Outlook"}
 TRANSFER_STATUS = {
@@ -57,8 +57,18 @@ class Context:
     def decision(self, verdict: Verdict, reason: str, sentence: str, **fields: object) -> Decision:
         fields.setdefault("status", self.before.status)
         fields.setdefault("settled", fields["status"])
-        fields.setdefault("base", self.after.base)
+        fields["base_changed"] = "base" in fields
+        a = self.after
+        snapshot = a.erp.current or a.exchange.current or a.base
+        item = ItemRef(
+            user=a.user,
+            kind=a.kind,
+            erp_id=a.erp.native_id,
+            exchange_id=a.exchange.native_id,
+            subject=snapshot.subject if snapshot is not None else None,
+        )
         return Decision(
+            item=item,
             trigger=self.trigger,
             verdict=verdict,
             reason=reason,

@@ -120,12 +120,14 @@ class Engine:
         self._tick = _Tick()
         self._started = False
         self._checked_on = date.min
+        self._known: set[uuid.UUID] = set()  # every item stream in the store
 
     # ---- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
         """Resume from the stored positions (R15) and re-check every user (R8)."""
         self.projector.run()
+        self._known = self.projector.stream_ids()
         self.checkpoints = self.store.checkpoints()
         if ERP_FEED not in self.checkpoints:
             # A new installation starts at the end of the feed: older changes predate setup (R5).
@@ -510,6 +512,8 @@ class Engine:
         touched = self._tick.touched.get(stream_id)
         if isinstance(touched, SyncItem):
             return touched
+        if stream_id not in self._known:
+            return None  # a new item: no need to ask the store
         return self.store.item(stream_id)
 
     def _ledger(self, user: str) -> UserLedger:
@@ -522,6 +526,7 @@ class Engine:
 
     def _touch(self, aggregate: BaseAggregate[uuid.UUID]) -> None:
         self._tick.touched[aggregate.id] = aggregate
+        self._known.add(aggregate.id)
 
     def _user(self, login: str) -> User:
         scope = self.scopes.get(login.lower())

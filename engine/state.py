@@ -8,6 +8,7 @@ callbacks, no adapters, no clock.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -41,8 +42,9 @@ class Verdict(StrEnum):
     HOLD = "hold"
 
 
-class SideView(Frozen):
-    """One side's copy of the item as last observed or written."""
+@dataclass(frozen=True, slots=True)
+class SideView:
+    """One side's copy of the item as last observed or written (derived state, never stored)."""
 
     native_id: str | None = None
     version: str | None = None
@@ -67,7 +69,18 @@ class FieldConflict(Frozen):
     winner: Side
 
 
+class ItemRef(Frozen):
+    """Which item a decision is about, so that the decision alone answers "what and why"."""
+
+    user: str
+    kind: ItemKind
+    erp_id: str | None = None
+    exchange_id: str | None = None
+    subject: str | None = None
+
+
 class Decision(Frozen):
+    item: ItemRef
     trigger: str
     verdict: Verdict
     reason: str  # machine-readable reason code (R18)
@@ -75,7 +88,8 @@ class Decision(Frozen):
     status: Status  # status right after the decision
     settled: Status  # status once all writes are done
     writes: tuple[Write, ...] = ()
-    base: ItemSnapshot | None = None  # the agreed content once the writes are done
+    base_changed: bool = False  # most decisions keep the agreed content as it was ...
+    base: ItemSnapshot | None = None  # ... the others set it to this, once the writes are done
     direction: Literal["erp_to_exchange", "exchange_to_erp", "both", "none"] = "none"
     operation: Operation | Literal["none"] = "none"
     changed_fields: tuple[str, ...] = ()
@@ -105,13 +119,16 @@ class WriteFailed(Frozen):
     at: datetime
 
 
-class ItemState(Frozen):
+@dataclass(frozen=True, slots=True)
+class ItemState:
+    """What the engine knows about one item: the fold of its events (never stored itself)."""
+
     stream_id: uuid.UUID
     user: str
     kind: ItemKind
     status: Status = Status.NEW
-    erp: SideView = SideView()
-    exchange: SideView = SideView()
+    erp: SideView = field(default_factory=SideView)
+    exchange: SideView = field(default_factory=SideView)
     base: ItemSnapshot | None = None  # last agreed content (ERP view, info text included)
     linked: bool = False  # a transfer connected the two sides at least once
     baseline_at: datetime | None = None  # when it was first seen as pre-existing (R5)
@@ -127,7 +144,7 @@ class ItemState(Frozen):
         return self.erp if side is Side.ERP else self.exchange
 
     def with_view(self, side: Side, view: SideView) -> ItemState:
-        return self.model_copy(update={side.value: view})
+        return replace(self, erp=view) if side is Side.ERP else replace(self, exchange=view)
 
 
 def comparable(side: Side, snapshot: Appointment | Task | None) -> str | None:
@@ -148,44 +165,39 @@ def observe(state: ItemState, obs: Observation) -> ItemState:
     if view.native_id not in (None, obs.native_id) and not view.deleted:
         return state  # about a native item that no longer stands for this one
     if obs.change is Change.DELETED:
-        view = view.model_copy(
-            update={
-                "deleted": True,
-                "current": None,
-                "version": obs.native_version,
-                "invalid": None,
-                "native_id": view.native_id or obs.native_id,
-                "changed_at": obs.observed_at,
-            }
+        view = replace(
+            view,
+            deleted=True,
+            current=None,
+            version=obs.native_version,
+            invalid=None,
+            native_id=view.native_id or obs.native_id,
+            changed_at=obs.observed_at,
         )
     elif obs.change is Change.INVALID or obs.snapshot is None:
         # Unreadable now (or already at setup): keep the last good content, note the error.
-        view = view.model_copy(
-            update={
-                "native_id": obs.native_id,
-                "version": obs.native_version,
-                "invalid": obs.error,
-                "deleted": False,
-            }
+        view = replace(
+            view,
+            native_id=obs.native_id,
+            version=obs.native_version,
+            invalid=obs.error,
+            deleted=False,
         )
     else:
         changed = comparable(obs.side, obs.snapshot) != comparable(obs.side, view.current)
-        view = view.model_copy(
-            update={
-                "native_id": obs.native_id,
-                "version": obs.native_version,
-                "current": obs.snapshot,
-                "deleted": False,
-                "invalid": None,
-                "changed_at": obs.observed_at
-                if changed or view.changed_at is None
-                else view.changed_at,
-            }
+        view = replace(
+            view,
+            native_id=obs.native_id,
+            version=obs.native_version,
+            current=obs.snapshot,
+            deleted=False,
+            invalid=None,
+            changed_at=obs.observed_at if changed or view.changed_at is None else view.changed_at,
         )
-    update: dict[str, object] = {obs.side.value: view}
+    state = state.with_view(obs.side, view)
     if obs.change is Change.BASELINE and state.baseline_at is None:
-        update["baseline_at"] = obs.observed_at
-    return state.model_copy(update=update)
+        state = replace(state, baseline_at=obs.observed_at)
+    return state
 
 
 def triggered(state: ItemState, trigger: Trigger) -> ItemState:
@@ -193,64 +205,71 @@ def triggered(state: ItemState, trigger: Trigger) -> ItemState:
 
 
 def decided(state: ItemState, decision: Decision) -> ItemState:
-    update: dict[str, object] = {
-        "status": decision.status,
-        "reason": decision.reason,
-        "sentence": decision.sentence,
-        "base": decision.base if not decision.writes else state.base,
-    }
+    base = decision.base if decision.base_changed and not decision.writes else state.base
     if decision.verdict in (Verdict.SKIP, Verdict.ECHO):
-        return state.model_copy(update=update)  # a pending retry stays pending
-    update.update(
+        # A pending retry stays pending.
+        return replace(
+            state,
+            status=decision.status,
+            reason=decision.reason,
+            sentence=decision.sentence,
+            base=base,
+        )
+    return replace(
+        state,
+        status=decision.status,
+        reason=decision.reason,
+        sentence=decision.sentence,
+        base=base,
         pending=decision.writes,
         pending_settled=decision.settled if decision.writes else None,
-        pending_base=decision.base if decision.writes else None,
+        pending_base=(decision.base if decision.base_changed else state.base)
+        if decision.writes
+        else None,
         next_retry_at=None,
+        attempts=state.attempts
+        if decision.verdict is Verdict.FAIL or decision.trigger == "retry"
+        else 0,
     )
-    if decision.verdict is not Verdict.FAIL:
-        update["attempts"] = state.attempts if decision.trigger == "retry" else 0
-    return state.model_copy(update=update)
 
 
 def write_done(state: ItemState, done: WriteDone) -> ItemState:
     view = state.view(done.side)
     write = next((w for w in state.pending if w.side is done.side), None)
     snapshot = write.snapshot if write is not None and done.operation != "delete" else None
-    written = comparable(done.side, snapshot)
-    view = view.model_copy(
-        update={
-            "native_id": done.native_id,
-            "version": done.native_version,
-            "written_version": done.native_version,
-            "written_hash": written,
-            "current": snapshot,
-            "deleted": done.operation == "delete",
-            "invalid": None,
-        }
+    view = replace(
+        view,
+        native_id=done.native_id,
+        version=done.native_version,
+        written_version=done.native_version,
+        written_hash=comparable(done.side, snapshot),
+        current=snapshot,
+        deleted=done.operation == "delete",
+        invalid=None,
     )
     pending = tuple(w for w in state.pending if w.side is not done.side)
-    update: dict[str, object] = {done.side.value: view, "pending": pending}
-    if not pending:
-        settled = state.pending_settled or Status.IN_SYNC
-        update.update(
-            status=settled,
-            base=state.pending_base,
-            linked=state.linked or settled is Status.IN_SYNC,
-            pending_settled=None,
-            pending_base=None,
-            attempts=0,
-            next_retry_at=None,
-        )
-    return state.with_view(done.side, view).model_copy(update=update)
+    state = replace(state.with_view(done.side, view), pending=pending)
+    if pending:
+        return state
+    settled = state.pending_settled or Status.IN_SYNC
+    return replace(
+        state,
+        status=settled,
+        base=state.pending_base,
+        linked=state.linked or settled is Status.IN_SYNC,
+        pending_settled=None,
+        pending_base=None,
+        attempts=0,
+        next_retry_at=None,
+    )
 
 
 def write_failed(state: ItemState, failed: WriteFailed) -> ItemState:
-    return state.model_copy(
-        update={
-            "status": Status.FAILED,
-            "attempts": failed.attempt,
-            "next_retry_at": failed.next_retry_at if failed.transient else None,
-            "reason": f"WRITE_FAILED:{failed.error_class}",
-            "sentence": failed.message,
-        }
+    return replace(
+        state,
+        status=Status.FAILED,
+        attempts=failed.attempt,
+        next_retry_at=failed.next_retry_at if failed.transient else None,
+        reason=f"WRITE_FAILED:{failed.error_class}",
+        sentence=failed.message,
     )

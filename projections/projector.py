@@ -8,6 +8,7 @@ slower here; DESIGN §3.) Events are read as plain JSON: no pydantic on this pat
 
 from __future__ import annotations
 
+import operator
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -22,9 +23,10 @@ from engine import aggregates as ev
 from engine.model import Side
 from engine.state import Status
 from engine.store import EventStore, LogEntry
-from projections.schema import build_metadata
+from projections.schema import SCHEMA_VERSION, build_metadata
 
 NAME = "einklang.projections"
+SCHEMA_KEY = "einklang.projections.schema"
 STARTED = get_topic(ev.ItemStarted)
 OBSERVED = get_topic(ev.Observed)
 DECIDED = get_topic(ev.Decided)
@@ -35,8 +37,15 @@ SET_UP = get_topic(ev.SetUp)
 SCOPE = get_topic(ev.ScopeChanged)
 RELEASED = get_topic(ev.DeletionsReleased)
 PAUSED = get_topic(ev.DeletionsPaused)
-ITEM_TOPICS = {STARTED, OBSERVED, DECIDED, WRITTEN, FAILED}
+NEW_STATUS, IN_SYNC_STATUS, FAILED_STATUS = (
+    Status.NEW.value,
+    Status.IN_SYNC.value,
+    Status.FAILED.value,
+)
+# Decisions name their item and outcomes name what was written: other events need no reading.
+ITEM_TOPICS = {DECIDED, WRITTEN, FAILED}
 USER_TOPICS = {LEDGER_STARTED, SET_UP, SCOPE, PAUSED, RELEASED}
+_READ_TOPICS = tuple(sorted(ITEM_TOPICS | USER_TOPICS))
 _CHUNK = 500
 _ROW_CACHE = 500_000
 
@@ -66,10 +75,10 @@ class Projector:
         self.db = open_database(store)
         schema = store.location.postgres_schema if store.location.is_postgres else None
         self.metadata = build_metadata(schema)
-        self.metadata.create_all(self.db)
         t = self.metadata.tables
         prefix = f"{schema}." if schema else ""
-        self.tracking = t[f"{prefix}projection_tracking"]
+        self.tracking_name = f"{prefix}projection_tracking"
+        self.tracking = t[self.tracking_name]
         self.items = t[f"{prefix}item_mapping"]
         self.occurrences = t[f"{prefix}occurrence_mapping"]
         self.log = t[f"{prefix}transfer_log"]
@@ -77,6 +86,7 @@ class Projector:
         self._insert = postgresql.insert if store.location.is_postgres else sqlite.insert
         self._sql = _Statements(self, postgres=store.location.is_postgres)
         self._rows: dict[str, dict[str, Any]] = {}  # item rows as written: we are the only writer
+        self._migrate()
 
     def close(self) -> None:
         self.db.dispose()
@@ -90,27 +100,77 @@ class Projector:
             ).scalar()
         return int(value or 0)
 
-    def run(self) -> int:
-        """Apply every notification not yet projected; returns how many were applied."""
+    def run(self, *, per_transaction: int | None = None) -> int:
+        """Apply every notification not yet projected; returns how many were applied.
+
+        The log is read in pages of `page_size`; each transaction applies `per_transaction`
+        events (one page by default), rows and tracking position together.
+        """
         applied = 0
         position = self.position()
-        while True:
-            page = self.store.log_page(position + 1, self.page_size)
-            if not page:
-                return applied
-            self._apply_page(page)
-            applied += len(page)
-            position = page[-1][0]
-            if len(page) < self.page_size:
-                return applied
+        limit = per_transaction or self.page_size
+        exhausted = False
+        while not exhausted:
+            batch: list[LogEntry] = []
+            while len(batch) < limit:
+                page = self.store.log_page(position + 1, self.page_size, _READ_TOPICS)
+                batch.extend(page)
+                if page:
+                    position = page[-1][0]
+                if len(page) < self.page_size:
+                    exhausted = True
+                    break
+            if batch:
+                self._apply_page(batch)
+                applied += len(batch)
+        return applied
 
     def rebuild(self) -> int:
-        """Forget every view row and project the whole log again from the first event."""
+        """Forget every view row and project the whole log again from the first event.
+
+        The secondary indexes are dropped while the rows are loaded and built once at the end
+        (several times faster than maintaining them row by row); a rebuild cut short leaves
+        them to the next start, which creates whatever is missing.
+        """
+        indexes = [ix for table in self.metadata.sorted_tables for ix in table.indexes]
         with self.db.begin() as conn:
-            for table in (self.log, self.occurrences, self.items, self.users, self.tracking):
+            for table in (self.log, self.occurrences, self.items, self.users):
                 conn.execute(table.delete())
+            conn.execute(self.tracking.delete().where(self.tracking.c.name == NAME))
+            for index in indexes:
+                index.drop(conn, checkfirst=True)
         self._rows.clear()
-        return self.run()
+        # Larger transactions while rebuilding: an item touched on many pages is written once.
+        applied = self.run(per_transaction=20 * self.page_size)
+        self._ensure_indexes()
+        return applied
+
+    def _migrate(self) -> None:
+        """Read models are disposable: tables of another version are dropped and rebuilt."""
+        tracking = self.metadata.tables[self.tracking_name]
+        inspector = sa.inspect(self.db)
+        if inspector.has_table(tracking.name, schema=tracking.schema):
+            with self.db.connect() as conn:
+                found = conn.execute(
+                    sa.select(tracking.c.position).where(tracking.c.name == SCHEMA_KEY)
+                ).scalar()
+            if found != SCHEMA_VERSION:
+                self.metadata.drop_all(self.db)
+        self.metadata.create_all(self.db)
+        with self.db.begin() as conn:
+            stmt = self._insert(tracking).values(name=SCHEMA_KEY, position=SCHEMA_VERSION)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["name"], set_={"position": SCHEMA_VERSION}
+                )
+            )
+        self._ensure_indexes()
+
+    def _ensure_indexes(self) -> None:
+        with self.db.begin() as conn:
+            for table in self.metadata.sorted_tables:
+                for index in table.indexes:
+                    index.create(conn, checkfirst=True)
 
     def _apply_page(self, page: Sequence[LogEntry]) -> None:
         page_state = _Page(self._load_items(page))
@@ -128,7 +188,7 @@ class Projector:
 
     def _load_items(self, page: Sequence[LogEntry]) -> dict[str, dict[str, Any]]:
         """The item rows this page touches: copies from the cache, the rest from the table."""
-        ids = {stream for _, stream, topic, _ in page if topic in ITEM_TOPICS and topic != STARTED}
+        ids = {stream for _, stream, topic, _ in page if topic in ITEM_TOPICS}
         rows = {i: dict(self._rows[i]) for i in ids if i in self._rows}
         missing = sorted(ids - rows.keys())
         if missing:
@@ -143,10 +203,7 @@ class Projector:
     def _write(self, conn: sa.Connection, page: _Page) -> None:
         sql = self._sql
         if page.items:
-            columns = sql.item_columns
-            conn.exec_driver_sql(
-                sql.upsert_items, [tuple(r[c] for c in columns) for r in page.items.values()]
-            )
+            conn.exec_driver_sql(sql.upsert_items, list(map(sql.item_values, page.items.values())))
         if page.occurrences:
             conn.exec_driver_sql(sql.delete_occurrences, [(stream,) for stream in page.occurrences])
             rows = [
@@ -157,10 +214,7 @@ class Projector:
             if rows:
                 conn.exec_driver_sql(sql.insert_occurrences, rows)
         if page.log_rows:
-            columns = sql.log_columns
-            conn.exec_driver_sql(
-                sql.insert_log, [tuple(r[c] for c in columns) for r in page.log_rows]
-            )
+            conn.exec_driver_sql(sql.insert_log, list(map(sql.log_values, page.log_rows)))
         if page.outcomes:
             conn.exec_driver_sql(
                 sql.update_outcome,
@@ -199,6 +253,11 @@ class Projector:
             found = conn.execute(query).scalar()
         return uuid.UUID(found) if found else None
 
+    def stream_ids(self) -> set[uuid.UUID]:
+        """Every item stream projected so far (a stream always starts with a decision)."""
+        with self.db.connect() as conn:
+            return {uuid.UUID(s) for s in conn.execute(sa.select(self.items.c.stream_id)).scalars()}
+
     def streams_in_flight(self) -> list[uuid.UUID]:
         """Items with writes decided but not known to be done (e.g. after a crash)."""
         query = sa.select(self.items.c.stream_id).where(
@@ -211,7 +270,7 @@ class Projector:
 
     def retries_due(self, now: datetime) -> list[uuid.UUID]:
         query = sa.select(self.items.c.stream_id).where(
-            self.items.c.status == Status.FAILED.value,
+            self.items.c.status == FAILED_STATUS,
             self.items.c.next_retry_at.is_not(None),
             self.items.c.next_retry_at <= _iso(now),
         )
@@ -241,6 +300,8 @@ class _Statements:
             + f' ON CONFLICT ("stream_id") DO UPDATE SET {updates}'
         )
         self.log_columns = [c.name for c in projector.log.columns]
+        self.item_values = operator.itemgetter(*self.item_columns)  # row dict → values in order
+        self.log_values = operator.itemgetter(*self.log_columns)
         self.insert_log = insert(projector.log, self.log_columns)
         self.insert_occurrences = insert(
             projector.occurrences, ["stream_id", "original_start", "state"]
@@ -272,15 +333,41 @@ class _Page:
         self.ledger_users: dict[str, str] = {}
 
     def item_event(self, topic: str, stream_id: str, note_id: int, state: dict[str, Any]) -> None:
-        if topic == STARTED:
-            self.items[stream_id] = {
+        if topic == DECIDED:
+            self._decided(stream_id, note_id, state)
+            return
+        row = self.items.get(stream_id)
+        if row is None:
+            return  # an outcome is always preceded by its decision; nothing to attach it to
+        row["updated_at"] = state["timestamp"]
+        outcome = state["outcome"]
+        if topic == WRITTEN:
+            row["erp_id" if outcome["side"] == "erp" else "exchange_id"] = outcome["native_id"]
+            row["pending_writes"] = max(0, row["pending_writes"] - 1)
+            if row["pending_writes"] == 0:
+                row["status"] = row["settled"] or IN_SYNC_STATUS
+                row["linked"] = row["linked"] or row["status"] == IN_SYNC_STATUS
+                row["next_retry_at"] = None
+                self._outcome(row, "done", None)
+        else:
+            row["status"] = FAILED_STATUS
+            row["next_retry_at"] = outcome.get("next_retry_at")
+            row["reason"] = f"WRITE_FAILED:{outcome['error_class']}"
+            row["sentence"] = outcome["message"]
+            error = f"{outcome['side']} {outcome['operation']}: {outcome['error_class']}: {outcome['message']}"
+            self._outcome(row, "failed", error)
+
+    def _row(self, stream_id: str, item: dict[str, Any], timestamp: str) -> dict[str, Any]:
+        row = self.items.get(stream_id)
+        if row is None:
+            row = self.items[stream_id] = {
                 "stream_id": stream_id,
-                "user": state["user"],
-                "kind": state["kind"],
+                "user": item["user"],
+                "kind": item["kind"],
                 "erp_id": None,
                 "exchange_id": None,
                 "subject": None,
-                "status": Status.NEW.value,
+                "status": NEW_STATUS,
                 "reason": None,
                 "sentence": None,
                 "linked": False,
@@ -288,42 +375,22 @@ class _Page:
                 "settled": None,
                 "last_decision_id": None,
                 "next_retry_at": None,
-                "updated_at": state["timestamp"],
+                "updated_at": timestamp,
+                "exceptions": 0,
             }
-            return
-        row = self.items[stream_id]
-        row["updated_at"] = state["timestamp"]
-        if topic == OBSERVED:
-            obs = state["observation"]
-            row["erp_id" if obs["side"] == "erp" else "exchange_id"] = obs["native_id"]
-            snapshot = obs.get("snapshot")
-            if snapshot is not None:
-                row["subject"] = snapshot.get("subject")
-        elif topic == DECIDED:
-            self._decided(row, stream_id, note_id, state)
-        elif topic == WRITTEN:
-            outcome = state["outcome"]
-            row["erp_id" if outcome["side"] == "erp" else "exchange_id"] = outcome["native_id"]
-            row["pending_writes"] = max(0, row["pending_writes"] - 1)
-            if row["pending_writes"] == 0:
-                row["status"] = row["settled"] or Status.IN_SYNC.value
-                row["linked"] = row["linked"] or row["status"] == Status.IN_SYNC.value
-                row["next_retry_at"] = None
-                self._outcome(row, "done", None)
-        elif topic == FAILED:
-            outcome = state["outcome"]
-            row["status"] = Status.FAILED.value
-            row["next_retry_at"] = outcome.get("next_retry_at")
-            row["reason"] = f"WRITE_FAILED:{outcome['error_class']}"
-            row["sentence"] = outcome["message"]
-            error = f"{outcome['side']} {outcome['operation']}: {outcome['error_class']}: {outcome['message']}"
-            self._outcome(row, "failed", error)
+        return row
 
-    def _decided(
-        self, row: dict[str, Any], stream_id: str, note_id: int, state: dict[str, Any]
-    ) -> None:
+    def _decided(self, stream_id: str, note_id: int, state: dict[str, Any]) -> None:
         decision = state["decision"]
+        item = decision["item"]
+        row = self._row(stream_id, item, state["timestamp"])
+        row["updated_at"] = state["timestamp"]
+        row["erp_id"] = item["erp_id"] or row["erp_id"]
+        row["exchange_id"] = item["exchange_id"] or row["exchange_id"]
+        row["subject"] = item["subject"] or row["subject"]
         writes = decision["writes"]
+        if row["pending_writes"] and row["status"] != FAILED_STATUS:
+            self._outcome(row, "superseded", None)  # a newer decision replaced its writes
         row.update(
             status=decision["status"],
             reason=decision["reason"],
@@ -332,25 +399,28 @@ class _Page:
             settled=decision["settled"],
             last_decision_id=note_id,
         )
-        if decision["status"] != Status.FAILED.value:
+        if decision["status"] != FAILED_STATUS:
             row["next_retry_at"] = None
-        if not writes and decision["status"] == Status.IN_SYNC.value:
+        if not writes and decision["status"] == IN_SYNC_STATUS:
             row["linked"] = True
         base = decision.get("base")
         if base is not None:
             row["subject"] = base.get("subject") or row["subject"]
-            if base.get("kind") == "appointment":
+            modified = base.get("modified_occurrences") or ()
+            deleted = base.get("deleted_occurrences") or ()
+            if modified or deleted or row["exceptions"]:
                 self.occurrences[stream_id] = [
                     {
                         "stream_id": stream_id,
                         "original_start": o["original_start"],
                         "state": "modified",
                     }
-                    for o in base.get("modified_occurrences", ())
+                    for o in modified
                 ] + [
                     {"stream_id": stream_id, "original_start": d, "state": "deleted"}
-                    for d in base.get("deleted_occurrences", ())
+                    for d in deleted
                 ]
+                row["exceptions"] = len(modified) + len(deleted)
         details: dict[str, Any] = {}
         if decision["conflicts"]:
             details["conflicts"] = decision["conflicts"]

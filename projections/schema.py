@@ -13,6 +13,9 @@ from sqlalchemy import (
     Text,
 )
 
+# Bump when a table changes: the projector then drops its tables and rebuilds them from the log.
+SCHEMA_VERSION = 3
+
 
 def build_metadata(schema: str | None = None) -> MetaData:
     metadata = MetaData(schema=schema)
@@ -43,8 +46,8 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("last_decision_id", Integer),
         Column("next_retry_at", String(32)),
         Column("updated_at", String(32)),
+        Column("exceptions", Integer, nullable=False, default=0),  # deviating occurrences (R2)
         Index("ix_item_mapping_user", "user", "status"),
-        Index("ix_item_mapping_erp", "user", "erp_id"),
         Index("ix_item_mapping_exchange", "user", "exchange_id"),
         Index("ix_item_mapping_retry", "status", "next_retry_at"),
     )
@@ -83,7 +86,6 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("options_hash", String(32), nullable=False),
         Index("ix_transfer_log_user_at", "user", "at"),
         Index("ix_transfer_log_stream", "stream_id"),
-        Index("ix_transfer_log_reason", "reason"),
     )
 
     # Users as the engine sees them (R8, R12, R17 alerts).

@@ -139,15 +139,12 @@ def test_projections_apply_each_event_exactly_once_across_crashes(
         assert world.engine is not None and world.store is not None
         expected = _rows(world.engine.projector)
         follower = Projector(world.store, page_size=37)
-        with follower.db.begin() as conn:
-            for table in (
-                follower.log,
-                follower.occurrences,
-                follower.items,
-                follower.users,
-                follower.tracking,
-            ):
+        with follower.db.begin() as conn:  # forget the projections, keep their schema
+            for table in (follower.log, follower.occurrences, follower.items, follower.users):
                 conn.execute(table.delete())
+            conn.execute(
+                follower.tracking.delete().where(follower.tracking.c.name == "einklang.projections")
+            )
         calls = {"pages": 0}
         original = Projector._track
 
@@ -170,6 +167,25 @@ def test_projections_apply_each_event_exactly_once_across_crashes(
         restarted.close()
     finally:
         world.close()
+
+
+def test_read_models_of_an_older_schema_are_rebuilt_from_the_log(world: Harness) -> None:
+    assert world.engine is not None and world.store is not None
+    world.erp_appointment()
+    world.sync()
+    projector = world.engine.projector
+    expected = _rows(projector)
+    with projector.db.begin() as conn:  # as an older release left them
+        conn.execute(
+            projector.tracking.update()
+            .where(projector.tracking.c.name == "einklang.projections.schema")
+            .values(position=1)
+        )
+        conn.exec_driver_sql('ALTER TABLE item_mapping DROP COLUMN "exceptions"')
+    again = Projector(world.store)
+    again.run()
+    assert _rows(again) == expected
+    again.close()
 
 
 def test_the_transfer_log_answers_what_happened_to_an_item(world: Harness) -> None:
