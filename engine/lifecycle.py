@@ -52,6 +52,7 @@ PLANNED = [  # the most frequent first: each row is one step for the machine
     Status.NEW,
 ]
 # Scope and switches, in the order DESIGN §4 checks them: (condition, the skip it leads to).
+STAY = None  # an internal transition: the state stays, no exit/enter (cheaper than "=")
 SCOPE_RULES = (
     ("sync_switched_off", "skip_sync_off"),  # R10
     ("kind_switched_off", "skip_kind_off"),  # R1, R10
@@ -76,18 +77,18 @@ def _rows() -> list[dict[str, Any]]:
                 conditions=f"plans_{status.value}",
                 after="adopt_plan",
             )
-        row(trigger, "=", source=source, after="adopt_plan")
+        row(trigger, STAY, source=source, after="adopt_plan")
 
     # Scope and switches first: a skipped observation still updates what we know (R1, R8, R10).
     # (One row: `SCOPE_RULES` below checks them in order — one step for the machine.)
-    row(OBSERVATION_TRIGGERS, "=", conditions="out_of_scope", after="skip_out_of_scope")
+    row(OBSERVATION_TRIGGERS, STAY, conditions="out_of_scope", after="skip_out_of_scope")
     # A report about a native item that is no longer this item's (a row we replaced).
-    row(OBSERVATION_TRIGGERS, "=", conditions="is_stale", after="skip_stale")
+    row(OBSERVATION_TRIGGERS, STAY, conditions="is_stale", after="skip_stale")
     # Input that cannot be synchronised is parked with its typed error.
     row(CHANGE_TRIGGERS, Status.FAILED.value, conditions="is_invalid", after="park_invalid")
     # Our own writes coming back (by native version, or by content), and repeats.
-    row(OBSERVATION_TRIGGERS, "=", conditions="is_echo", after="note_echo")
-    row(CHANGE_TRIGGERS, "=", conditions="is_unchanged", after="skip_unchanged")
+    row(OBSERVATION_TRIGGERS, STAY, conditions="is_echo", after="note_echo")
+    row(CHANGE_TRIGGERS, STAY, conditions="is_unchanged", after="skip_unchanged")
     # R5: seen at setup and never touched since.
     row(
         "baseline_seen", Status.PREEXISTING.value, source=Status.NEW.value, after="skip_preexisting"
@@ -122,7 +123,7 @@ class Deliberation:
     """The short-lived model the machine runs against while deciding one item."""
 
     def __init__(self, ctx: Context) -> None:
-        self.state = ctx.before.status.value
+        self.state = ctx.before.status.value  # plain text: transitions treats enums by name
         self.ctx = ctx
         self.decision: Decision | None = None
 
@@ -192,7 +193,7 @@ class Deliberation:
         # plans_<status>: whether the planned decision leads to that status.
         if name.startswith("plans_"):
             wanted = Status(name.removeprefix("plans_"))
-            return lambda: self.plan.status is wanted and self.plan.status.value != self.state
+            return lambda: self.plan.status is wanted and self.plan.status != self.state
         raise AttributeError(name)
 
     # ---- callbacks (compute the decision; never run during replay) ------------------------
@@ -201,7 +202,12 @@ class Deliberation:
         self.decision = self.plan
 
     def out_of_scope(self) -> bool:
-        return any(getattr(self, condition)() for condition, _ in SCOPE_RULES)
+        return (  # the conditions of SCOPE_RULES, spelled out: this runs for every observation
+            self.sync_switched_off()
+            or self.kind_switched_off()
+            or self.user_not_eligible()
+            or self.direction_switched_off()
+        )
 
     def skip_out_of_scope(self) -> None:
         skip = next(skip for condition, skip in SCOPE_RULES if getattr(self, condition)())
@@ -290,14 +296,18 @@ class Deliberation:
         )
 
 
+_CHANGED_TRIGGER = {Side.ERP: "erp_changed", Side.EXCHANGE: "exchange_changed"}
+_DELETED_TRIGGER = {Side.ERP: "erp_deleted", Side.EXCHANGE: "exchange_deleted"}
+
+
 def trigger_name(event: Observation | Trigger) -> str:
     if isinstance(event, Trigger):
         return event.name
     if event.change is Change.BASELINE:
         return "baseline_seen"
     if event.change is Change.DELETED:
-        return f"{event.side.value}_deleted"
-    return f"{event.side.value}_changed"
+        return _DELETED_TRIGGER[event.side]
+    return _CHANGED_TRIGGER[event.side]
 
 
 class NoRuleApplies(RuntimeError):
@@ -329,7 +339,7 @@ def decide(
     ):
         raise NoRuleApplies(f"no rule for {name} in state {item.status.value}")
     decision = model.decision
-    if decision.status.value != model.state:
+    if decision.status != model.state:
         raise NoRuleApplies(
             f"{name} in {item.status.value}: the table led to {model.state}, the plan to {decision.status.value}"
         )

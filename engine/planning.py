@@ -20,6 +20,7 @@ from engine.ports import OccurrenceChange, Write
 from engine.state import Decision, ItemRef, ItemState, SideView, Status, Verdict, comparable
 
 SIDE_NAME = {Side.ERP: "the ERP", Side.EXCHANGE: "Outlook"}
+SIDES = (Side.ERP, Side.EXCHANGE)
 TRANSFER_STATUS = {
     Verdict.EXPORT: Status.EXPORTING,
     Verdict.IMPORT: Status.IMPORTING,
@@ -94,7 +95,7 @@ class Context:
 def plan_reconcile(ctx: Context) -> Decision:
     """Bring both sides to the merged content of what changed since the last transfer."""
     a = ctx.after
-    for side in Side:
+    for side in SIDES:
         error = a.view(side).invalid
         if error is not None:
             return ctx.decision(

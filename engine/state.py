@@ -8,10 +8,10 @@ callbacks, no adapters, no clock.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from engine.model import Appointment, Frozen, ItemKind, ItemSnapshot, Side, Task
 from engine.observation import Change, ItemError, Observation, Trigger
@@ -145,6 +145,18 @@ class ItemState:
 
     def with_view(self, side: Side, view: SideView) -> ItemState:
         return replace(self, erp=view) if side is Side.ERP else replace(self, exchange=view)
+
+
+_T = TypeVar("_T", "SideView", "ItemState")
+
+
+def replace(obj: _T, **changes: Any) -> _T:
+    """`dataclasses.replace` for our slotted state, without its per-call field introspection
+    (this runs several times for every event applied)."""
+    new = object.__new__(type(obj))
+    for name in obj.__slots__:
+        object.__setattr__(new, name, changes[name] if name in changes else getattr(obj, name))
+    return new
 
 
 def comparable(side: Side, snapshot: Appointment | Task | None) -> str | None:
