@@ -42,7 +42,11 @@ class Observed(Event):
     observation: Observation
 
     def apply(self, aggregate: Any) -> None:
-        aggregate.state = st.observe(aggregate.state, self.observation)
+        known = aggregate.__dict__.pop("_observed_state", None)
+        if known is not None and known[0] is self.observation:
+            aggregate.state = known[1]  # computed by the decision just now: the same function
+        else:
+            aggregate.state = st.observe(aggregate.state, self.observation)
 
 
 class Triggered(Event):
@@ -73,7 +77,23 @@ class WriteFailedEvent(Event):
         aggregate.state = st.write_failed(aggregate.state, self.outcome)
 
 
-class SyncItem(BaseAggregate[uuid.UUID]):
+class Aggregate(BaseAggregate[uuid.UUID]):
+    """eventsourcing's aggregate, triggering events without validating them again: they are
+    built here from values that are already validated models (it saves a third of the cost
+    of recording an event)."""
+
+    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
+        event = event_class.model_construct(
+            originator_id=self.id,
+            originator_version=self.version + 1,
+            timestamp=event_class.create_timestamp(),
+            **kwargs,
+        )
+        event.mutate(self)
+        self.pending_events.append(event)
+
+
+class SyncItem(Aggregate):
     """The event stream of one item of one user, identified by its stable stream id."""
 
     def __init__(self, user: str, kind: ItemKind) -> None:
@@ -83,7 +103,10 @@ class SyncItem(BaseAggregate[uuid.UUID]):
     def start(cls, stream_id: uuid.UUID, user: str, kind: ItemKind) -> SyncItem:
         return cls._create(ItemStarted, id=stream_id, user=user, kind=kind)
 
-    def observed(self, observation: Observation) -> None:
+    def observed(self, observation: Observation, state: st.ItemState | None = None) -> None:
+        """Record an observation; `state` is the item with it folded in, if already known."""
+        if state is not None:
+            self._observed_state = (observation, state)
         self.trigger_event(Observed, observation=observation)
 
     def triggered(self, trigger: Trigger) -> None:
@@ -161,7 +184,7 @@ class DeletionsReleased(LedgerEvent):
         aggregate.guard = aggregate.guard.release()
 
 
-class UserLedger(BaseAggregate[uuid.UUID]):
+class UserLedger(Aggregate):
     """Per-user facts the runtime needs across items: setup time, scope, deletion guard."""
 
     def __init__(self, user: str) -> None:

@@ -64,7 +64,9 @@ SCOPE_RULES = (
 def _rows() -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
 
-    def row(trigger: str | tuple[str, ...], dest: str, *, source: Any = "*", **kw: Any) -> None:
+    def row(
+        trigger: str | tuple[str, ...], dest: str | None, *, source: Any = "*", **kw: Any
+    ) -> None:
         for name in (trigger,) if isinstance(trigger, str) else trigger:
             rows.append({"trigger": name, "source": source, "dest": dest, **kw})
 
@@ -321,6 +323,17 @@ def decide(
     stamp: OptionsStamp | None = None,
 ) -> Decision:
     """The decision for one observation or trigger: pure, no I/O, no clock, no randomness."""
+    return deliberate(item, event, options, stamp)[1]
+
+
+def deliberate(
+    item: ItemState,
+    event: Observation | Trigger,
+    options: SyncOptions,
+    stamp: OptionsStamp | None = None,
+) -> tuple[ItemState, Decision]:
+    """`decide`, also returning the item with the observation folded in (the runtime records
+    both; computing that state once is cheaper)."""
     name = trigger_name(event)
     after = observe(item, event) if isinstance(event, Observation) else item
     ctx = Context(
@@ -343,4 +356,4 @@ def decide(
         raise NoRuleApplies(
             f"{name} in {item.status.value}: the table led to {model.state}, the plan to {decision.status.value}"
         )
-    return decision
+    return after, decision

@@ -20,7 +20,7 @@ from eventsourcing.domain import BaseAggregate
 from engine.aggregates import SyncItem, UserLedger
 from engine.eligibility import eligibility
 from engine.errors import NotFound, SideError, VersionConflict
-from engine.lifecycle import decide
+from engine.lifecycle import deliberate
 from engine.model import ItemKind, Side, User
 from engine.observation import Change, Observation, Trigger, UserChange
 from engine.options import SyncOptions
@@ -117,6 +117,7 @@ class Engine:
         retry: RetryPolicy = RetryPolicy(),
         erp_batch: int = 1000,
         exchange_rounds: int = 4,
+        project_every: int = 5000,
     ) -> None:
         self.store = store
         self.erp = erp
@@ -128,12 +129,18 @@ class Engine:
         self.retry = retry
         self.erp_batch = erp_batch
         self.exchange_rounds = exchange_rounds
+        self.project_every = project_every
         self.scopes: dict[str, UserScope] = {}
         self.checkpoints: dict[str, str] = {}
         self._tick = _Tick()
         self._started = False
         self._checked_on = date.min
+        # The runtime's own indexes (rebuilt from the read models at start, then kept here, so
+        # that the read models may lag behind a busy engine):
         self._known: set[uuid.UUID] = set()  # every item stream in the store
+        self._exchange_ids: dict[tuple[str, str], uuid.UUID] = {}  # (user, ItemId) → stream
+        self._retry_at: dict[uuid.UUID, datetime] = {}  # failed items waiting for a retry
+        self._unprojected = 0
 
     # ---- lifecycle ------------------------------------------------------------------------
 
@@ -142,6 +149,8 @@ class Engine:
         tune_garbage_collector()
         self.projector.run()
         self._known = self.projector.stream_ids()
+        self._exchange_ids = self.projector.exchange_ids()
+        self._retry_at = self.projector.retries()
         self.checkpoints = self.store.checkpoints()
         if ERP_FEED not in self.checkpoints:
             # A new installation starts at the end of the feed: older changes predate setup (R5).
@@ -244,6 +253,8 @@ class Engine:
 
     def _scope_changed(self, user: User, eligible: bool, reason: str, now: datetime) -> None:
         name = "scope_entered" if eligible else "scope_left"
+        self.save()
+        self.projector.run()
         for stream_id in self.projector.streams_of_user(user.login):
             item = self._item(stream_id)
             if item is None:
@@ -267,6 +278,8 @@ class Engine:
         self._touch(ledger)
         count = 0
         scope = self.scopes.get(login.lower())
+        self.save()
+        self.projector.run()
         for stream_id in self.projector.streams_of_user(login, status=Status.HELD):
             item = self._item(stream_id)
             if item is not None and item.state.status is Status.HELD:
@@ -337,7 +350,7 @@ class Engine:
         stream_id = obs.sync_id
         if stream_id is None and obs.side is Side.EXCHANGE and obs.change is Change.DELETED:
             # A deleted Exchange item no longer shows the stream id we wrote on it.
-            stream_id = self.projector.stream_of_native(obs.side, obs.user, obs.native_id)
+            stream_id = self._exchange_ids.get((obs.user.lower(), obs.native_id))
         item = self._item(stream_id or obs.stream_id)
         if item is not None and obs.sync_id is not None:
             known = item.state.view(obs.side)
@@ -370,9 +383,11 @@ class Engine:
         return paused
 
     def _decide(self, item: SyncItem, event: Observation | Trigger) -> Decision:
-        decision = decide(item.state, event, self.options, self.stamp)
+        after, decision = deliberate(item.state, event, self.options, self.stamp)
         if isinstance(event, Observation):
-            item.observed(event)
+            item.observed(event, after)
+            if event.side is Side.EXCHANGE:
+                self._exchange_ids[(event.user.lower(), event.native_id)] = item.id
         else:
             item.triggered(event)
         item.decided(decision)
@@ -427,6 +442,8 @@ class Engine:
                     item, write, type(error).__name__, str(error), now, transient=False, hint=None
                 )
                 return
+            if write.side is Side.EXCHANGE:
+                self._exchange_ids[(item.state.user.lower(), result.native_id)] = item.id
             item.written(
                 WriteDone(
                     side=write.side,
@@ -468,6 +485,8 @@ class Engine:
                 at=now,
             )
         )
+        if next_at is not None:
+            self._retry_at[item.id] = next_at
         self._tick.report.failures += 1
         log.warning(
             "write to %s for %s failed (%s, attempt %d): %s",
@@ -498,7 +517,8 @@ class Engine:
 
     def _retry_due(self) -> None:
         now = self.clock()
-        for stream_id in self.projector.retries_due(now):
+        for stream_id in [s for s, at in self._retry_at.items() if at <= now]:
+            del self._retry_at[stream_id]
             item = self._item(stream_id)
             if (
                 item is None
@@ -556,7 +576,12 @@ class Engine:
             self.act()
         self.save()
         tick, self._tick = self._tick, _Tick(to_act=self._tick.to_act)
-        self.projector.run()
+        self._unprojected += tick.report.events
+        if tick.report.idle or self._unprojected >= self.project_every:
+            # Read models catch up when the engine is quiet or far enough behind: projecting
+            # in bigger steps costs less per event, and the runtime does not read them.
+            self.projector.run()
+            self._unprojected = 0
         return tick.report
 
     def user_scopes(self) -> Iterable[UserScope]:

@@ -8,10 +8,9 @@ callbacks, no adapters, no clock.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Literal, NamedTuple
 
 from engine.model import Appointment, Frozen, ItemKind, ItemSnapshot, Side, Task
 from engine.observation import Change, ItemError, Observation, Trigger
@@ -42,8 +41,7 @@ class Verdict(StrEnum):
     HOLD = "hold"
 
 
-@dataclass(frozen=True, slots=True)
-class SideView:
+class SideView(NamedTuple):
     """One side's copy of the item as last observed or written (derived state, never stored)."""
 
     native_id: str | None = None
@@ -119,16 +117,18 @@ class WriteFailed(Frozen):
     at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class ItemState:
-    """What the engine knows about one item: the fold of its events (never stored itself)."""
+class ItemState(NamedTuple):
+    """What the engine knows about one item: the fold of its events (never stored itself).
+
+    A named tuple: immutable, and copied with a change (`_replace`) faster than any model or
+    dataclass — this happens several times for every event applied."""
 
     stream_id: uuid.UUID
     user: str
     kind: ItemKind
     status: Status = Status.NEW
-    erp: SideView = field(default_factory=SideView)
-    exchange: SideView = field(default_factory=SideView)
+    erp: SideView = SideView()
+    exchange: SideView = SideView()
     base: ItemSnapshot | None = None  # last agreed content (ERP view, info text included)
     linked: bool = False  # a transfer connected the two sides at least once
     baseline_at: datetime | None = None  # when it was first seen as pre-existing (R5)
@@ -144,19 +144,7 @@ class ItemState:
         return self.erp if side is Side.ERP else self.exchange
 
     def with_view(self, side: Side, view: SideView) -> ItemState:
-        return replace(self, erp=view) if side is Side.ERP else replace(self, exchange=view)
-
-
-_T = TypeVar("_T", "SideView", "ItemState")
-
-
-def replace(obj: _T, **changes: Any) -> _T:
-    """`dataclasses.replace` for our slotted state, without its per-call field introspection
-    (this runs several times for every event applied)."""
-    new = object.__new__(type(obj))
-    for name in obj.__slots__:
-        object.__setattr__(new, name, changes[name] if name in changes else getattr(obj, name))
-    return new
+        return self._replace(erp=view) if side is Side.ERP else self._replace(exchange=view)
 
 
 def comparable(side: Side, snapshot: Appointment | Task | None) -> str | None:
@@ -177,8 +165,7 @@ def observe(state: ItemState, obs: Observation) -> ItemState:
     if view.native_id not in (None, obs.native_id) and not view.deleted:
         return state  # about a native item that no longer stands for this one
     if obs.change is Change.DELETED:
-        view = replace(
-            view,
+        view = view._replace(
             deleted=True,
             current=None,
             version=obs.native_version,
@@ -188,8 +175,7 @@ def observe(state: ItemState, obs: Observation) -> ItemState:
         )
     elif obs.change is Change.INVALID or obs.snapshot is None:
         # Unreadable now (or already at setup): keep the last good content, note the error.
-        view = replace(
-            view,
+        view = view._replace(
             native_id=obs.native_id,
             version=obs.native_version,
             invalid=obs.error,
@@ -197,8 +183,7 @@ def observe(state: ItemState, obs: Observation) -> ItemState:
         )
     else:
         changed = comparable(obs.side, obs.snapshot) != comparable(obs.side, view.current)
-        view = replace(
-            view,
+        view = view._replace(
             native_id=obs.native_id,
             version=obs.native_version,
             current=obs.snapshot,
@@ -208,7 +193,7 @@ def observe(state: ItemState, obs: Observation) -> ItemState:
         )
     state = state.with_view(obs.side, view)
     if obs.change is Change.BASELINE and state.baseline_at is None:
-        state = replace(state, baseline_at=obs.observed_at)
+        state = state._replace(baseline_at=obs.observed_at)
     return state
 
 
@@ -220,15 +205,13 @@ def decided(state: ItemState, decision: Decision) -> ItemState:
     base = decision.base if decision.base_changed and not decision.writes else state.base
     if decision.verdict in (Verdict.SKIP, Verdict.ECHO):
         # A pending retry stays pending.
-        return replace(
-            state,
+        return state._replace(
             status=decision.status,
             reason=decision.reason,
             sentence=decision.sentence,
             base=base,
         )
-    return replace(
-        state,
+    return state._replace(
         status=decision.status,
         reason=decision.reason,
         sentence=decision.sentence,
@@ -249,8 +232,7 @@ def write_done(state: ItemState, done: WriteDone) -> ItemState:
     view = state.view(done.side)
     write = next((w for w in state.pending if w.side is done.side), None)
     snapshot = write.snapshot if write is not None and done.operation != "delete" else None
-    view = replace(
-        view,
+    view = view._replace(
         native_id=done.native_id,
         version=done.native_version,
         written_version=done.native_version,
@@ -260,12 +242,11 @@ def write_done(state: ItemState, done: WriteDone) -> ItemState:
         invalid=None,
     )
     pending = tuple(w for w in state.pending if w.side is not done.side)
-    state = replace(state.with_view(done.side, view), pending=pending)
+    state = state.with_view(done.side, view)._replace(pending=pending)
     if pending:
         return state
     settled = state.pending_settled or Status.IN_SYNC
-    return replace(
-        state,
+    return state._replace(
         status=settled,
         base=state.pending_base,
         linked=state.linked or settled is Status.IN_SYNC,
@@ -277,8 +258,7 @@ def write_done(state: ItemState, done: WriteDone) -> ItemState:
 
 
 def write_failed(state: ItemState, failed: WriteFailed) -> ItemState:
-    return replace(
-        state,
+    return state._replace(
         status=Status.FAILED,
         attempts=failed.attempt,
         next_retry_at=failed.next_retry_at if failed.transient else None,

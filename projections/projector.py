@@ -63,6 +63,7 @@ def open_database(store: EventStore) -> sa.Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA cache_size=-65536")
+        cursor.execute("PRAGMA wal_autocheckpoint=16384")
         cursor.close()
 
     return engine
@@ -275,6 +276,22 @@ class Projector:
         )
         with self.db.connect() as conn:
             return [uuid.UUID(s) for s in conn.execute(query).scalars()]
+
+    def exchange_ids(self) -> dict[tuple[str, str], uuid.UUID]:
+        """(user, Exchange ItemId) → stream, for every item known in Exchange."""
+        query = sa.select(
+            self.items.c.user, self.items.c.exchange_id, self.items.c.stream_id
+        ).where(self.items.c.exchange_id.is_not(None))
+        with self.db.connect() as conn:
+            return {(u.lower(), e): uuid.UUID(s) for u, e, s in conn.execute(query)}
+
+    def retries(self) -> dict[uuid.UUID, datetime]:
+        """Failed items waiting for a retry, and when it is due."""
+        query = sa.select(self.items.c.stream_id, self.items.c.next_retry_at).where(
+            self.items.c.status == FAILED_STATUS, self.items.c.next_retry_at.is_not(None)
+        )
+        with self.db.connect() as conn:
+            return {uuid.UUID(s): datetime.fromisoformat(at) for s, at in conn.execute(query)}
 
     def retries_due(self, now: datetime) -> list[uuid.UUID]:
         query = sa.select(self.items.c.stream_id).where(
