@@ -247,8 +247,10 @@ class FakeExchange:
                 )
             else:
                 keep_body = item.content.info_text if body is None else body
-                # A pattern reset (write.pattern_changed) starts the series afresh, without exceptions.
-                keep = None if write.pattern_changed else item.content
+                # A pattern reset (write.pattern_changed) starts the series afresh, without
+                # exceptions; so does a repeated creation, which must end exactly as its target.
+                reset = write.pattern_changed or write.operation == "create"
+                keep = None if reset else item.content
                 item.content = _series_aware(
                     item.content, _master(write.snapshot, keep_body, keep=keep)
                 )
@@ -390,6 +392,8 @@ def _apply_occurrences(
                     "a deleted occurrence cannot be restored without resetting the pattern"
                 )
             modified.pop(key, None)
+        elif key in deleted and change.action == "delete":
+            continue  # deleted already: a repeated write changes nothing
         elif key in deleted:
             raise NotFound(f"occurrence {key.isoformat()} was deleted")
         elif change.action == "delete":

@@ -569,6 +569,28 @@ def test_r15_a_crash_between_writing_and_recording_is_recovered_without_duplicat
     world.verify()
 
 
+def test_r15_a_series_created_again_after_a_crash_is_one_item_that_deletes_with_the_erp(
+    world: Harness,
+) -> None:
+    assert world.engine is not None
+    series = world.erp_appointment(
+        subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule()
+    )
+    first = world.erp.snapshot_of(series).occurrence_starts()[0]  # type: ignore[union-attr]
+    world.erp.edit(series, deleted_occurrences=[first])
+    world.engine.observe()
+    world.engine.save()
+    world.engine.act()  # the series reaches Exchange, with its deleted occurrence ...
+    world.close()  # ... but the process dies before recording it
+    world.restart()  # the creation is made again: the same item, not a second one
+    world.sync()
+    (item,) = world.exchange_items()
+    assert item.content.deleted_occurrences == (first,)  # type: ignore[union-attr]
+    world.erp.delete(series)
+    world.sync()
+    assert world.exchange_items() == []
+
+
 def test_r15_a_deleted_row_that_the_item_no_longer_lives_in_deletes_nothing(world: Harness) -> None:
     assert world.engine is not None
     row = world.erp_task(subject="Alpha")
