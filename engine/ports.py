@@ -106,8 +106,9 @@ class ExchangePort(Protocol):
     def fetch(self, user: User, kind: ItemKind, native_id: str) -> Observation: ...
 
     def apply(self, user: User, stream_id: uuid.UUID, write: Write) -> WriteResult:
-        """Make the write and store `stream_id` on the item; a create finds an item that
-        already carries that stream id instead of creating a second one."""
+        """Make the write and store `stream_id` on the item. A create finds an item that
+        already carries that stream id (a creation repeated after a crash) and makes it exactly
+        the write's snapshot, exceptions included, instead of creating a second one."""
         ...
 
     def find_by_stream_id(self, user: User, kind: ItemKind, stream_id: uuid.UUID) -> str | None: ...
