@@ -405,7 +405,3 @@ def typed_error(exc: ValidationError) -> InvalidItem:
     return InvalidField(
         f"{where or 'item'}: {first.get('msg', 'invalid value')}", field=where or None
     )
-
-
-def kind_of(snapshot: Appointment | Task) -> ItemKind:
-    return ItemKind(snapshot.kind)

@@ -13,8 +13,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field
-
 from engine.model import Frozen, ItemKind, ItemSnapshot, Side, User
 
 # Namespace for stream ids derived from native ids; never change it (ids are stored on items).
@@ -90,11 +88,3 @@ class Trigger(Frozen):
     user_reason: str = ""
 
 
-TriggerOrObservation = Observation | Trigger
-
-
-class Checkpoint(Frozen):
-    """A source position (ERP feed sequence, Exchange folder sync state), saved with the events."""
-
-    name: str
-    value: str = Field(default="")

@@ -261,9 +261,6 @@ class Recurrence(BaseModel):
         pos = self.week_index.position
         return matches[pos - 1] if pos > 0 else matches[-1]
 
-    def is_occurrence_date(self, first: date, day: date) -> bool:
-        return any(candidate == day for candidate in self.dates(first, until=day))
-
 
 _MAX_DAYS = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import operator
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -355,7 +355,6 @@ class _Page:
         self.log_index: dict[int, dict[str, Any]] = {}
         self.outcomes: dict[int, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
-        self.ledger_users: dict[str, str] = {}
 
     def item_event(self, topic: str, stream_id: str, note_id: int, state: dict[str, Any]) -> None:
         if topic == DECIDED:
@@ -510,7 +509,3 @@ class _Page:
             changes["deletions_paused"], changes["paused_at"] = True, state["at"]
         elif topic == RELEASED:
             changes["deletions_paused"], changes["paused_at"] = False, None
-
-
-def users_of(rows: Iterable[dict[str, Any]]) -> list[str]:
-    return sorted({r["user"] for r in rows})
