@@ -86,5 +86,3 @@ class Trigger(Frozen):
     reason: str = ""
     user_eligible: bool = True
     user_reason: str = ""
-
-

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -200,6 +201,15 @@ class Engine:
         for item in due.values():
             if item.state.status in IN_FLIGHT and item.state.pending:
                 self._act(item)
+
+    def run(self, stop: threading.Event, *, poll_s: float = 5.0) -> None:
+        """Sync until `stop` is set. A committed ERP change wakes the engine at once (R3); the
+        mailboxes are read on every tick, at the latest every `poll_s` seconds."""
+        self.start()
+        while not stop.is_set():
+            if self.tick().idle:
+                position = int(self.checkpoints.get(ERP_FEED, "0"))
+                self.erp.wait_for_changes(position, timeout_s=poll_s)
 
     def run_until_quiet(self, max_ticks: int = 50) -> int:
         """Tick until a tick finds nothing to do (for tests, the demo and one-shot runs)."""

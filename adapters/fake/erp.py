@@ -55,6 +55,7 @@ class FakeErp:
     feed: list[FeedEntry] = field(default_factory=list)
     _next_id: int = 1000
     _lock: threading.RLock = field(default_factory=threading.RLock)
+    _committed: threading.Condition = field(default_factory=threading.Condition)
     fail_next_writes: list[Exception] = field(default_factory=list)
 
     # ---- acting as a person in the ERP ----------------------------------------------------
@@ -102,7 +103,8 @@ class FakeErp:
         return self.feed[-1].seq if self.feed else 0
 
     def wait_for_changes(self, position: int, timeout_s: float) -> bool:
-        return self.feed_position() > position
+        with self._committed:
+            return self._committed.wait_for(lambda: self.feed_position() > position, timeout_s)
 
     def read_changes(self, position: int, limit: int = 1000) -> ErpBatch:
         with self._lock:
@@ -203,6 +205,8 @@ class FakeErp:
         sync_id: uuid.UUID | None = None,
     ) -> None:
         self.feed.append(FeedEntry(self.feed_position() + 1, table, key, op, origin, user, sync_id))
+        with self._committed:
+            self._committed.notify_all()  # like the database's NOTIFY: a waiting engine wakes
 
     def _observe(self, entry: FeedEntry) -> Observation:
         row = self.rows.get(int(entry.key))

@@ -7,7 +7,9 @@ record → decide → act → save → project) and checks both sides and the tr
 from __future__ import annotations
 
 import json
+import threading
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 
@@ -178,6 +180,32 @@ def test_r3_a_committed_change_transfers_in_the_next_tick(world: Harness) -> Non
     report = world.engine.tick()
     assert report.writes == 1
     assert world.counterpart_in_exchange(row).content.subject == "Kickoff"
+
+
+def test_r3_a_running_engine_wakes_at_once_for_an_erp_commit(world: Harness) -> None:
+    assert world.engine is not None
+    exported = threading.Event()
+    apply = world.exchange.apply
+
+    def apply_and_tell(*args: Any) -> Any:
+        result = apply(*args)
+        exported.set()
+        return result
+
+    world.exchange.apply = apply_and_tell  # type: ignore[method-assign]
+    stop = threading.Event()
+    engine = threading.Thread(target=world.engine.run, args=(stop,), kwargs={"poll_s": 30.0})
+    engine.start()
+    try:
+        world.erp_appointment(subject="Committed")
+        # Long before the 30 s poll: the commit itself woke the engine.
+        assert exported.wait(timeout=5.0)
+    finally:
+        stop.set()
+        world.erp.save_user(User(login="nobody"))  # a commit, so the waiting engine sees `stop`
+        engine.join(timeout=10.0)
+    assert not engine.is_alive()
+    assert [i.content.subject for i in world.exchange_items()] == ["Committed"]
 
 
 def test_r4_every_eligible_user_is_synchronised_without_any_action(world: Harness) -> None:
