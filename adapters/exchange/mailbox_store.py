@@ -111,7 +111,7 @@ def side_error(error: EwsError) -> SideError:
     if error.code in _TRANSIENT_CODES:
         back_off = error.message_xml.get("BackOffMilliseconds")
         return TransientError(
-            message, retry_after_s=int(back_off) / 1000 if back_off is not None else None
+            message, retry_after_s=float(back_off) / 1000 if back_off is not None else None
         )
     return PermanentError(message)
 
@@ -150,22 +150,23 @@ class MailboxStorePort:
     def read_changes(self, user: User, kind: ItemKind, checkpoint: str | None) -> ExchangeBatch:
         mailbox = self._mailbox(user)
         baseline, state = (True, None) if checkpoint is None else self._resume(checkpoint)
-        try:
-            batch = self._sync(mailbox, kind, state)
-        except EwsError as error:
-            if error.code != ResponseCode.INVALID_SYNC_STATE_DATA:
-                raise side_error(error) from error
-            # An expired state: everything again, as changes (those items exist after setup).
-            batch = self._sync(mailbox, kind, None)
-        created = Change.BASELINE if baseline else Change.CHANGED
-        observations = []
-        for change in batch.changes:
-            if change.kind is SyncChangeKind.DELETE:
-                observations.append(self._deleted(user, kind, change.item_id))
-            else:
-                assert change.item is not None
-                seen = created if change.kind is SyncChangeKind.CREATE else Change.CHANGED
-                observations.append(self._observation(user, kind, change.item, seen))
+        with _as_side_errors():
+            try:
+                batch = self._sync(mailbox, kind, state)
+            except EwsError as error:
+                if error.code != ResponseCode.INVALID_SYNC_STATE_DATA:
+                    raise
+                # An expired state: everything again, as changes (those items exist after setup).
+                batch = self._sync(mailbox, kind, None)
+            created = Change.BASELINE if baseline else Change.CHANGED
+            observations = []
+            for change in batch.changes:
+                if change.kind is SyncChangeKind.DELETE:
+                    observations.append(self._deleted(user, kind, change.item_id))
+                else:
+                    assert change.item is not None
+                    seen = created if change.kind is SyncChangeKind.CREATE else Change.CHANGED
+                    observations.append(self._observation(user, kind, change.item, seen))
         more = not batch.includes_last_item_in_range
         phase = _BASELINE if baseline and more else _CHANGES
         return ExchangeBatch(
@@ -180,16 +181,15 @@ class MailboxStorePort:
             item = self._item_in_folder(mailbox, kind, native_id)
         except NotFound:
             return self._deleted(user, kind, native_id)
-        return self._observation(user, kind, item, Change.CHANGED)
+        with _as_side_errors():
+            return self._observation(user, kind, item, Change.CHANGED)
 
     def find_by_stream_id(self, user: User, kind: ItemKind, stream_id: uuid.UUID) -> str | None:
         mailbox = self._mailbox(user)
-        try:
+        with _as_side_errors():
             found = self.store.find_by_extended_property(
                 mailbox, FOLDER[kind], SYNC_ID, str(stream_id)
             )
-        except EwsError as error:
-            raise side_error(error) from error
         return found[0].item_id if found else None
 
     def apply(self, user: User, stream_id: uuid.UUID, write: Write) -> WriteResult:
@@ -400,7 +400,7 @@ class MailboxStorePort:
 
     def _create(self, mailbox: str, stream_id: uuid.UUID, write: Write) -> str:
         snapshot = write.snapshot
-        body = _body(write) or None  # an empty body is no body
+        body = _body(write)
         properties: dict[ExtendedPropertyKey, ExtendedValue] = {SYNC_ID: str(stream_id)}
         if isinstance(snapshot, Task):
             fields = TaskFields(**task_values(snapshot), body=body, extended_properties=properties)

@@ -556,3 +556,11 @@ def test_completing_a_task_sets_its_completion_time(exchange: Outlook, clock: Cl
     # Exchange sets CompleteDate itself when a task is completed (and ignores one written);
     # the fake is wrong: it keeps whatever was written.
     assert content.completed_at == (None if is_fake(exchange) else clock.now)
+
+
+def test_a_task_status_and_its_percent_complete_are_kept_consistent(exchange: Outlook) -> None:
+    started = Task(subject="Call back", status=TaskStatus.NOT_STARTED, percent_complete=40)
+    content = fetched(exchange, created(exchange, started), ItemKind.TASK)
+    assert isinstance(content, Task)
+    # Exchange resets the percentage of a task that has not started; the fake keeps it.
+    assert content.percent_complete == (40 if is_fake(exchange) else 0)
