@@ -7,18 +7,20 @@ tick until it is quiet, and look at both sides and the transfer log.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from adapters.fake.erp import FakeErp
-from adapters.fake.exchange import ExchangeItem, FakeExchange
+from adapters.fake.exchange import FakeExchange
 from engine.model import Appointment, ItemKind, Side, Task, User
 from engine.options import SyncOptions
+from engine.ports import ExchangePort
 from engine.runtime import Engine, RetryPolicy
 from engine.state import ItemState
 from engine.store import EventStore, StoreLocation
@@ -39,17 +41,69 @@ class Clock:
         self.now += timedelta(**delta)
 
 
+class OutlookItem(Protocol):
+    """An Exchange item as tests look at it: ids and its content in our model."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def change_key(self) -> str: ...
+    @property
+    def kind(self) -> ItemKind: ...
+    @property
+    def content(self) -> Appointment | Task: ...
+    @property
+    def sync_id(self) -> uuid.UUID | None: ...
+
+
+class OutlookFolder(Protocol):
+    @property
+    def items(self) -> Mapping[str, OutlookItem]: ...
+
+
+class Outlook(ExchangePort, Protocol):
+    """An Exchange the engine syncs with and tests act in "as a user in Outlook"."""
+
+    unreachable: dict[str, str]
+    fail_next_writes: list[Exception]
+    max_changes: int
+
+    @property
+    def folders(self) -> Mapping[tuple[str, ItemKind], OutlookFolder]: ...
+    def create(self, mailbox: str, content: Appointment | Task) -> str: ...
+    def edit(self, item_id: str, **changes: Any) -> None: ...
+    def touch(self, item_id: str) -> None: ...
+    def modify_occurrence(self, item_id: str, original_start: datetime, **changes: Any) -> None: ...
+    def delete_occurrence(self, item_id: str, original_start: datetime) -> None: ...
+    def delete(self, item_id: str) -> None: ...
+    def invalidate_sync_states(self) -> None: ...
+    def items(self, mailbox: str, kind: ItemKind) -> Sequence[OutlookItem]: ...
+    def get(self, item_id: str) -> OutlookItem: ...
+
+
+# Builds the Exchange side of a harness from the harness's clock.
+ExchangeFactory = Callable[[Callable[[], datetime]], Outlook]
+
+
+def fake_exchange(clock: Callable[[], datetime]) -> Outlook:
+    return FakeExchange(clock=clock)
+
+
 def at(day: int, hour: int, minute: int = 0, month: int = 12, year: int = 2026) -> datetime:
     return datetime(year, month, day, hour, minute, tzinfo=BERLIN)
 
 
 class Harness:
     def __init__(
-        self, directory: Path, options: SyncOptions | None = None, store_url: str | None = None
+        self,
+        directory: Path,
+        options: SyncOptions | None = None,
+        store_url: str | None = None,
+        exchange: ExchangeFactory = fake_exchange,
     ) -> None:
         self.clock = Clock(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
         self.erp = FakeErp(clock=self.clock)
-        self.exchange = FakeExchange(clock=self.clock)
+        self.exchange = exchange(self.clock)
         self.options = options or SyncOptions()
         self.location = StoreLocation(store_url or str(directory / "einklang.db"))
         self.store: EventStore | None = None
@@ -126,12 +180,12 @@ class Harness:
 
     def exchange_items(
         self, user: str = "mueller", kind: ItemKind = ItemKind.APPOINTMENT
-    ) -> list[ExchangeItem]:
-        return self.exchange.items(self.mailbox(user), kind)
+    ) -> list[OutlookItem]:
+        return list(self.exchange.items(self.mailbox(user), kind))
 
-    def counterpart_in_exchange(self, erp_id: str) -> ExchangeItem:
+    def counterpart_in_exchange(self, erp_id: str) -> OutlookItem:
         stream = self.erp.stream_id_of(erp_id)
-        found = [
+        found: list[OutlookItem] = [
             i
             for (_, _), f in self.exchange.folders.items()
             for i in f.items.values()

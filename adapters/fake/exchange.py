@@ -7,7 +7,9 @@ log read through opaque sync states; the engine's stream id rides along as an ex
 Tests act "as a user in Outlook" through `create`, `edit`, `modify_occurrence`,
 `delete_occurrence` and `delete`.
 
-(Once the EWS simulator's store exists, this fake becomes a thin port over it.)
+Its replacement is `adapters.exchange.mailbox_store.MailboxStorePort`, the same port over the
+simulator's mailbox store (the one model of Exchange, DESIGN §8); tests/exchange checks both
+against one contract and notes where this fake is wrong about Exchange.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initial
 from engine.model import Appointment, ItemKind, Side, Task, TaskStatus
 from engine.options import SyncOptions
 from engine.recurrence import Recurrence
-from tests.harness import Harness, at
+from tests.harness import Harness, Outlook, at, fake_exchange
 
 USERS = ("mueller", "schmidt")
 words = st.sampled_from(["Alpha", "Beta", "Gamma", "Delta", "Review", "Call", "Visit"])
@@ -47,9 +48,15 @@ class BothSidesConverge(RuleBasedStateMachine):
         self.directory = Path(tempfile.mkdtemp(prefix="einklang-convergence-"))
         policy = "erp_wins"
         self.world = Harness(
-            self.directory, SyncOptions(deletion_burst_threshold=10_000, conflict_policy=policy)
+            self.directory,
+            SyncOptions(deletion_burst_threshold=10_000, conflict_policy=policy),
+            exchange=self.exchange,
         )
         self.erp_info: dict[str, str] = {}  # what ERP users wrote, per row
+
+    def exchange(self, clock: Callable[[], datetime]) -> Outlook:
+        """The Exchange the engine syncs with (subclasses run the machine on another)."""
+        return fake_exchange(clock)
 
     @initialize(preexisting=st.booleans())
     def set_up(self, preexisting: bool) -> None:

@@ -1,0 +1,600 @@
+"""The Exchange port over the simulator's mailbox store, called directly (DESIGN §8).
+
+Exchange's semantics live in one place, `sim.store.MailboxStore`; this port only translates
+between our model and the store's (`adapters.exchange.store_items`) and maps the store's EWS
+errors to ours. ChangeKeys, series exceptions dropped by a new pattern or time, occurrences that
+cannot be restored, sync states that page and expire: all of it is the store's doing.
+
+Tests also act "as a user in Outlook" through the same store (`create`, `edit`, `touch`,
+`modify_occurrence`, `delete_occurrence`, `delete`), with the helpers of the in-memory fake it
+replaces, so that tests written against the fake run unchanged.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from adapters.exchange.store_items import (
+    SYNC_ID,
+    WRITTEN_ZONE,
+    appointment_of,
+    calendar_values,
+    occurrence_of,
+    occurrence_values,
+    sync_id_of,
+    task_of,
+    task_values,
+)
+from engine.errors import (
+    InvalidItem,
+    NotFound,
+    PermanentError,
+    SideError,
+    TransientError,
+    VersionConflict,
+)
+from engine.infotext import as_body
+from engine.model import Appointment, ItemKind, ModifiedOccurrence, Side, Task, User, build
+from engine.observation import Change, ItemError, Observation
+from engine.ports import ExchangeBatch, MailboxStatus, OccurrenceChange, Write, WriteResult
+from sim.errors import EwsError, ResponseCode
+from sim.model import (
+    Body,
+    BodyType,
+    CalendarFields,
+    CalendarItem,
+    ExtendedPropertyKey,
+    ExtendedValue,
+    Item,
+    TaskFields,
+    TaskItem,
+)
+from sim.store import ConflictResolution, MailboxStore, SyncBatch, SyncChangeKind
+
+FOLDER: Final = {ItemKind.APPOINTMENT: "calendar", ItemKind.TASK: "tasks"}
+
+# Checkpoint = "<generation> <phase> <store sync state>"; base64 sync states contain no spaces.
+_BASELINE, _CHANGES = "baseline", "changes"
+_TRANSIENT_CODES = frozenset(
+    {
+        "ErrorServerBusy",
+        "ErrorInternalServerTransientError",
+        "ErrorMailboxStoreUnavailable",
+        "ErrorMailboxMoveInProgress",
+        "ErrorTimeoutExpired",
+        "ErrorConnectionFailed",
+        # Rights are granted on Exchange, where no item changes: retrying brings the items over.
+        "ErrorImpersonateUserDenied",
+        "ErrorAccessDenied",
+    }
+)
+_CONFLICT_CODES = frozenset({"ErrorIrresolvableConflict", "ErrorStaleObject"})
+_MAX_ERROR_MESSAGE = 300
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_mailbox(user: User) -> str:
+    return (user.mailbox or f"{user.login}@example.com").lower()
+
+
+@dataclass(frozen=True)
+class MailboxItem:
+    """An item as a test sees it in Outlook: its ids and what it shows, in our model."""
+
+    id: str
+    change_key: str
+    kind: ItemKind
+    content: Appointment | Task
+    sync_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class FolderView:
+    items: dict[str, MailboxItem]
+
+
+def side_error(error: EwsError) -> SideError:
+    """The engine's error for an EWS ResponseCode."""
+    message = f"{error.code}: {error.message}"
+    if error.code in _CONFLICT_CODES:
+        return VersionConflict(message)
+    if error.code == ResponseCode.ITEM_NOT_FOUND:
+        return NotFound(message)
+    if error.code in _TRANSIENT_CODES:
+        back_off = error.message_xml.get("BackOffMilliseconds")
+        return TransientError(
+            message, retry_after_s=float(back_off) / 1000 if back_off is not None else None
+        )
+    return PermanentError(message)
+
+
+class MailboxStorePort:
+    """`engine.ports.ExchangePort` over a `MailboxStore`, plus the "user in Outlook" helpers."""
+
+    def __init__(
+        self,
+        store: MailboxStore,
+        *,
+        clock: Callable[[], datetime] = _now,
+        mailbox_of: Callable[[User], str | None] = default_mailbox,
+        max_changes: int = 512,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.mailbox_of = mailbox_of
+        self.max_changes = max_changes
+        self.unreachable: dict[str, str] = {}  # mailbox -> EWS error code, overriding the store
+        self.fail_next_writes: list[Exception] = []  # raised by the next applies, in order
+        self._generation = 0  # bumped by invalidate_sync_states
+
+    # ---- ExchangePort -----------------------------------------------------------------------
+
+    def check_mailbox(self, user: User) -> MailboxStatus:
+        mailbox = self.mailbox_of(user)
+        if mailbox is None:
+            return MailboxStatus(reachable=False, reason="the user has no Exchange mailbox")
+        if mailbox in self.unreachable:
+            return MailboxStatus(reachable=False, reason=self.unreachable[mailbox])
+        if not self.store.has_mailbox(mailbox):
+            return MailboxStatus(reachable=False, reason=ResponseCode.NON_EXISTENT_MAILBOX.value)
+        return MailboxStatus(reachable=True)
+
+    def read_changes(self, user: User, kind: ItemKind, checkpoint: str | None) -> ExchangeBatch:
+        mailbox = self._mailbox(user)
+        baseline, state = (True, None) if checkpoint is None else self._resume(checkpoint)
+        with _as_side_errors():
+            try:
+                batch = self._sync(mailbox, kind, state)
+            except EwsError as error:
+                if error.code != ResponseCode.INVALID_SYNC_STATE_DATA:
+                    raise
+                # An expired state: everything again, as changes (those items exist after setup).
+                batch = self._sync(mailbox, kind, None)
+            created = Change.BASELINE if baseline else Change.CHANGED
+            observations = []
+            for change in batch.changes:
+                if change.kind is SyncChangeKind.DELETE:
+                    observations.append(self._deleted(user, kind, change.item_id))
+                else:
+                    assert change.item is not None
+                    seen = created if change.kind is SyncChangeKind.CREATE else Change.CHANGED
+                    observations.append(self._observation(user, kind, change.item, seen))
+        more = not batch.includes_last_item_in_range
+        phase = _BASELINE if baseline and more else _CHANGES
+        return ExchangeBatch(
+            observations=tuple(observations),
+            checkpoint=f"{self._generation} {phase} {batch.sync_state}",
+            more=more,
+        )
+
+    def fetch(self, user: User, kind: ItemKind, native_id: str) -> Observation:
+        mailbox = self._mailbox(user)
+        try:
+            item = self._item_in_folder(mailbox, kind, native_id)
+        except NotFound:
+            return self._deleted(user, kind, native_id)
+        with _as_side_errors():
+            return self._observation(user, kind, item, Change.CHANGED)
+
+    def find_by_stream_id(self, user: User, kind: ItemKind, stream_id: uuid.UUID) -> str | None:
+        mailbox = self._mailbox(user)
+        with _as_side_errors():
+            found = self.store.find_by_extended_property(
+                mailbox, FOLDER[kind], SYNC_ID, str(stream_id)
+            )
+        return found[0].item_id if found else None
+
+    def apply(self, user: User, stream_id: uuid.UUID, write: Write) -> WriteResult:
+        if self.fail_next_writes:
+            raise self.fail_next_writes.pop(0)
+        mailbox = self._mailbox(user)
+        try:
+            if write.operation == "delete":
+                return self._delete(mailbox, write)
+            assert write.snapshot is not None
+            if write.operation == "update":
+                item = self._item_in_folder(mailbox, write.kind, write.native_id or "")
+                item_id = self._update(item, stream_id, write, expected=write.expected_version)
+            else:
+                found = self.find_by_stream_id(user, write.kind, stream_id)
+                if found is None:
+                    item_id = self._create(mailbox, stream_id, write)
+                else:  # an earlier attempt created it already: make that item the target
+                    item = self._item_in_folder(mailbox, write.kind, found)
+                    item_id = self._update(item, stream_id, write, expected=None)
+            return WriteResult(
+                native_id=item_id, native_version=self.store.get_item(item_id).change_key
+            )
+        except EwsError as error:
+            raise side_error(error) from error
+        except InvalidItem as error:  # e.g. a time zone Exchange has no id for
+            raise PermanentError(f"{error.code}: {error.message}") from error
+
+    # ---- acting as a user in Outlook ------------------------------------------------------
+
+    def create(self, mailbox: str, content: Appointment | Task) -> str:
+        with _as_side_errors():
+            body = Body(content.info_text) if content.info_text else None
+            if isinstance(content, Task):
+                fields = TaskFields(**task_values(content), body=body)
+                return self.store.create_task(mailbox, fields).item_id
+            values = calendar_values(content)
+            recurrence = values.pop("recurrence")
+            item = self.store.create_calendar_item(
+                mailbox, CalendarFields(**values, body=body), recurrence
+            )
+            self._reconcile_occurrences(item.item_id, content)
+            return item.item_id
+
+    def edit(self, item_id: str, **changes: Any) -> None:
+        with _as_side_errors():
+            current = self._content(self.store.get_item(item_id))
+            data = {**current.fields(), **_json(changes)}
+            edited: Appointment | Task = (
+                build(Task, data) if isinstance(current, Task) else build(Appointment, data)
+            )
+            update = _changed(_values(current), _values(edited))
+            if edited.info_text != current.info_text:
+                update["body"] = Body(edited.info_text)
+            self.store.update_item(item_id, update)
+            if {"modified_occurrences", "deleted_occurrences"} & changes.keys():
+                assert isinstance(edited, Appointment)
+                self._reconcile_occurrences(item_id, edited)
+
+    def touch(self, item_id: str) -> None:
+        """Exchange rewrites an item without a content change (a new ChangeKey only)."""
+        with _as_side_errors():
+            self.store.update_item(item_id)
+
+    def modify_occurrence(self, item_id: str, original_start: datetime, **changes: Any) -> None:
+        with _as_side_errors():
+            occurrence = occurrence_of(
+                self.store.occurrence(item_id, original_start=original_start)
+            )
+            edited = ModifiedOccurrence.model_validate({**occurrence.model_dump(), **changes})
+            self._set_occurrence(item_id, edited)
+
+    def delete_occurrence(self, item_id: str, original_start: datetime) -> None:
+        with _as_side_errors():
+            self.store.delete_occurrence(item_id, original_start)
+
+    def delete(self, item_id: str) -> None:
+        with _as_side_errors():
+            self.store.delete_item(item_id)
+
+    def invalidate_sync_states(self) -> None:
+        """Every sync state handed out so far is answered as ErrorInvalidSyncStateData.
+
+        The store has no such switch (its states expire only with `sync_state_max_age`), so the
+        port refuses its own older checkpoints, as the server's ResponseError fault would.
+        """
+        self._generation += 1
+
+    def items(self, mailbox: str, kind: ItemKind) -> list[MailboxItem]:
+        if not self.store.has_mailbox(mailbox):
+            return []
+        with _as_side_errors():
+            return [self._mailbox_item(i) for i in self.store.list_items(mailbox, FOLDER[kind])]
+
+    def get(self, item_id: str) -> MailboxItem:
+        with _as_side_errors():
+            return self._mailbox_item(self.store.get_item(item_id))
+
+    @property
+    def folders(self) -> dict[tuple[str, ItemKind], FolderView]:
+        """Every folder's items, keyed like the fake's folders (for tests that look at all)."""
+        return {
+            (mailbox.lower(), kind): FolderView({i.id: i for i in self.items(mailbox, kind)})
+            for mailbox in self.store.mailbox_addresses()
+            for kind in ItemKind
+        }
+
+    # ---- reading ----------------------------------------------------------------------------
+
+    def _mailbox(self, user: User) -> str:
+        mailbox = self.mailbox_of(user)
+        if mailbox is None:
+            raise PermanentError(f"{user.login} has no Exchange mailbox")
+        if mailbox in self.unreachable:
+            code = self.unreachable[mailbox]
+            raise side_error(EwsError(code, f"mailbox {mailbox} cannot be reached"))
+        return mailbox
+
+    def _resume(self, checkpoint: str) -> tuple[bool, str]:
+        """(still reading the baseline?, the store's sync state) from one of our checkpoints;
+        a checkpoint from before `invalidate_sync_states` or not ours gives an invalid state."""
+        generation, _, rest = checkpoint.partition(" ")
+        phase, _, state = rest.partition(" ")
+        if generation != str(self._generation) or phase not in (_BASELINE, _CHANGES):
+            return phase == _BASELINE, ""
+        return phase == _BASELINE, state
+
+    def _sync(self, mailbox: str, kind: ItemKind, state: str | None) -> SyncBatch:
+        if state == "":
+            raise EwsError(ResponseCode.INVALID_SYNC_STATE_DATA, "The sync state was revoked.")
+        return self.store.sync_folder_items(
+            mailbox, FOLDER[kind], state, max_changes=self.max_changes
+        )
+
+    def _item_in_folder(self, mailbox: str, kind: ItemKind, native_id: str) -> Item:
+        """The item with that id in the user's folder for `kind`; NotFound elsewhere."""
+        try:
+            item = self.store.get_item(native_id)
+            folder = self.store.folder(mailbox, FOLDER[kind])
+        except EwsError as error:
+            if error.code in (ResponseCode.ITEM_NOT_FOUND, ResponseCode.INVALID_ID_MALFORMED):
+                raise NotFound(f"item {native_id} does not exist") from error
+            raise side_error(error) from error
+        if item.folder_id != folder.folder_id or (
+            isinstance(item, CalendarItem) and item.master_id is not None
+        ):
+            raise NotFound(f"item {native_id} is not in the {FOLDER[kind]} of {mailbox}")
+        return item
+
+    def _content(self, item: Item) -> Appointment | Task:
+        """Our snapshot of an item; raises the typed InvalidItem when it cannot be one."""
+        if isinstance(item, TaskItem):
+            return task_of(item)
+        exceptions = [self.store.get_calendar_item(o.item_id) for o in item.modified_occurrences]
+        return appointment_of(item, exceptions)
+
+    def _observation(self, user: User, kind: ItemKind, item: Item, change: Change) -> Observation:
+        common: dict[str, Any] = {
+            "side": Side.EXCHANGE,
+            "kind": kind,
+            "user": user.login,
+            "native_id": item.item_id,
+            "native_version": item.change_key,
+            "observed_at": self.clock(),
+        }
+        try:
+            common["sync_id"] = sync_id_of(item.extended_properties)
+            snapshot = self._content(item)
+        except InvalidItem as error:
+            message = error.message
+            if len(message) > _MAX_ERROR_MESSAGE:
+                message = message[:_MAX_ERROR_MESSAGE] + "…"
+            # Seen at setup, an unreadable item is still pre-existing: a baseline with its error.
+            return Observation(
+                change=Change.BASELINE if change is Change.BASELINE else Change.INVALID,
+                error=ItemError(code=error.code, message=message, field=error.field),
+                **common,
+            )
+        return Observation(change=change, snapshot=snapshot, **common)
+
+    def _deleted(self, user: User, kind: ItemKind, native_id: str) -> Observation:
+        return Observation(
+            side=Side.EXCHANGE,
+            kind=kind,
+            user=user.login,
+            native_id=native_id,
+            change=Change.DELETED,
+            observed_at=self.clock(),
+        )
+
+    def _mailbox_item(self, item: Item) -> MailboxItem:
+        return MailboxItem(
+            id=item.item_id,
+            change_key=item.change_key,
+            kind=ItemKind.TASK if isinstance(item, TaskItem) else ItemKind.APPOINTMENT,
+            content=self._content(item),
+            sync_id=sync_id_of(item.extended_properties),
+        )
+
+    # ---- writing ----------------------------------------------------------------------------
+
+    def _delete(self, mailbox: str, write: Write) -> WriteResult:
+        item = self._item_in_folder(mailbox, write.kind, write.native_id or "")
+        if write.expected_version not in (None, item.change_key):
+            raise VersionConflict(f"item {item.item_id} changed since it was read")
+        self.store.delete_item(item.item_id)
+        return WriteResult(native_id=item.item_id)
+
+    def _create(self, mailbox: str, stream_id: uuid.UUID, write: Write) -> str:
+        snapshot = write.snapshot
+        body = _body(write)
+        properties: dict[ExtendedPropertyKey, ExtendedValue] = {SYNC_ID: str(stream_id)}
+        if isinstance(snapshot, Task):
+            fields = TaskFields(**task_values(snapshot), body=body, extended_properties=properties)
+            return self.store.create_task(mailbox, fields).item_id
+        assert isinstance(snapshot, Appointment)
+        properties[WRITTEN_ZONE] = snapshot.time_zone
+        values = calendar_values(snapshot)
+        recurrence = values.pop("recurrence")
+        item = self.store.create_calendar_item(
+            mailbox, CalendarFields(**values, body=body, extended_properties=properties), recurrence
+        )
+        self._apply_occurrences(item.item_id, snapshot, write.occurrences)
+        return item.item_id
+
+    def _update(self, item: Item, stream_id: uuid.UUID, write: Write, expected: str | None) -> str:
+        snapshot = write.snapshot
+        assert snapshot is not None
+        try:
+            current: dict[str, Any] = _values(self._content(item))
+        except InvalidItem:
+            current = {}  # unreadable as it is: write every field
+        update = _changed(current, _values(snapshot))
+        body = _body(write)
+        if body is not None:
+            update["body"] = body
+        properties = {**item.extended_properties, SYNC_ID: str(stream_id)}
+        if isinstance(snapshot, Appointment):
+            properties[WRITTEN_ZONE] = snapshot.time_zone
+        if properties != dict(item.extended_properties):
+            update["extended_properties"] = properties
+        # The whole item was read at `expected`: any change since is a conflict, not a merge.
+        self.store.update_item(
+            item.item_id,
+            update,
+            expected_change_key=expected,
+            conflict_resolution=ConflictResolution.NEVER_OVERWRITE,
+        )
+        if isinstance(snapshot, Appointment):
+            if write.pattern_changed:
+                self._reset_series(item.item_id)
+            self._apply_occurrences(item.item_id, snapshot, write.occurrences)
+            self._restore_strays(item.item_id, snapshot)
+        return item.item_id
+
+    def _reset_series(self, master_id: str) -> None:
+        """Drop every exception, as a new pattern does; the store keeps them when the pattern
+        written equals the stored one, so the series is removed and set again."""
+        master = self.store.get_calendar_item(master_id)
+        if master.recurrence is None or not (
+            master.modified_occurrences or master.deleted_occurrences
+        ):
+            return
+        self.store.set_recurrence(master_id, None)
+        self.store.set_recurrence(master_id, master.recurrence)
+
+    def _apply_occurrences(
+        self, master_id: str, series: Appointment, changes: Sequence[OccurrenceChange]
+    ) -> None:
+        if not changes:
+            return
+        if series.recurrence is None:
+            raise PermanentError("occurrences exist only on a series")
+        master = self.store.get_calendar_item(master_id)
+        modified = {o.original_start for o in master.modified_occurrences}
+        deleted = set(master.deleted_occurrences)
+        for change in changes:
+            key = change.original_start
+            try:
+                if change.action == "modify":
+                    assert change.occurrence is not None
+                    self._set_occurrence(master_id, change.occurrence)
+                elif change.action == "delete":
+                    if key not in deleted:
+                        self.store.delete_occurrence(master_id, key)
+                elif key in deleted:
+                    raise PermanentError(
+                        f"the occurrence of {key.isoformat()} was deleted; Exchange cannot "
+                        "restore it without resetting the series"
+                    )
+                elif key in modified:  # Exchange keeps the exception, with the series' values
+                    self._set_occurrence(master_id, _regular(series, key))
+            except EwsError as error:
+                raise _occurrence_error(error, key) from error
+
+    def _set_occurrence(self, master_id: str, target: ModifiedOccurrence) -> None:
+        """Write the values in which one occurrence differs from what it shows now, as Outlook
+        does: Exchange keeps every value written on an exception, even one equal to the
+        series', so writing more would pin it against later changes of the series."""
+        key = target.original_start
+        now = occurrence_of(self.store.occurrence(master_id, original_start=key))
+        update = _changed(occurrence_values(now), occurrence_values(target))
+        if update:
+            self.store.update_occurrence(master_id, key, **update)
+
+    def _restore_strays(self, master_id: str, series: Appointment) -> None:
+        """Give the series' values to exceptions the target does not have.
+
+        A restored occurrence stays an exception in Exchange, with the values it was restored
+        to; once the series' subject or location changes, it would show as modified again.
+        """
+        if series.recurrence is None:
+            return
+        try:
+            now = self._content(self.store.get_item(master_id))
+        except InvalidItem:
+            return
+        assert isinstance(now, Appointment)
+        wanted = {o.original_start for o in series.modified_occurrences}
+        for occurrence in now.modified_occurrences:
+            if occurrence.original_start not in wanted:
+                self._set_occurrence(master_id, _regular(series, occurrence.original_start))
+
+    def _reconcile_occurrences(self, master_id: str, target: Appointment) -> None:
+        """Bring the series' exceptions to the target's, as a user would one by one."""
+        now = self._content(self.store.get_item(master_id))
+        assert isinstance(now, Appointment)
+        modified = {o.original_start: o for o in now.modified_occurrences}
+        wanted = {o.original_start: o for o in target.modified_occurrences}
+        changes = [
+            OccurrenceChange(original_start=key, action="modify", occurrence=occurrence)
+            for key, occurrence in wanted.items()
+            if modified.get(key) != occurrence
+        ]
+        changes += [
+            OccurrenceChange(original_start=key, action="delete")
+            for key in target.deleted_occurrences
+            if key not in now.deleted_occurrences
+        ]
+        changes += [
+            OccurrenceChange(original_start=key, action="restore")
+            for key in (modified.keys() | set(now.deleted_occurrences))
+            - wanted.keys()
+            - set(target.deleted_occurrences)
+        ]
+        self._apply_occurrences(master_id, target, changes)
+
+
+def _values(snapshot: Appointment | Task) -> dict[str, Any]:
+    return task_values(snapshot) if isinstance(snapshot, Task) else calendar_values(snapshot)
+
+
+def _changed(current: Mapping[str, Any], target: Mapping[str, Any]) -> dict[str, Any]:
+    """The store fields whose value differs: what a write needs to send."""
+    missing = object()
+    return {name: value for name, value in target.items() if current.get(name, missing) != value}
+
+
+def _body(write: Write) -> Body | None:
+    """The body to write (R7), or None to leave the item's body as it is."""
+    if not write.write_info_text:
+        return None
+    assert write.snapshot is not None
+    html = write.info_text_format == "html"
+    return Body(
+        as_body(write.snapshot.info_text, write.info_text_format),
+        BodyType.HTML if html else BodyType.TEXT,
+    )
+
+
+def _regular(series: Appointment, original_start: datetime) -> ModifiedOccurrence:
+    """An occurrence with the series' own values."""
+    return ModifiedOccurrence(
+        original_start=original_start,
+        start=original_start,
+        end=original_start + series.duration,
+        subject=series.subject,
+        location=series.location,
+        busy_status=series.busy_status,
+    )
+
+
+def _occurrence_error(error: EwsError, original_start: datetime) -> SideError:
+    when = original_start.isoformat()
+    if error.code == ResponseCode.ITEM_NOT_FOUND:
+        return PermanentError(f"{when} is not an occurrence of the series")
+    if error.code == ResponseCode.CALENDAR_OCCURRENCE_DELETED:
+        return PermanentError(
+            f"{error.code}: the occurrence of {when} was deleted; Exchange cannot change it "
+            "without resetting the series"
+        )
+    return side_error(error)
+
+
+def _json(changes: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        name: (value.model_dump(mode="json") if hasattr(value, "model_dump") else value)
+        for name, value in changes.items()
+    }
+
+
+@contextmanager
+def _as_side_errors() -> Iterator[None]:
+    """Store errors from a user's action as the engine's errors (NotFound for a gone item)."""
+    try:
+        yield
+    except EwsError as error:
+        raise side_error(error) from error
