@@ -156,17 +156,20 @@ class Deliberation:
         return known.native_id not in (None, obs.native_id) and not known.deleted
 
     def is_echo(self) -> bool:
-        """Our own write coming back: its version is the one our write produced."""
+        """Our own write coming back, as we wrote it: by the version it produced, or (on a side
+        that marks our writes, like the ERP feed) by its content. A version of ours whose
+        content differs is no echo: that side changed values as it saved them (Exchange sets a
+        task's completion time itself), and the change is taken over like any other."""
         obs = self.ctx.observation
         if obs is None:
             return False
         view = self.ctx.before.view(obs.side)
         if obs.change is Change.DELETED:
             return view.deleted  # deleted by us, or a repeated report of a known deletion
+        as_written = comparable(obs.side, obs.snapshot) == view.written_hash
         if obs.native_version is not None and obs.native_version == view.written_version:
-            return True
-        # A side that marks our writes (the ERP feed's origin) may report a later version of them.
-        return obs.origin is Origin.SYNC and comparable(obs.side, obs.snapshot) == view.written_hash
+            return as_written
+        return obs.origin is Origin.SYNC and as_written
 
     def is_unchanged(self) -> bool:
         obs = self.ctx.observation

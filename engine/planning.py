@@ -397,6 +397,16 @@ def _transfer_reason(
             reasons.PATTERN_CHANGED,
             f"{verb}: the series pattern changed in {SIDE_NAME[source]}{dropped}",
         )
+    obs = ctx.observation
+    if (
+        obs is not None
+        and obs.native_version is not None
+        and obs.native_version == ctx.before.view(source).written_version
+    ):
+        return (
+            reasons.ADJUSTED_ON_SAVE,
+            f"{verb}: {SIDE_NAME[source]} saved our write with other values ({fields}); taken over",
+        )
     code = reasons.CHANGED_IN_ERP if source is Side.ERP else reasons.CHANGED_IN_EXCHANGE
     return code, f"{verb}: {fields} changed in {SIDE_NAME[source]}{dropped}"
 

@@ -27,6 +27,9 @@ CREATED_IN_ERP = "CREATED_IN_ERP"
 CHANGED_IN_ERP = "CHANGED_IN_ERP"
 CREATED_IN_EXCHANGE = "CREATED_IN_EXCHANGE"
 CHANGED_IN_EXCHANGE = "CHANGED_IN_EXCHANGE"
+ADJUSTED_ON_SAVE = (
+    "ADJUSTED_ON_SAVE"  # a side changed values while saving our write (e.g. CompleteDate)
+)
 CHANGED_AFTER_SETUP = "R5_CHANGED_AFTER_SETUP"  # pre-existing item changed: transferred as creation
 PATTERN_CHANGED = "R2_PATTERN_CHANGED"  # series pattern changed; exceptions kept or dropped
 MERGED = "R16_MERGED"  # both sides changed different fields
