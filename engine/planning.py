@@ -273,10 +273,12 @@ def _write(
 ) -> Write:
     creating = not view.exists
     occurrences = _occurrence_changes(None if creating else view.current, target)
+    # Exchange cannot bring a deleted occurrence back (as itself or modified): only a series
+    # written afresh can, with every exception applied again.
     pattern_changed = merged.pattern_changed or (
         side is Side.EXCHANGE
         and any(
-            o.action == "restore" and _was_deleted(view.current, o.original_start)
+            o.action != "delete" and _was_deleted(view.current, o.original_start)
             for o in occurrences
         )
     )

@@ -171,6 +171,30 @@ def test_r2_restoring_a_deleted_occurrence_rewrites_the_series_in_outlook(world:
     assert world.counterpart_in_exchange(series).content.deleted_occurrences == (starts[2],)  # type: ignore[union-attr]
 
 
+def test_r2_a_deleted_occurrence_brought_back_modified_reaches_outlook(world: Harness) -> None:
+    series = world.erp_appointment(
+        subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule()
+    )
+    world.sync()
+    key = world.erp.snapshot_of(series).occurrence_starts()[4]  # type: ignore[union-attr]
+    world.erp.edit(series, deleted_occurrences=[key])
+    world.sync()
+    moved = {
+        "original_start": key,
+        "start": key + timedelta(hours=2),
+        "end": key + timedelta(hours=3),
+        "subject": "Jour fixe (moved)",
+        "location": "",
+        "busy_status": "busy",
+    }
+    world.erp.edit(series, deleted_occurrences=[], modified_occurrences=[moved])
+    world.sync()
+    exported = world.counterpart_in_exchange(series).content
+    assert isinstance(exported, Appointment)
+    assert exported.deleted_occurrences == ()
+    assert [o.subject for o in exported.modified_occurrences] == ["Jour fixe (moved)"]
+
+
 # ---- R3, R4: just in time, autonomous --------------------------------------------------------
 
 
