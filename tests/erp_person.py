@@ -51,6 +51,14 @@ _APPOINTMENT_COLUMNS = {"start": "starts_at", "end": "ends_at"}
 _TASK_COLUMNS = {"start": "start_date", "due": "due_date"}
 # Kept in child rows of the appointment, not in its columns.
 _DETAILS = ("modified_occurrences", "deleted_occurrences", "participants")
+_DELETED_OCCURRENCE = {
+    "deleted": True,
+    "starts_at": None,
+    "ends_at": None,
+    "subject": None,
+    "location": None,
+    "busy_status": None,
+}
 
 
 class ErpRowLike(Protocol):
@@ -101,9 +109,11 @@ class SqlErp:
     """An ERP database in `path` (a temporary directory of its own when None)."""
 
     def __init__(self, clock: Clock, path: Path | None = None) -> None:
-        self._own_directory = None if path is not None else Path(tempfile.mkdtemp(prefix="erp-"))
-        location = path or (self._own_directory or Path()) / "erp.sqlite3"
-        url = f"sqlite:///{location}"
+        self._own_directory: Path | None = None
+        if path is None:
+            self._own_directory = Path(tempfile.mkdtemp(prefix="einklang-erp-"))
+            path = self._own_directory / "erp.sqlite3"
+        url = f"sqlite:///{path}"
         self.store = ErpStore(url, clock=clock)
         self.store.init()
         # The ERP application is another program: a connection pool of its own.
@@ -232,12 +242,7 @@ class SqlErp:
             if replaced is not None and start not in wanted_modified | wanted_deleted:
                 self._editor.delete("exception", exception_id)
         for start in wanted_deleted:
-            self._editor.set_exception(
-                row_id,
-                start,
-                {"deleted": True, "starts_at": None, "ends_at": None, "subject": None}
-                | {"location": None, "busy_status": None},
-            )
+            self._editor.set_exception(row_id, start, _DELETED_OCCURRENCE)
         for occurrence in modified or ():
             self._editor.set_exception(
                 row_id,
@@ -347,8 +352,12 @@ def _appointment_rows(conn: sa.Connection, ids: list[int] | None) -> list[SqlRow
             )
         data["modified_occurrences"], data["deleted_occurrences"] = modified, deleted
         data["participants"] = [
-            {"email": p["email"], "name": p["name"], "required": bool(p["required"])}
-            | {"response": p["response"]}
+            {
+                "email": p["email"],
+                "name": p["name"],
+                "required": bool(p["required"]),
+                "response": p["response"],
+            }
             for p in participants
         ]
         found.append(_row(ItemKind.APPOINTMENT, row, data))
