@@ -11,20 +11,28 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from adapters.fake.erp import FakeErp
+from tests.erp_person import ErpFactory
 from tests.harness import Harness
 
 
 @pytest.fixture
-def fresh(tmp_path: Path) -> Iterator[Harness]:
+def erp_factory() -> ErpFactory:
+    """The ERP of `fresh` and `world`: the in-memory fake, unless a test module overrides this."""
+    return FakeErp
+
+
+@pytest.fixture
+def fresh(tmp_path: Path, erp_factory: ErpFactory) -> Iterator[Harness]:
     """Both sides and a store, nobody set up yet."""
-    harness = Harness(tmp_path)
+    harness = Harness(tmp_path, erp=erp_factory)
     yield harness
     harness.close()
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[Harness]:
-    harness = Harness(tmp_path)
+def world(tmp_path: Path, erp_factory: ErpFactory) -> Iterator[Harness]:
+    harness = Harness(tmp_path, erp=erp_factory)
     harness.user("mueller")
     harness.sync()  # sync is set up for mueller: what follows is "after setup" (R5)
     yield harness

@@ -1,7 +1,8 @@
 """A running engine between an in-memory ERP and an in-memory Exchange, on a real SQLite store.
 
 Tests drive it the way the product runs: they act as a person on one side, let the engine
-tick until it is quiet, and look at both sides and the transfer log.
+tick until it is quiet, and look at both sides and the transfer log. `erp` swaps the fake ERP for
+another with the same helpers (tests/erp_person.py: the real SQL adapter).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from engine.state import ItemState
 from engine.store import EventStore, StoreLocation
 from projections.projector import Projector
 from replay.verify import verify
+from tests.erp_person import ErpFactory
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -100,9 +102,10 @@ class Harness:
         options: SyncOptions | None = None,
         store_url: str | None = None,
         exchange: ExchangeFactory = fake_exchange,
+        erp: ErpFactory = FakeErp,
     ) -> None:
         self.clock = Clock(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
-        self.erp = FakeErp(clock=self.clock)
+        self.erp = erp(self.clock)
         self.exchange = exchange(self.clock)
         self.options = options or SyncOptions()
         self.location = StoreLocation(store_url or str(directory / "einklang.db"))

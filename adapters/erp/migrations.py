@@ -31,8 +31,13 @@ def _initial_schema(conn: Connection) -> None:
     capture_for(conn.dialect.name).install(conn)
 
 
+def _reinstall_capture(conn: Connection) -> None:
+    capture_for(conn.dialect.name).install(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "ERP tables, change feed and capture triggers", _initial_schema),
+    Migration(2, "every save of a user is a feed entry, changed or not (R11)", _reinstall_capture),
 )
 
 

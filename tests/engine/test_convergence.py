@@ -20,9 +20,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initialize, invariant, rule
 
+from adapters.fake.erp import FakeErp
 from engine.model import Appointment, ItemKind, Side, Task, TaskStatus
 from engine.options import SyncOptions
 from engine.recurrence import Recurrence
+from tests.erp_person import ErpFactory
 from tests.harness import Harness, Outlook, at, fake_exchange
 
 USERS = ("mueller", "schmidt")
@@ -42,6 +44,7 @@ patterns = st.sampled_from(
 class BothSidesConverge(RuleBasedStateMachine):
     erp_rows = Bundle("erp_rows")
     outlook_items = Bundle("outlook_items")
+    erp_side: ErpFactory = FakeErp  # test_rules_on_sql_erp.py runs the machine on the SQL adapter
 
     def __init__(self) -> None:
         super().__init__()
@@ -51,6 +54,7 @@ class BothSidesConverge(RuleBasedStateMachine):
             self.directory,
             SyncOptions(deletion_burst_threshold=10_000, conflict_policy=policy),
             exchange=self.exchange,
+            erp=self.erp_side,
         )
         self.erp_info: dict[str, str] = {}  # what ERP users wrote, per row
 

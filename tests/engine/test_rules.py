@@ -529,6 +529,20 @@ def test_r11_saving_a_user_takes_effect_without_a_restart(fresh: Harness) -> Non
     assert fresh.reasons()[-1] == reasons.USER_NOT_ELIGIBLE
 
 
+def test_r11_saving_a_user_unchanged_rechecks_a_mailbox_that_could_not_be_reached(
+    fresh: Harness,
+) -> None:
+    fresh.exchange.unreachable["mueller@example.com"] = "ErrorImpersonateUserDenied"
+    fresh.user("mueller")
+    fresh.sync()
+    del fresh.exchange.unreachable["mueller@example.com"]  # the administrator grants the rights
+    fresh.user("mueller")  # and saves the user in the ERP, changing nothing
+    fresh.sync()
+    row = fresh.erp_appointment()
+    fresh.sync()
+    assert fresh.counterpart_in_exchange(row).content.subject == "Kickoff"
+
+
 def test_r12_status_tells_per_user_whether_and_why_not(fresh: Harness) -> None:
     fresh.user("mueller")
     fresh.user("schmidt", locked=True)

@@ -7,9 +7,11 @@ from collections.abc import Callable
 import pytest
 import sqlalchemy as sa
 
+from adapters.erp import migrations
 from adapters.erp.editing import ErpEditor
 from adapters.erp.schema import appointments, change_feed, tasks
 from adapters.erp.store import ErpStore
+from tests.erp.conftest import ErpDatabase
 from tests.erp.samples import berlin, seed
 
 ErpWrite = Callable[[ErpEditor, dict[str, int]], object]
@@ -168,12 +170,43 @@ def test_r1_follow_ups_are_never_in_the_feed(store: ErpStore, erp: ErpEditor) ->
     assert store.read_feed(before) == []
 
 
-def test_a_save_that_changes_nothing_is_no_feed_entry(store: ErpStore, erp: ErpEditor) -> None:
+def test_a_save_of_an_item_that_changes_nothing_is_no_feed_entry(
+    store: ErpStore, erp: ErpEditor
+) -> None:
     ids = seed(erp)
     before = store.feed_position()
     erp.edit("appointment", ids["appointment"], {"subject": "Jour fixe"})
-    erp.edit("user", ids["user"], {"allow_exchange_sync": True})
+    erp.edit("task", ids["task"], {"subject": "Call back"})
     assert store.read_feed(before) == []
+
+
+def test_r11_every_save_of_a_user_is_a_feed_entry_even_when_nothing_changed(
+    store: ErpStore, erp: ErpEditor
+) -> None:
+    ids = seed(erp)
+    before = store.feed_position()
+    # The administrator fixed the mailbox in Exchange and saves the user so the engine re-checks.
+    erp.edit("user", ids["user"], {"allow_exchange_sync": True})
+    erp.edit("user", ids["user"], {"allow_exchange_sync": True})
+    entries = store.read_feed(before)
+    assert [(e.item_kind, e.item_id, e.operation, e.row_version) for e in entries] == [
+        ("user", ids["user"], "update", 2),
+        ("user", ids["user"], "update", 3),
+    ]
+
+
+def test_r11_init_upgrades_an_erp_at_schema_version_1_to_capture_every_user_save(
+    erp_db: ErpDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ErpStore(erp_db.url, schema=erp_db.schema) as store:
+        monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
+        assert store.init() == 1  # installed by an earlier einklang
+        user = ErpEditor(store.engine).add("user", {"login": "mueller"})
+        monkeypatch.undo()
+        assert store.init() == 2
+        before = store.feed_position()
+        ErpEditor(store.engine).edit("user", user, {"login": "mueller"})
+        assert [(e.item_id, e.operation) for e in store.read_feed(before)] == [(user, "update")]
 
 
 def test_row_version_increments_on_every_change_of_the_item(

@@ -52,8 +52,8 @@ def run(erp_db: ErpDatabase, *args: str) -> str:
 
 
 def test_init_twice_leaves_the_schema_as_it_is(erp_db: ErpDatabase) -> None:
-    assert "schema version 1" in run(erp_db, "init")
-    assert "schema version 1" in run(erp_db, "init")
+    assert "schema version 2" in run(erp_db, "init")
+    assert "schema version 2" in run(erp_db, "init")
 
 
 def test_a_person_changes_erp_data_from_the_command_line_and_each_change_is_in_the_feed(

@@ -67,13 +67,15 @@ class PostgresCapture:
             )
             capture = f"EXECUTE FUNCTION {s}.einklang_capture_{table}()"
             if table in ITEM_TABLES:
+                # R11: saving a user re-checks it (a mailbox fixed meanwhile), even unchanged.
+                changed = "" if table == "users" else f" AND ({_changed(table)})"
                 conn.exec_driver_sql(
                     f"CREATE TRIGGER einklang_row_version BEFORE UPDATE ON {s}.{table} "
-                    f"FOR EACH ROW WHEN (OLD.row_version IS NOT DISTINCT FROM NEW.row_version "
-                    f"AND ({_changed(table)})) EXECUTE FUNCTION {s}.einklang_bump_version()"
+                    f"FOR EACH ROW WHEN (OLD.row_version IS NOT DISTINCT FROM NEW.row_version"
+                    f"{changed}) EXECUTE FUNCTION {s}.einklang_bump_version()"
                 )
                 insert_delete_when = ""
-                update_when = f"WHEN ({_changed(table)})"
+                update_when = "" if table == "users" else f"WHEN ({_changed(table)})"
             else:
                 not_sync = f"{s}.einklang_origin() <> 'sync'"
                 insert_delete_when = f"WHEN ({not_sync})"

@@ -35,6 +35,15 @@ def _changed(table: str) -> str:
     return " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in data_columns(metadata.tables[table]))
 
 
+def _saved(table: str) -> str:
+    """When an UPDATE of an item row is a change worth a feed entry."""
+    if table == "users":
+        # R11: saving a user re-checks it (a mailbox fixed meanwhile), even with nothing changed;
+        # only the version bump below is no save.
+        return "NEW.row_version IS OLD.row_version"
+    return _changed(table)
+
+
 def _item_triggers(table: str, kind: str) -> list[str]:
     login = "login" if table == "users" else "user_login"
     sync_id = "NULL" if table == "users" else "{row}.sync_id"
@@ -52,7 +61,7 @@ BEGIN
 END""",
         # The nested UPDATE changes only the version, so it fires nothing, recursive or not.
         f"""CREATE TRIGGER einklang_{table}_update AFTER UPDATE ON {table}
-WHEN {_changed(table)}
+WHEN {_saved(table)}
 BEGIN
   UPDATE {table} SET row_version = OLD.row_version + 1
     WHERE id = NEW.id AND NEW.row_version IS OLD.row_version;
