@@ -158,6 +158,21 @@ def plan_deletion(ctx: Context, deleted: Side) -> Decision:
     other = deleted.other
     counterpart = a.view(other)
     where = SIDE_NAME[deleted]
+    if not a.linked and any(w.side is other and w.operation == "create" for w in a.pending):
+        # A creation over there was decided but never confirmed (a crash, a failure): a copy
+        # may exist that only our stream id names. Delete whatever carries it.
+        write = Write(side=other, operation="delete", kind=a.kind)
+        verdict = Verdict.EXPORT if deleted is Side.ERP else Verdict.IMPORT
+        return ctx.decision(
+            verdict,
+            reasons.DELETED_IN_ERP if deleted is Side.ERP else reasons.DELETED_IN_EXCHANGE,
+            f"deleted in {where} before its transfer was confirmed: deleting any copy in {SIDE_NAME[other]}",
+            status=TRANSFER_STATUS[verdict],
+            settled=Status.DELETED,
+            writes=(write,),
+            direction="erp_to_exchange" if deleted is Side.ERP else "exchange_to_erp",
+            operation="delete",
+        )
     if not a.linked:
         status = Status.DELETED if not counterpart.exists else ctx.before.status
         return ctx.skip(

@@ -32,7 +32,9 @@ class Write(Frozen):
     side: Side
     operation: Operation
     kind: ItemKind
-    native_id: str | None = None  # the item to update or delete
+    native_id: str | None = (
+        None  # the item to update or delete (a delete without: the one carrying the stream id)
+    )
     expected_version: str | None = None  # optimistic concurrency: fail if it changed since
     snapshot: ItemSnapshot | None = None
     fields: tuple[str, ...] = ()  # fields that differ from that side's current content

@@ -185,7 +185,11 @@ class MailboxStorePort:
             return self._observation(user, kind, item, Change.CHANGED)
 
     def find_by_stream_id(self, user: User, kind: ItemKind, stream_id: uuid.UUID) -> str | None:
-        mailbox = self._mailbox(user)
+        return self.find_by_stream_id_in(self._mailbox(user), kind, stream_id)
+
+    def find_by_stream_id_in(
+        self, mailbox: str, kind: ItemKind, stream_id: uuid.UUID
+    ) -> str | None:
         with _as_side_errors():
             found = self.store.find_by_extended_property(
                 mailbox, FOLDER[kind], SYNC_ID, str(stream_id)
@@ -198,7 +202,7 @@ class MailboxStorePort:
         mailbox = self._mailbox(user)
         try:
             if write.operation == "delete":
-                return self._delete(mailbox, write)
+                return self._delete(mailbox, write, stream_id)
             assert write.snapshot is not None
             if write.operation == "update":
                 item = self._item_in_folder(mailbox, write.kind, write.native_id or "")
@@ -391,8 +395,9 @@ class MailboxStorePort:
 
     # ---- writing ----------------------------------------------------------------------------
 
-    def _delete(self, mailbox: str, write: Write) -> WriteResult:
-        item = self._item_in_folder(mailbox, write.kind, write.native_id or "")
+    def _delete(self, mailbox: str, write: Write, stream_id: uuid.UUID) -> WriteResult:
+        native_id = write.native_id or self.find_by_stream_id_in(mailbox, write.kind, stream_id)
+        item = self._item_in_folder(mailbox, write.kind, native_id or "")
         if write.expected_version not in (None, item.change_key):
             raise VersionConflict(f"item {item.item_id} changed since it was read")
         self.store.delete_item(item.item_id)

@@ -155,7 +155,9 @@ class FakeErp:
             if self.fail_next_writes:
                 raise self.fail_next_writes.pop(0)
             if write.operation == "delete":
-                row = self.rows.get(int(write.native_id or 0))
+                row = self.rows.get(int(write.native_id or 0)) or next(
+                    (r for r in self.rows.values() if r.sync_id == stream_id), None
+                )
                 if row is None:
                     raise NotFound(f"ERP row {write.native_id} does not exist")
                 del self.rows[row.id]

@@ -218,6 +218,8 @@ class FakeExchange:
             mailbox = self._mailbox(user)
             folder = self._folder(mailbox, write.kind)
             if write.operation == "delete":
+                if write.native_id is None:  # the copy only our stream id names
+                    write = write.model_copy(update={"native_id": folder.by_stream.get(stream_id)})
                 if write.native_id not in folder.items:
                     raise NotFound(f"item {write.native_id} does not exist")
                 if write.expected_version not in (None, folder.items[write.native_id].change_key):

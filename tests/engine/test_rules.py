@@ -657,6 +657,24 @@ def test_r15_a_series_created_again_after_a_crash_is_one_item_that_deletes_with_
     assert world.exchange_items() == []
 
 
+def test_r15_r17_deleting_an_item_whose_transfer_was_never_confirmed_deletes_its_copy(
+    world: Harness,
+) -> None:
+    assert world.engine is not None
+    row = world.erp_appointment()
+    world.engine.observe()
+    world.engine.save()
+    world.engine.act()  # the copy reaches Exchange ...
+    world.close()  # ... and the process dies before recording it
+    world.exchange.fail_next_writes.append(TransientError("ErrorServerBusy"))
+    world.restart()  # making the creation again fails for now: the transfer stays unconfirmed
+    stream = world.erp.stream_id_of(row)
+    world.erp.delete(row)
+    world.sync()
+    assert world.exchange_items() == []
+    assert world.state(stream).status is Status.DELETED
+
+
 def test_r15_a_deleted_row_that_the_item_no_longer_lives_in_deletes_nothing(world: Harness) -> None:
     assert world.engine is not None
     row = world.erp_task(subject="Alpha")
