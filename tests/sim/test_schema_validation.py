@@ -26,18 +26,7 @@ from sim.schema import SchemaValidator
 from sim.server import EwsServer
 from sim.shapes import BaseShape, Shape
 from sim.store import MailboxStore
-from tests.sim.support import ADMIN, ALICE, MESSAGES_XSD
-
-ENVELOPE = """<?xml version="1.0" encoding="utf-8"?>
-<s:Envelope xmlns:s="{s}" xmlns:m="{m}" xmlns:t="{t}">
-  <s:Header>{header}</s:Header>
-  <s:Body>{body}</s:Body>
-</s:Envelope>"""
-VERSION = '<t:RequestServerVersion Version="Exchange2016"/>'
-
-
-def envelope(body: str, header: str = VERSION) -> bytes:
-    return ENVELOPE.format(s=SOAP_NS, m=MESSAGES_NS, t=TYPES_NS, header=header, body=body).encode()
+from tests.sim.support import ADMIN, ALICE, MESSAGES_XSD, envelope
 
 
 def post(server: EwsServer, data: bytes) -> requests.Response:
