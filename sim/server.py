@@ -3,9 +3,10 @@
 A threaded HTTP/1.1 server (one thread per connection), so a long chunked GetStreamingEvents
 response does not hold up other requests. Plain HTTP or TLS. Per request it:
 
-1. authenticates the caller (Basic for admin accounts, Bearer tokens from its own authority),
-2. parses the envelope and, when a schema is configured, validates the request (a violation is
+1. parses the envelope and, when a schema is configured, validates the request (a violation is
    recorded and answered with ErrorSchemaValidation, as Exchange does),
+2. authenticates the caller (Basic for admin accounts, Bearer tokens from its own authority);
+   a refused caller gets 401 whatever the body, but the body has been checked all the same,
 3. applies injected faults (`sim.faults`),
 4. resolves the mailbox to act on (ExchangeImpersonation, else X-AnchorMailbox, else the
    caller's own mailbox) and checks the caller may act on it,
@@ -212,14 +213,31 @@ class EwsServer:
         if self.validator is None:
             return []
         violations = self.validator.check_envelope(envelope, direction, operation)
-        if violations:
-            with self._record_lock:
-                self._violations.extend(violations)
-            for violation in violations:
-                log.warning("schema violation: %s", violation)
+        self._record_violations(violations)
         return violations
 
+    def _record_violations(self, violations: list[SchemaViolation]) -> None:
+        with self._record_lock:
+            self._violations.extend(violations)
+        for violation in violations:
+            log.warning("schema violation: %s", violation)
+
     # --- request handling (called from handler threads) -------------------------------------
+
+    def _checked_request(self, body: bytes) -> tuple[SoapRequest | None, SoapFault | None]:
+        """The parsed request (None if it is no EWS request) and the fault it earns, if any."""
+        try:
+            request = parse_request(body)
+        except SoapFault as malformed:
+            return None, malformed  # not an EWS envelope: nothing the schemas could check
+        violations = self._check(request.envelope, "request", request.operation)
+        if not violations:
+            return request, None
+        return request, SoapFault(
+            ResponseCode.SCHEMA_VALIDATION,
+            "The request failed schema validation.",
+            message_xml={"Violation": str(violations[0])},
+        )
 
     def _authenticate(self, header: str | None) -> Principal:
         scheme = (header or "").split(" ", 1)[0].lower()
@@ -273,17 +291,15 @@ class EwsServer:
         mailbox: str | None = None
         principal_name: str | None = None
         try:
+            # Checked before authentication, so that requests refused with 401 are checked too.
+            request, refusal = self._checked_request(body)
+            if request is not None:
+                operation_name = request.operation
             principal = self._authenticate(authorization)
             principal_name = principal.name
-            request = parse_request(body)
-            operation_name = request.operation
-            violations = self._check(request.envelope, "request", operation_name)
-            if violations:
-                raise SoapFault(
-                    ResponseCode.SCHEMA_VALIDATION,
-                    "The request failed schema validation.",
-                    message_xml={"Violation": str(violations[0])},
-                )
+            if refusal is not None:
+                raise refusal
+            assert request is not None
             fault = self.faults.take(operation_name, request.impersonated_address or anchor)
             if isinstance(fault, HttpStatus):
                 self._record(
