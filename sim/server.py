@@ -128,6 +128,8 @@ class EwsServer:
         self._records: list[RequestRecord] = []
         self._record_lock = threading.Lock()
         self._stopping = threading.Event()
+        self._in_flight = 0
+        self._in_flight_changed = threading.Condition()
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
         self._ssl_context: ssl.SSLContext | None = None
@@ -148,14 +150,47 @@ class EwsServer:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
-        self._stopping.set()
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop accepting requests and wait (at most `timeout_s`) for those being answered.
+
+        Open streams are woken and send their closing envelope; once `stop` returns, every
+        envelope they sent has been checked. Idle keep-alive connections are not waited for.
+        """
+        with self._in_flight_changed:
+            self._stopping.set()
         self.store.wake_streams()
         if self._httpd is not None:
             self._httpd.shutdown()
+        with self._in_flight_changed:
+            if not self._in_flight_changed.wait_for(lambda: self._in_flight == 0, timeout_s):
+                log.warning("%d request(s) still running after %.0f s", self._in_flight, timeout_s)
+        if self._httpd is not None:
             self._httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being answered right now (a streaming request until its body ends)."""
+        with self._in_flight_changed:
+            return self._in_flight
+
+    @contextlib.contextmanager
+    def _answering(self) -> Iterator[bool]:
+        """Count a request in flight; yields False, counting nothing, once the server stops."""
+        with self._in_flight_changed:
+            if self._stopping.is_set():
+                admitted = False
+            else:
+                admitted = True
+                self._in_flight += 1
+        try:
+            yield admitted
+        finally:
+            if admitted:
+                with self._in_flight_changed:
+                    self._in_flight -= 1
+                    self._in_flight_changed.notify_all()
 
     def __enter__(self) -> EwsServer:
         return self.start()
@@ -307,7 +342,7 @@ class EwsServer:
                 )
                 page = _IIS_503 if fault.status == 503 else _IIS_500
                 return fault.status, {"Content-Type": "text/html"}, page, operation_name
-            _raise_injected(fault)
+            _raise_injected(fault, self._stopping)
             mailbox = self._target_mailbox(principal, request, anchor)
             operation = OPERATIONS.get(operation_name)
             if operation is None:
@@ -388,10 +423,10 @@ class EwsServer:
                 close()
 
 
-def _raise_injected(fault: object) -> None:
+def _raise_injected(fault: object, stopping: threading.Event) -> None:
     """Faults that fail a request before the operation runs (or, for Delay, slow it down)."""
     if isinstance(fault, Delay):
-        time.sleep(fault.seconds)
+        stopping.wait(fault.seconds)  # a stopping server does not keep a client waiting
     elif isinstance(fault, TokenRejected):
         description = f"The token is {fault.reason}"
         raise Unauthorized(
@@ -449,6 +484,24 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:
+        with self.server.sim._answering() as admitted:
+            if admitted:
+                self._get()
+            else:
+                self._refuse()
+
+    def do_POST(self) -> None:
+        with self.server.sim._answering() as admitted:
+            if admitted:
+                self._post()
+            else:
+                self._refuse()
+
+    def _refuse(self) -> None:
+        self.close_connection = True
+        self._send(503, {"Content-Type": "text/html", "Connection": "close"}, _IIS_503)
+
+    def _get(self) -> None:
         path = urlsplit(self.path).path
         parts = path.strip("/").split("/")
         sim = self.server.sim
@@ -466,7 +519,7 @@ class _Handler(BaseHTTPRequestHandler):
             json.dumps(payload).encode(),
         )
 
-    def do_POST(self) -> None:
+    def _post(self) -> None:
         path = urlsplit(self.path).path
         body = self._body()
         sim = self.server.sim

@@ -159,6 +159,7 @@ def seeded(store: MailboxStore) -> Iterator[Seeded]:
         )
     finally:
         server.stop()
+    assert server.in_flight == 0, "requests still running after stop: their traffic is unchecked"
     assert server.violations == [], "\n".join(map(str, server.violations))
 
 
