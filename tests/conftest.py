@@ -6,12 +6,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from tests.harness import Harness
-from tests.postgres import POSTGRES_URL, require_postgres
+from tests.postgres import POSTGRES_URL, drop_schema, require_postgres
 
 
 @pytest.fixture
@@ -37,8 +35,7 @@ def postgres_schema_url() -> Iterator[str]:
     require_postgres()
     schema = f"einklang_t_{uuid.uuid4().hex[:10]}"
     yield f"{POSTGRES_URL}?schema={schema}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    drop_schema(POSTGRES_URL, schema)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

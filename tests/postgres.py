@@ -13,6 +13,7 @@ from functools import cache
 
 import psycopg
 import pytest
+from psycopg import sql
 from sqlalchemy.engine import make_url
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -48,3 +49,11 @@ def require_postgres(url: str = POSTGRES_URL, environ: Mapping[str, str] = os.en
     if environ.get("EINKLANG_REQUIRE_POSTGRES") == "1":
         pytest.fail(f"{message} (EINKLANG_REQUIRE_POSTGRES=1: it must be there)", pytrace=False)
     pytest.skip(message)
+
+
+def drop_schema(url: str, schema: str, lock_timeout_s: float = 10.0) -> None:
+    """Drop a test's schema; a transaction left open (by a failed test) fails this, not hangs it."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        timeout = sql.Literal(f"{round(lock_timeout_s * 1000)}ms")
+        conn.execute(sql.SQL("SET lock_timeout = {}").format(timeout))
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import importlib.util
 import socket
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
 
-from tests.postgres import DEFAULT_POSTGRES_URL, postgres_url, require_postgres
+from tests.postgres import (
+    DEFAULT_POSTGRES_URL,
+    POSTGRES_URL,
+    drop_schema,
+    postgres_url,
+    require_postgres,
+)
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "erp_feed.py"
 
@@ -54,3 +64,24 @@ def test_with_einklang_require_postgres_a_missing_server_fails_the_test(
     with pytest.raises(pytest.fail.Exception, match="EINKLANG_REQUIRE_POSTGRES=1") as failed:
         require_postgres(nobody_listening, environ={"EINKLANG_REQUIRE_POSTGRES": "1"})
     assert "t0p-s3cret" not in str(failed.value)
+
+
+@pytest.mark.postgres
+def test_a_schema_held_by_an_open_transaction_fails_to_drop_instead_of_hanging() -> None:
+    require_postgres()
+    schema = f"einklang_t_{uuid.uuid4().hex[:10]}"
+    table = sql.Identifier(schema, "t")
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as setup:
+        setup.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        setup.execute(sql.SQL("CREATE TABLE {} (x int)").format(table))
+    failed_test = psycopg.connect(POSTGRES_URL)  # its transaction stays open, holding a lock
+    dropping = ThreadPoolExecutor(max_workers=1)
+    try:
+        failed_test.execute(sql.SQL("INSERT INTO {} VALUES (1)").format(table))
+        drop = dropping.submit(drop_schema, POSTGRES_URL, schema, lock_timeout_s=0.2)
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            drop.result(timeout=10)
+    finally:
+        failed_test.close()
+        dropping.shutdown()
+        drop_schema(POSTGRES_URL, schema)

@@ -18,10 +18,10 @@ from typing import Generic, TypeVar
 import pytest
 import sqlalchemy as sa
 
-from adapters.erp.database import create_erp_engine, erp_url
+from adapters.erp.database import create_erp_engine
 from adapters.erp.editing import ErpEditor
 from adapters.erp.store import ErpStore
-from tests.postgres import POSTGRES_URL, require_postgres
+from tests.postgres import POSTGRES_URL, drop_schema, require_postgres
 
 T = TypeVar("T")
 OBSERVED_AT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -46,10 +46,7 @@ def erp_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ErpDataba
     require_postgres()
     schema = f"einklang_test_{uuid.uuid4().hex[:12]}"
     yield ErpDatabase("postgres", POSTGRES_URL, schema)
-    engine = sa.create_engine(erp_url(POSTGRES_URL))
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    engine.dispose()
+    drop_schema(POSTGRES_URL, schema)
 
 
 @pytest.fixture
