@@ -6,6 +6,7 @@ skipped, with the reason, only when no server answers (see tests/postgres.py).
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
@@ -25,6 +26,7 @@ from tests.postgres import POSTGRES_URL, drop_schema, require_postgres
 
 T = TypeVar("T")
 OBSERVED_AT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+PASSWORD = "s3cret-pw"
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,15 @@ def erp_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ErpDataba
     schema = f"einklang_test_{uuid.uuid4().hex[:12]}"
     yield ErpDatabase("postgres", POSTGRES_URL, schema)
     drop_schema(POSTGRES_URL, schema)
+
+
+@pytest.fixture
+def unreachable_postgres_url() -> str:
+    """A PostgreSQL URL with PASSWORD, on a local port that nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"postgresql://einklang:{PASSWORD}@127.0.0.1:{port}/erp"
 
 
 @pytest.fixture

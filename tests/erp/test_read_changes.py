@@ -12,10 +12,11 @@ from adapters.erp.editing import ErpEditor
 from adapters.erp.schema import appointments
 from adapters.erp.snapshots import MAX_MESSAGE_CHARS
 from adapters.erp.store import ErpStore
+from engine.errors import TransientError
 from engine.model import Appointment, ItemKind, Side, Task, User
 from engine.observation import Change, Observation, Origin, UserChange, derive_stream_id
 from engine.ports import ErpPort
-from tests.erp.conftest import OBSERVED_AT, ErpDatabase
+from tests.erp.conftest import OBSERVED_AT, PASSWORD, ErpDatabase
 from tests.erp.samples import appointment_fields, berlin, seed, weekly_series
 
 
@@ -346,6 +347,18 @@ def test_the_store_is_the_engines_erp_port(store: ErpStore, erp: ErpEditor) -> N
     assert port.feed_position() == 0
     erp.add("user", {"login": "mueller"})
     assert port.feed_position() == 1
+
+
+@pytest.mark.parametrize("schema", [None, "erp"])
+def test_setting_up_an_unreachable_database_is_a_transient_error(
+    unreachable_postgres_url: str, schema: str | None
+) -> None:
+    with (
+        ErpStore(unreachable_postgres_url, schema=schema) as store,
+        pytest.raises(TransientError, match="ERP database unavailable") as raised,
+    ):
+        store.init()
+    assert PASSWORD not in str(raised.value)
 
 
 def test_a_database_password_is_never_shown() -> None:
