@@ -36,7 +36,7 @@ def get_calendar(server: EwsServer, password: str) -> requests.Response:
     return requests.post(
         server.url,
         data=envelope(GET_CALENDAR),
-        auth=(b"ews-admin", password.encode()),
+        auth=requests.auth.HTTPBasicAuth(b"ews-admin", password.encode()),
         headers={"X-AnchorMailbox": ALICE},
         timeout=30,
     )

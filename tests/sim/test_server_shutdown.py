@@ -11,6 +11,7 @@ import requests
 
 from sim.envelope import MESSAGES_NS, Element
 from sim.faults import Delay
+from sim.schema import SchemaViolation
 from sim.server import EwsServer, ServerConfig
 from sim.store import MailboxStore
 from tests.sim.support import ADMIN, ALICE, envelope
@@ -46,12 +47,12 @@ def test_a_stream_open_at_stop_has_its_closing_envelope_checked_before_stop_retu
     checked_closing = threading.Event()
     check = server._check
 
-    def slow_check(envelope: Element, direction: str, operation: str) -> list[object]:
+    def slow_check(envelope: Element, direction: str, operation: str) -> list[SchemaViolation]:
         status = envelope.findtext(f".//{{{MESSAGES_NS}}}ConnectionStatus")
         if status == "Closed":
             time.sleep(0.3)  # a slow check of the stream's last envelope, which stop must await
             checked_closing.set()
-        return check(envelope, direction, operation)  # type: ignore[return-value]
+        return check(envelope, direction, operation)
 
     monkeypatch.setattr(server, "_check", slow_check)
     answers: list[requests.Response] = []
