@@ -14,9 +14,9 @@ Figures (higher is better, except the wake-up time):
 - `notify_wakeup_ms`: median, over 20 rounds, of the time from an ERP commit returning to a
   reader blocked in `wait_for_changes` on PostgreSQL (LISTEN/NOTIFY) waking up.
 
-PostgreSQL figures are null when no server answers at EINKLANG_BENCH_POSTGRES_URL (default
-postgresql+psycopg://postgres@127.0.0.1:5432/test); the benchmark uses a schema of its own and
-drops it afterwards. The figures depend on the machine; compare runs on the same one.
+PostgreSQL figures are null when no server answers at EINKLANG_BENCH_POSTGRES_URL, else at the
+tests' EINKLANG_TEST_POSTGRES (default postgresql://postgres@127.0.0.1:5432/test); the benchmark
+uses a schema of its own and drops it afterwards. The figures depend on the machine; compare runs on the same one.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,9 +49,19 @@ FEED_ENTRIES = 20_000
 APPOINTMENTS = 5_000
 BATCH = 1_000
 WAKEUPS = 20
-POSTGRES_URL = os.environ.get(
-    "EINKLANG_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def postgres_url(environ: Mapping[str, str] = os.environ) -> str:
+    """The bench's own server if one is named, else the test server."""
+    return (
+        environ.get("EINKLANG_BENCH_POSTGRES_URL")
+        or environ.get("EINKLANG_TEST_POSTGRES")
+        or DEFAULT_POSTGRES_URL
+    )
+
+
+POSTGRES_URL = postgres_url()
 
 
 def _fill_feed(store: ErpStore) -> int:

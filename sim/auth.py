@@ -72,6 +72,13 @@ class Unauthorized(Exception):
 BASIC_CHALLENGE = 'Basic realm="127.0.0.1"'
 
 
+def same_secret(expected: str, given: str) -> bool:
+    """Constant-time comparison that also takes non-ASCII text (compare_digest refuses such str)."""
+    return hmac.compare_digest(
+        expected.encode("utf-8", "surrogatepass"), given.encode("utf-8", "surrogatepass")
+    )
+
+
 def basic_principal(header: str, accounts: dict[str, AdminAccount]) -> Principal:
     """The admin a `Basic ...` Authorization header names, or Unauthorized."""
     try:
@@ -80,7 +87,7 @@ def basic_principal(header: str, accounts: dict[str, AdminAccount]) -> Principal
     except (IndexError, ValueError, binascii.Error, UnicodeDecodeError):
         raise Unauthorized(BASIC_CHALLENGE, "malformed Basic credentials") from None
     account = accounts.get(username.lower())
-    if account is None or not hmac.compare_digest(account.password, password):
+    if account is None or not same_secret(account.password, password):
         raise Unauthorized(BASIC_CHALLENGE, "invalid user name or password")
     return Principal(
         account.username, is_app=False, mailboxes=normalise_mailboxes(account.mailboxes)

@@ -4,7 +4,9 @@
                  --mailbox ADDR [--mailbox ADDR ...] [--tenant T --client-id ID --client-secret S]
 
 Prints `EWS endpoint: <url>` once it accepts requests (and `Token endpoint: <url>` with OAuth2,
-`TLS certificate: <path>` with --tls), then serves until SIGTERM or SIGINT and exits 0.
+`TLS certificate: <path>` with --tls), then serves until SIGTERM or SIGINT and exits 0. With
+--schema each violation is logged as `schema violation: ...` (WARNING) when it happens, and
+`Schema violations: <count>` is printed when it stops.
 The admin may impersonate every listed mailbox; the OAuth2 app may access all of them.
 Without options it serves a few demo mailboxes to the admin `admin` (password `demo`).
 Passwords, client secrets and tokens are never printed or logged.
@@ -143,4 +145,7 @@ def _serve(
             pass
     finally:
         server.stop()
+    if server.validator is not None:
+        # The contract line for test clients: anything but 0 means bad traffic (see the log).
+        print(f"Schema violations: {len(server.violations)}", flush=True)
     return 0

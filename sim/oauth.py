@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sim.auth import OAuthApp, Principal, Unauthorized, normalise_mailboxes
+from sim.auth import OAuthApp, Principal, Unauthorized, normalise_mailboxes, same_secret
 from sim.clock import Clock
 
 EWS_SCOPE = "https://outlook.office365.com/.default"
@@ -78,7 +78,7 @@ class TokenService:
             return 400, _error(
                 "unauthorized_client", "AADSTS700016: Application not found in the directory."
             )
-        if not secrets.compare_digest(form.get("client_secret", ""), app.client_secret):
+        if not same_secret(app.client_secret, form.get("client_secret", "")):
             return 401, _error("invalid_client", "AADSTS7000215: Invalid client secret provided.")
         scopes = form.get("scope", "").split()
         if not any(scope.endswith("/.default") for scope in scopes):

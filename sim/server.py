@@ -3,9 +3,10 @@
 A threaded HTTP/1.1 server (one thread per connection), so a long chunked GetStreamingEvents
 response does not hold up other requests. Plain HTTP or TLS. Per request it:
 
-1. authenticates the caller (Basic for admin accounts, Bearer tokens from its own authority),
-2. parses the envelope and, when a schema is configured, validates the request (a violation is
+1. parses the envelope and, when a schema is configured, validates the request (a violation is
    recorded and answered with ErrorSchemaValidation, as Exchange does),
+2. authenticates the caller (Basic for admin accounts, Bearer tokens from its own authority);
+   a refused caller gets 401 whatever the body, but the body has been checked all the same,
 3. applies injected faults (`sim.faults`),
 4. resolves the mailbox to act on (ExchangeImpersonation, else X-AnchorMailbox, else the
    caller's own mailbox) and checks the caller may act on it,
@@ -127,6 +128,8 @@ class EwsServer:
         self._records: list[RequestRecord] = []
         self._record_lock = threading.Lock()
         self._stopping = threading.Event()
+        self._in_flight = 0
+        self._in_flight_changed = threading.Condition()
         self._httpd: _HttpServer | None = None
         self._thread: threading.Thread | None = None
         self._ssl_context: ssl.SSLContext | None = None
@@ -147,14 +150,47 @@ class EwsServer:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
-        self._stopping.set()
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop accepting requests and wait (at most `timeout_s`) for those being answered.
+
+        Open streams are woken and send their closing envelope; once `stop` returns, every
+        envelope they sent has been checked. Idle keep-alive connections are not waited for.
+        """
+        with self._in_flight_changed:
+            self._stopping.set()
         self.store.wake_streams()
         if self._httpd is not None:
             self._httpd.shutdown()
+        with self._in_flight_changed:
+            if not self._in_flight_changed.wait_for(lambda: self._in_flight == 0, timeout_s):
+                log.warning("%d request(s) still running after %.0f s", self._in_flight, timeout_s)
+        if self._httpd is not None:
             self._httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being answered right now (a streaming request until its body ends)."""
+        with self._in_flight_changed:
+            return self._in_flight
+
+    @contextlib.contextmanager
+    def _answering(self) -> Iterator[bool]:
+        """Count a request in flight; yields False, counting nothing, once the server stops."""
+        with self._in_flight_changed:
+            if self._stopping.is_set():
+                admitted = False
+            else:
+                admitted = True
+                self._in_flight += 1
+        try:
+            yield admitted
+        finally:
+            if admitted:
+                with self._in_flight_changed:
+                    self._in_flight -= 1
+                    self._in_flight_changed.notify_all()
 
     def __enter__(self) -> EwsServer:
         return self.start()
@@ -212,14 +248,31 @@ class EwsServer:
         if self.validator is None:
             return []
         violations = self.validator.check_envelope(envelope, direction, operation)
-        if violations:
-            with self._record_lock:
-                self._violations.extend(violations)
-            for violation in violations:
-                log.warning("schema violation: %s", violation)
+        self._record_violations(violations)
         return violations
 
+    def _record_violations(self, violations: list[SchemaViolation]) -> None:
+        with self._record_lock:
+            self._violations.extend(violations)
+        for violation in violations:
+            log.warning("schema violation: %s", violation)
+
     # --- request handling (called from handler threads) -------------------------------------
+
+    def _checked_request(self, body: bytes) -> tuple[SoapRequest | None, SoapFault | None]:
+        """The parsed request (None if it is no EWS request) and the fault it earns, if any."""
+        try:
+            request = parse_request(body)
+        except SoapFault as malformed:
+            return None, malformed  # not an EWS envelope: nothing the schemas could check
+        violations = self._check(request.envelope, "request", request.operation)
+        if not violations:
+            return request, None
+        return request, SoapFault(
+            ResponseCode.SCHEMA_VALIDATION,
+            "The request failed schema validation.",
+            message_xml={"Violation": str(violations[0])},
+        )
 
     def _authenticate(self, header: str | None) -> Principal:
         scheme = (header or "").split(" ", 1)[0].lower()
@@ -273,17 +326,15 @@ class EwsServer:
         mailbox: str | None = None
         principal_name: str | None = None
         try:
+            # Checked before authentication, so that requests refused with 401 are checked too.
+            request, refusal = self._checked_request(body)
+            if request is not None:
+                operation_name = request.operation
             principal = self._authenticate(authorization)
             principal_name = principal.name
-            request = parse_request(body)
-            operation_name = request.operation
-            violations = self._check(request.envelope, "request", operation_name)
-            if violations:
-                raise SoapFault(
-                    ResponseCode.SCHEMA_VALIDATION,
-                    "The request failed schema validation.",
-                    message_xml={"Violation": str(violations[0])},
-                )
+            if refusal is not None:
+                raise refusal
+            assert request is not None
             fault = self.faults.take(operation_name, request.impersonated_address or anchor)
             if isinstance(fault, HttpStatus):
                 self._record(
@@ -291,7 +342,7 @@ class EwsServer:
                 )
                 page = _IIS_503 if fault.status == 503 else _IIS_500
                 return fault.status, {"Content-Type": "text/html"}, page, operation_name
-            _raise_injected(fault)
+            _raise_injected(fault, self._stopping)
             mailbox = self._target_mailbox(principal, request, anchor)
             operation = OPERATIONS.get(operation_name)
             if operation is None:
@@ -372,10 +423,10 @@ class EwsServer:
                 close()
 
 
-def _raise_injected(fault: object) -> None:
+def _raise_injected(fault: object, stopping: threading.Event) -> None:
     """Faults that fail a request before the operation runs (or, for Delay, slow it down)."""
     if isinstance(fault, Delay):
-        time.sleep(fault.seconds)
+        stopping.wait(fault.seconds)  # a stopping server does not keep a client waiting
     elif isinstance(fault, TokenRejected):
         description = f"The token is {fault.reason}"
         raise Unauthorized(
@@ -433,6 +484,24 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:
+        with self.server.sim._answering() as admitted:
+            if admitted:
+                self._get()
+            else:
+                self._refuse()
+
+    def do_POST(self) -> None:
+        with self.server.sim._answering() as admitted:
+            if admitted:
+                self._post()
+            else:
+                self._refuse()
+
+    def _refuse(self) -> None:
+        self.close_connection = True
+        self._send(503, {"Content-Type": "text/html", "Connection": "close"}, _IIS_503)
+
+    def _get(self) -> None:
         path = urlsplit(self.path).path
         parts = path.strip("/").split("/")
         sim = self.server.sim
@@ -450,7 +519,7 @@ class _Handler(BaseHTTPRequestHandler):
             json.dumps(payload).encode(),
         )
 
-    def do_POST(self) -> None:
+    def _post(self) -> None:
         path = urlsplit(self.path).path
         body = self._body()
         sim = self.server.sim

@@ -20,6 +20,7 @@ from adapters.erp.editing import TABLES, EditError, ErpEditor, parse_time
 from adapters.erp.schema import appointments, tasks
 from adapters.erp.snapshots import load_items
 from adapters.erp.store import ErpStore
+from engine.errors import SideError
 from engine.model import Appointment, ItemKind, Task
 
 _KINDS = click.Choice(sorted(TABLES))
@@ -53,15 +54,39 @@ def erp(ctx: click.Context, url: str, schema: str | None) -> None:
 
 @contextmanager
 def _store() -> Iterator[ErpStore]:
+    """The store the options name; its database errors end the command with one line."""
     target = click.get_current_context().find_object(ErpTarget)
     assert target is not None, "ERP commands run inside the erp group"
-    store = ErpStore(target.url, schema=target.schema)
+    try:
+        store = ErpStore(target.url, schema=target.schema)
+    except (ValueError, NotImplementedError, sa.exc.ArgumentError) as exc:
+        raise click.ClickException(_redacted(str(exc), target.url)) from None
     try:
         yield store
     except EditError as exc:
         raise click.ClickException(str(exc)) from None
+    except SideError as exc:
+        raise _database_error(str(exc), store, target.url) from None
+    except sa.exc.DBAPIError as exc:
+        what = "unavailable" if isinstance(exc, sa.exc.OperationalError) else "error"
+        cause = str(exc.orig).strip() or type(exc.orig).__name__
+        raise _database_error(f"ERP database {what}: {cause}", store, target.url) from None
     finally:
         store.close()
+
+
+def _database_error(message: str, store: ErpStore, url: str) -> click.ClickException:
+    first_line = message.strip().splitlines()[0]  # drivers add hints on further lines
+    return click.ClickException(_redacted(f"{first_line} (at {store.display_url})", url))
+
+
+def _redacted(text: str, url: str) -> str:
+    """`text` without the URL's password, should a driver message have quoted it."""
+    try:
+        password = sa.engine.make_url(url).password
+    except sa.exc.ArgumentError:
+        return text  # not a URL, so no password that a message could quote
+    return text.replace(str(password), "***") if password else text
 
 
 def _fields(**options: Any) -> dict[str, Any]:

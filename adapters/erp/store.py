@@ -79,10 +79,10 @@ class ErpStore:
 
     def init(self) -> int:
         """Create or upgrade the schema; returns its version."""
-        if self._schema is not None:
-            with self._engine.begin() as conn:
-                conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
         with _translated_errors():
+            if self._schema is not None:
+                with self._engine.begin() as conn:
+                    conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"')
             return migrate(self._engine)
 
     def close(self) -> None:

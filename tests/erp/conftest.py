@@ -1,45 +1,32 @@
 """Fixtures for the ERP store: every test runs on a SQLite file and on the PostgreSQL server.
 
 PostgreSQL tests get a schema of their own (xdist-safe) that is dropped afterwards; they are
-skipped, with the reason, only when no server answers.
+skipped, with the reason, only when no server answers (see tests/postgres.py).
 """
 
 from __future__ import annotations
 
-import os
+import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 from typing import Generic, TypeVar
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 
-from adapters.erp.database import create_erp_engine, redact
+from adapters.erp.database import create_erp_engine
 from adapters.erp.editing import ErpEditor
 from adapters.erp.store import ErpStore
+from tests.postgres import POSTGRES_URL, drop_schema, require_postgres
 
-POSTGRES_URL = os.environ.get(
-    "EINKLANG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 T = TypeVar("T")
 OBSERVED_AT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-
-
-@cache
-def postgres_unavailable() -> str | None:
-    conninfo = sa.make_url(POSTGRES_URL).set(drivername="postgresql")
-    try:
-        psycopg.connect(conninfo.render_as_string(hide_password=False), connect_timeout=3).close()
-    except psycopg.Error as exc:
-        return f"no PostgreSQL server at {redact(POSTGRES_URL)}: {exc}"
-    return None
+PASSWORD = "s3cret-pw"
 
 
 @dataclass(frozen=True)
@@ -58,15 +45,19 @@ def erp_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ErpDataba
     if request.param == "sqlite":
         yield ErpDatabase("sqlite", f"sqlite:///{tmp_path / 'erp.sqlite3'}", None)
         return
-    reason = postgres_unavailable()
-    if reason is not None:
-        pytest.skip(reason)
+    require_postgres()
     schema = f"einklang_test_{uuid.uuid4().hex[:12]}"
     yield ErpDatabase("postgres", POSTGRES_URL, schema)
-    engine = sa.create_engine(POSTGRES_URL)
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    engine.dispose()
+    drop_schema(POSTGRES_URL, schema)
+
+
+@pytest.fixture
+def unreachable_postgres_url() -> str:
+    """A PostgreSQL URL with PASSWORD, on a local port that nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"postgresql://einklang:{PASSWORD}@127.0.0.1:{port}/erp"
 
 
 @pytest.fixture

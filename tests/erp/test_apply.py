@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -110,6 +111,65 @@ def test_an_update_of_only_the_exceptions_is_one_feed_entry_with_origin_sync(
     echo = only_observation(store, before)
     assert echo.origin is Origin.SYNC and echo.native_version == result.native_version
     assert echo.snapshot == moved
+
+
+def revised_task() -> Task:
+    return imported_task().replace(subject="Send revised offer", due=date(2026, 11, 9))
+
+
+def test_an_engine_update_of_a_task_is_one_feed_entry_with_origin_sync(store: ErpStore) -> None:
+    created = store.apply("mueller", STREAM, create(imported_task()))
+    before = store.feed_position()
+
+    result = store.apply(
+        "mueller", STREAM, update(revised_task(), created.native_id, created.native_version)
+    )
+
+    [entry] = store.read_feed(before)
+    assert (entry.origin, entry.table_name, entry.operation, entry.item_kind) == (
+        "sync",
+        "tasks",
+        "update",
+        "task",
+    )
+    assert (entry.row_id, entry.sync_id) == (int(created.native_id), str(STREAM))
+    assert str(entry.row_version) == result.native_version
+    echo = only_observation(store, before)
+    assert echo.origin is Origin.SYNC and echo.snapshot == revised_task()
+
+
+def test_a_repeated_identical_engine_update_of_a_task_is_no_feed_entry(store: ErpStore) -> None:
+    created = store.apply("mueller", STREAM, create(imported_task()))
+    revision = update(revised_task(), created.native_id, created.native_version)
+    first = store.apply("mueller", STREAM, revision)
+    before = store.feed_position()
+
+    again = store.apply("mueller", STREAM, revision)  # e.g. retried after a lost answer
+
+    assert store.read_feed(before) == []
+    assert again == first
+
+
+def test_an_engine_delete_of_a_task_is_one_feed_entry_with_origin_sync(
+    store: ErpStore, erp_engine: sa.Engine
+) -> None:
+    created = store.apply("mueller", STREAM, create(imported_task()))
+    before = store.feed_position()
+
+    store.apply("mueller", STREAM, delete(ItemKind.TASK, created.native_id))
+    store.apply("mueller", STREAM, delete(ItemKind.TASK, created.native_id))
+
+    [entry] = store.read_feed(before)
+    assert (entry.origin, entry.table_name, entry.operation, entry.item_kind) == (
+        "sync",
+        "tasks",
+        "delete",
+        "task",
+    )
+    assert (entry.row_id, entry.sync_id) == (int(created.native_id), str(STREAM))
+    gone = only_observation(store, before)
+    assert (gone.change, gone.origin, gone.sync_id) == (Change.DELETED, Origin.SYNC, STREAM)
+    assert count(erp_engine, tasks) == 0
 
 
 def test_an_erp_edit_after_an_engine_write_is_not_an_echo(store: ErpStore, erp: ErpEditor) -> None:

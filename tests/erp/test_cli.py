@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from adapters.erp.store import ErpStore
 from engine.cli import main
 from engine.model import Appointment, Task
 from engine.observation import Change, Observation, UserChange
-from tests.erp.conftest import ErpDatabase
+from tests.erp.conftest import PASSWORD, ErpDatabase
+from tests.postgres import POSTGRES_URL, require_postgres
+
+EINKLANG = Path(sys.executable).parent / "einklang"
 
 FIXTURE = """
 [[user]]
@@ -121,3 +127,58 @@ def test_a_bad_value_on_the_command_line_is_an_error_message(erp_db: ErpDatabase
     result = invoke(erp_db, "edit", "task", "1", "percent_complete=many")
     assert result.exit_code != 0
     assert "percent_complete" in result.output
+
+
+def einklang_erp(*args: str) -> str:
+    """Run `einklang erp ...` as a person would; returns its output, which must be one error line."""
+    result = subprocess.run(
+        [str(EINKLANG), "erp", *args], capture_output=True, text=True, timeout=60
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "Traceback" not in output
+    assert PASSWORD not in output
+    assert len(output.strip().splitlines()) == 1, output
+    return output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["init"], ["--schema", "erp", "init"], ["users"], ["list"], ["add-user", "mueller"]],
+    ids=" ".join,
+)
+def test_an_unreachable_database_is_one_line_without_the_password(
+    unreachable_postgres_url: str, command: list[str]
+) -> None:
+    output = einklang_erp("--url", unreachable_postgres_url, *command)
+
+    assert "127.0.0.1" in output and "einklang:***@" in output
+
+
+@pytest.mark.parametrize(
+    ("url", "schema"),
+    [
+        (f"postgresql://einklang:{PASSWORD}@127.0.0.1:5432/erp", "Bad-Name"),
+        ("sqlite://", "erp"),
+    ],
+    ids=["not an identifier", "SQLite has no schemas"],
+)
+def test_a_bad_schema_name_is_one_line(url: str, schema: str) -> None:
+    output = einklang_erp("--url", url, "--schema", schema, "init")
+
+    assert "schema" in output.lower()
+
+
+def test_a_url_that_is_no_database_url_is_one_line() -> None:
+    output = einklang_erp("--url", f"einklang:{PASSWORD}", "init")
+
+    assert "URL" in output
+
+
+@pytest.mark.postgres
+def test_a_schema_name_postgresql_refuses_is_one_line() -> None:
+    require_postgres()
+
+    output = einklang_erp("--url", POSTGRES_URL, "--schema", "pg_einklang", "init")
+
+    assert "pg_einklang" in output

@@ -80,9 +80,6 @@ def test_a_transaction_committing_after_a_later_one_is_not_skipped_by_the_reader
     if erp_db.backend == "sqlite":
         pytest.skip("SQLite runs one writer at a time: commit order is sequence order by itself")
     start = store.feed_position()
-    early = erp_engine.connect()
-    early_tx = early.begin()
-    early.execute(tasks.insert().values(user_login="mueller", subject="drawn first"))
     late_pid: list[int] = []
 
     def later_writer() -> None:
@@ -92,7 +89,6 @@ def test_a_transaction_committing_after_a_later_one_is_not_skipped_by_the_reader
             conn.commit()
 
     later = Worker(later_writer)
-    later.start()
 
     def later_done_or_waiting_for_the_feed_lock() -> bool:
         if not later.is_alive():
@@ -106,11 +102,17 @@ def test_a_transaction_committing_after_a_later_one_is_not_skipped_by_the_reader
             )
             return bool(waiting.scalar_one())
 
-    wait_until(later_done_or_waiting_for_the_feed_lock)
-    seen = store.read_feed(start)
-    position = seen[-1].seq if seen else start
-    early_tx.commit()
-    early.close()
+    early = erp_engine.connect()
+    try:
+        early_tx = early.begin()
+        early.execute(tasks.insert().values(user_login="mueller", subject="drawn first"))
+        later.start()
+        wait_until(later_done_or_waiting_for_the_feed_lock)
+        seen = store.read_feed(start)
+        position = seen[-1].seq if seen else start
+        early_tx.commit()
+    finally:
+        early.close()  # an open transaction would hold the schema: the teardown's DROP would wait
     later.finish()
     seen += store.read_feed(position)
 

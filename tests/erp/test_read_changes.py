@@ -12,10 +12,11 @@ from adapters.erp.editing import ErpEditor
 from adapters.erp.schema import appointments
 from adapters.erp.snapshots import MAX_MESSAGE_CHARS
 from adapters.erp.store import ErpStore
+from engine.errors import TransientError
 from engine.model import Appointment, ItemKind, Side, Task, User
 from engine.observation import Change, Observation, Origin, UserChange, derive_stream_id
 from engine.ports import ErpPort
-from tests.erp.conftest import OBSERVED_AT, ErpDatabase
+from tests.erp.conftest import OBSERVED_AT, PASSWORD, ErpDatabase
 from tests.erp.samples import appointment_fields, berlin, seed, weekly_series
 
 
@@ -174,6 +175,7 @@ def test_r8_users_are_reported_with_their_eligibility(store: ErpStore, erp: ErpE
 def test_r15_the_feed_resumes_from_a_stored_position_after_a_restart(
     erp_db: ErpDatabase, store: ErpStore, erp: ErpEditor
 ) -> None:
+    settled = erp.add("task", {"user_login": "mueller", "subject": "done before the stop"})
     first = erp.add("task", {"user_login": "mueller", "subject": "before the stop"})
     stored = store.read_changes(0).position
     store.close()
@@ -182,12 +184,22 @@ def test_r15_the_feed_resumes_from_a_stored_position_after_a_restart(
     erp.edit("task", first, {"subject": "changed while stopped"})
 
     with ErpStore(erp_db.url, schema=erp_db.schema) as restarted:
+        missed = restarted.read_feed(stored)
+        everything = restarted.read_feed(0)
         batch = restarted.read_changes(stored)
         after = restarted.read_changes(batch.position)
 
+    # Exactly the entries committed while stopped, none from before the stored position.
+    assert [(e.operation, e.row_id) for e in missed] == [("insert", second), ("update", first)]
+    assert all(e.seq > stored for e in missed)
+    assert missed == [e for e in everything if e.seq > stored]
+    # Coalescing would hide a replay from 0 in the observed items; the feed shows it.
+    assert len(everything) > len(missed)
     assert sorted(o.native_id for o in observations(batch.changes)) == sorted(
         [str(first), str(second)]
     )
+    assert str(settled) not in {o.native_id for o in observations(batch.changes)}
+    assert batch.position == missed[-1].seq
     assert after.changes == ()
 
 
@@ -335,6 +347,18 @@ def test_the_store_is_the_engines_erp_port(store: ErpStore, erp: ErpEditor) -> N
     assert port.feed_position() == 0
     erp.add("user", {"login": "mueller"})
     assert port.feed_position() == 1
+
+
+@pytest.mark.parametrize("schema", [None, "erp"])
+def test_setting_up_an_unreachable_database_is_a_transient_error(
+    unreachable_postgres_url: str, schema: str | None
+) -> None:
+    with (
+        ErpStore(unreachable_postgres_url, schema=schema) as store,
+        pytest.raises(TransientError, match="ERP database unavailable") as raised,
+    ):
+        store.init()
+    assert PASSWORD not in str(raised.value)
 
 
 def test_a_database_password_is_never_shown() -> None:

@@ -70,8 +70,9 @@ def _checked_server(store: MailboxStore, config: ServerConfig) -> Iterator[EwsSe
     try:
         yield server
     finally:
-        server.stop()
+        server.stop()  # waits for requests in flight, so their last envelopes are checked too
         close_connections()
+    assert server.in_flight == 0, "requests still running after stop: their traffic is unchecked"
     assert server.violations == [], "schema violations:\n" + "\n".join(map(str, server.violations))
 
 

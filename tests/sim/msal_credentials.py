@@ -8,13 +8,36 @@ fetches its own token from login.microsoftonline.com on refresh.)
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import msal
+import requests
 from exchangelib import Identity, OAuth2AuthorizationCodeCredentials
 from oauthlib.oauth2 import OAuth2Token
 
+from sim.server import EwsServer
+from tests.sim.support import APP, TENANT
+
 EWS_SCOPES = ["https://outlook.office365.com/.default"]
+
+
+def msal_for(
+    server: EwsServer, certificate: Path, secret: str = APP.client_secret
+) -> msal.ConfidentialClientApplication:
+    """The app registration APP as msal sees it, trusting the simulator's certificate."""
+    # msal's verify= loses against REQUESTS_CA_BUNDLE in the environment (requests merges the
+    # environment over Session.verify), so msal gets a session that ignores the environment.
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(certificate)
+    return msal.ConfidentialClientApplication(
+        APP.client_id,
+        client_credential=secret,
+        authority=server.authority(TENANT),
+        instance_discovery=False,
+        http_client=session,
+    )
 
 
 def msal_token(

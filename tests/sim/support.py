@@ -21,6 +21,7 @@ from exchangelib.credentials import BaseCredentials
 from exchangelib.protocol import RetryPolicy
 
 from sim.auth import AdminAccount, OAuthApp
+from sim.envelope import MESSAGES_NS, SOAP_NS, TYPES_NS
 from sim.operations import StreamTiming
 from sim.server import EwsServer
 
@@ -39,6 +40,18 @@ EXCHANGE_2016 = Version(build=Build(15, 1, 2507, 6))
 BERLIN = EWSTimeZone("Europe/Berlin")
 # One "minute" of ConnectionTimeout lasts 0.6 s here, so streaming tests take about a second.
 FAST_STREAMS = StreamTiming(minute_seconds=0.6, heartbeat_seconds=0.2)
+
+ENVELOPE = """<?xml version="1.0" encoding="utf-8"?>
+<s:Envelope xmlns:s="{s}" xmlns:m="{m}" xmlns:t="{t}">
+  <s:Header>{header}</s:Header>
+  <s:Body>{body}</s:Body>
+</s:Envelope>"""
+VERSION = '<t:RequestServerVersion Version="Exchange2016"/>'
+
+
+def envelope(body: str, header: str = VERSION) -> bytes:
+    """A raw SOAP request around `body` (operation XML with the m: and t: prefixes)."""
+    return ENVELOPE.format(s=SOAP_NS, m=MESSAGES_NS, t=TYPES_NS, header=header, body=body).encode()
 
 
 class SyncId(ExtendedProperty):

@@ -19,7 +19,7 @@ from exchangelib import Credentials, Identity
 from exchangelib.protocol import BaseProtocol
 
 from tests.sim.msal_credentials import MsalCredentials, msal_token
-from tests.sim.support import make_account_at
+from tests.sim.support import MESSAGES_XSD, envelope, make_account_at
 
 EINKLANG = Path(sys.executable).parent / "einklang"
 SECRET = "cli-client-secret-0815"
@@ -30,6 +30,7 @@ PASSWORD = "cli-admin-password-4711"
 class RunningSim:
     process: subprocess.Popen[str]
     lines: queue.Queue[str]
+    pump: threading.Thread
     seen: list[str] = field(default_factory=list)
 
     def wait_for(self, prefix: str, timeout: float = 20) -> str:
@@ -41,8 +42,19 @@ class RunningSim:
 
     def stop(self) -> tuple[int, str, str]:
         self.process.send_signal(signal.SIGTERM)
+        self.pump.join(timeout=20)  # communicate() must be the only reader from here on
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
         stdout, stderr = self.process.communicate(timeout=20)
         return self.process.returncode, "".join(self.seen) + stdout, stderr
+
+    def stop_without_violations(self) -> tuple[str, str]:
+        """Stop it; fail if it found traffic that violates the EWS schemas."""
+        code, stdout, stderr = self.stop()
+        assert code == 0, stderr
+        assert "Schema violations: 0\n" in stdout, stdout
+        assert "schema violation" not in stderr, stderr
+        return stdout, stderr
 
 
 SimStarter = Callable[..., RunningSim]
@@ -54,7 +66,7 @@ def start_sim() -> Iterator[SimStarter]:
 
     def start(*args: str) -> RunningSim:
         process = subprocess.Popen(
-            [str(EINKLANG), "sim", *args],
+            [str(EINKLANG), "sim", "--schema", str(MESSAGES_XSD), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -68,8 +80,9 @@ def start_sim() -> Iterator[SimStarter]:
                 if line.startswith("Mailboxes:"):
                     return  # the rest is read by communicate() in stop()
 
-        threading.Thread(target=pump, daemon=True).start()
-        running = RunningSim(process, lines)
+        pumping = threading.Thread(target=pump, daemon=True)
+        pumping.start()
+        running = RunningSim(process, lines, pumping)
         started.append(running)
         return running
 
@@ -120,9 +133,8 @@ def test_cli_serves_listed_mailboxes_over_tls_with_oauth2_and_stops_on_sigterm(
     )
     assert make_account_at(endpoint, "dora@example.com", credentials).tasks.name == "Tasks"
 
-    code, stdout, stderr = sim.stop()
+    stdout, stderr = sim.stop_without_violations()
 
-    assert code == 0
     output = stdout + stderr
     for secret in (SECRET, PASSWORD, token["access_token"]):
         assert secret not in output
@@ -138,7 +150,28 @@ def test_cli_without_options_serves_demo_mailboxes(start_sim: SimStarter) -> Non
 
     assert endpoint.startswith("http://127.0.0.1:")
     assert len(mailboxes) >= 2 and account.calendar.name == "Calendar"
-    assert sim.stop()[0] == 0
+    sim.stop_without_violations()
+
+
+def test_cli_reports_schema_violations_when_it_stops(start_sim: SimStarter) -> None:
+    sim = start_sim("--port", "0")
+    endpoint = sim.wait_for("EWS endpoint:")
+    mailbox = sim.wait_for("Mailboxes:").split(", ")[0]
+    invalid = "<m:GetFolder><m:FolderIds/></m:GetFolder>"  # FolderShape is required
+
+    response = requests.post(
+        endpoint,
+        data=envelope(invalid),
+        auth=("admin", "demo"),
+        headers={"X-AnchorMailbox": mailbox},
+        timeout=30,
+    )
+    code, stdout, stderr = sim.stop()
+
+    assert response.status_code == 500 and b"ErrorSchemaValidation" in response.content
+    assert code == 0
+    assert "Schema violations: 1\n" in stdout
+    assert "schema violation: request GetFolder" in stderr
 
 
 def test_cli_rejects_incomplete_oauth_options() -> None:

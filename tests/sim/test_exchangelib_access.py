@@ -9,7 +9,6 @@ from pathlib import Path
 
 import msal
 import pytest
-import requests
 from exchangelib import DELEGATE, Account, Credentials, Identity
 from exchangelib.errors import (
     ErrorImpersonateUserDenied,
@@ -21,8 +20,8 @@ from exchangelib.errors import (
 from sim.clock import ManualClock
 from sim.faults import TokenRejected
 from sim.server import EwsServer
-from tests.sim.msal_credentials import MsalCredentials, msal_token
-from tests.sim.support import ALICE, APP, BOB, CAROL, TENANT, AccountFactory, make_account
+from tests.sim.msal_credentials import MsalCredentials, msal_for, msal_token
+from tests.sim.support import ALICE, APP, BOB, CAROL, AccountFactory, make_account
 
 
 def test_admin_impersonates_each_permitted_mailbox(
@@ -57,23 +56,6 @@ def test_basic_auth_works_over_tls(tls_server: EwsServer, trust_sim_certificate:
 
     assert tls_server.url.startswith("https://127.0.0.1:")
     assert account.calendar.name == "Calendar"
-
-
-def msal_for(
-    server: EwsServer, certificate: Path, secret: str = APP.client_secret
-) -> msal.ConfidentialClientApplication:
-    # msal's verify= loses against REQUESTS_CA_BUNDLE in the environment (requests merges the
-    # environment over Session.verify), so msal gets a session that ignores the environment.
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = str(certificate)
-    return msal.ConfidentialClientApplication(
-        APP.client_id,
-        client_credential=secret,
-        authority=server.authority(TENANT),
-        instance_discovery=False,
-        http_client=session,
-    )
 
 
 @pytest.fixture

@@ -26,25 +26,14 @@ from sim.schema import SchemaValidator
 from sim.server import EwsServer
 from sim.shapes import BaseShape, Shape
 from sim.store import MailboxStore
-from tests.sim.support import ADMIN, ALICE, MESSAGES_XSD
-
-ENVELOPE = """<?xml version="1.0" encoding="utf-8"?>
-<s:Envelope xmlns:s="{s}" xmlns:m="{m}" xmlns:t="{t}">
-  <s:Header>{header}</s:Header>
-  <s:Body>{body}</s:Body>
-</s:Envelope>"""
-VERSION = '<t:RequestServerVersion Version="Exchange2016"/>'
+from tests.sim.support import ADMIN, ALICE, MESSAGES_XSD, envelope
 
 
-def envelope(body: str, header: str = VERSION) -> bytes:
-    return ENVELOPE.format(s=SOAP_NS, m=MESSAGES_NS, t=TYPES_NS, header=header, body=body).encode()
-
-
-def post(server: EwsServer, data: bytes) -> requests.Response:
+def post(server: EwsServer, data: bytes, password: str = ADMIN.password) -> requests.Response:
     return requests.post(
         server.url,
         data=data,
-        auth=(ADMIN.username, ADMIN.password),
+        auth=(ADMIN.username, password),
         headers={"X-AnchorMailbox": ALICE},
         timeout=30,
     )
@@ -70,6 +59,32 @@ def test_invalid_request_is_refused_with_error_schema_validation_and_recorded(
     assert fault is not None and fault.findtext("faultcode") == "a:ErrorSchemaValidation"
     [violation] = server.take_violations()
     assert violation.direction == "request" and "ItemIdentifier" in str(violation)
+
+
+def test_invalid_request_refused_at_authentication_is_still_recorded(server: EwsServer) -> None:
+    body = (
+        "<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape></m:ItemShape>"
+        '<m:ItemIds><t:ItemIdentifier Id="x"/></m:ItemIds></m:GetItem>'
+    )
+
+    response = post(server, envelope(body), password="wrong")
+
+    assert response.status_code == 401
+    [violation] = server.take_violations()
+    assert violation.direction == "request" and "ItemIdentifier" in str(violation)
+    assert server.requests[-1].operation == "GetItem"
+
+
+def test_a_valid_request_refused_at_authentication_records_no_violation(
+    server: EwsServer,
+) -> None:
+    body = (
+        "<m:GetFolder><m:FolderShape><t:BaseShape>IdOnly</t:BaseShape></m:FolderShape>"
+        '<m:FolderIds><t:DistinguishedFolderId Id="calendar"/></m:FolderIds></m:GetFolder>'
+    )
+
+    assert post(server, envelope(body), password="wrong").status_code == 401
+    assert server.violations == []
 
 
 def test_invalid_header_is_caught(server: EwsServer) -> None:
