@@ -36,8 +36,7 @@ from eventsourcing.domain import Aggregate, event
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapters.fake.erp import FakeErp
-from bench.standin import StandInExchange
+from bench.standin import StandInErp, StandInExchange
 from engine.model import ItemKind, User
 from engine.options import SyncOptions
 from engine.runtime import Engine
@@ -86,7 +85,7 @@ class Clock:
 
 def engine_rate(directory: Path, changes: int, users: int) -> dict[str, float]:
     clock = Clock()
-    erp, exchange = FakeErp(clock=clock), StandInExchange(clock)
+    erp, exchange = StandInErp(clock), StandInExchange(clock)
     logins = [f"user{n:03d}" for n in range(users)]
     for login in logins:
         erp.save_user(User(login=login, mailbox=f"{login}@example.com", allow_sync=True))

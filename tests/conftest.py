@@ -8,33 +8,25 @@ from pathlib import Path
 
 import pytest
 
-from adapters.fake.erp import FakeErp
-from tests.erp_person import ErpFactory
 from tests.harness import Harness
 from tests.postgres import POSTGRES_URL, drop_schema, require_postgres
 
 
 @pytest.fixture
-def erp_factory() -> ErpFactory:
-    """The ERP of `fresh` and `world`: the in-memory fake, unless a test module overrides this."""
-    return FakeErp
-
-
-@pytest.fixture
-def fresh(tmp_path: Path, erp_factory: ErpFactory) -> Iterator[Harness]:
+def fresh(tmp_path: Path) -> Iterator[Harness]:
     """Both sides and a store, nobody set up yet."""
-    harness = Harness(tmp_path, erp=erp_factory)
+    harness = Harness(tmp_path)
     yield harness
-    harness.close()
+    harness.shutdown()
 
 
 @pytest.fixture
-def world(tmp_path: Path, erp_factory: ErpFactory) -> Iterator[Harness]:
-    harness = Harness(tmp_path, erp=erp_factory)
+def world(tmp_path: Path) -> Iterator[Harness]:
+    harness = Harness(tmp_path)
     harness.user("mueller")
     harness.sync()  # sync is set up for mueller: what follows is "after setup" (R5)
     yield harness
-    harness.close()
+    harness.shutdown()
 
 
 @pytest.fixture

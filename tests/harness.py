@@ -1,14 +1,16 @@
-"""A running engine between an in-memory ERP and an in-memory Exchange, on a real SQLite store.
+"""A running engine between the ERP and Exchange, on a real SQLite event store.
 
-Tests drive it the way the product runs: they act as a person on one side, let the engine
-tick until it is quiet, and look at both sides and the transfer log. `erp` swaps the fake ERP for
-another with the same helpers (tests/erp_person.py: the real SQL adapter).
+The two sides are the project's one model of each (DESIGN §8): the real ERP adapter on a
+temporary SQLite database (acted in through `tests/erp_person.py`), and the simulator's mailbox
+store behind its port (`adapters/exchange/mailbox_store.py`). Tests drive it the way the product
+runs: they act as a person on one side, let the engine tick until it is quiet, and look at both
+sides and the transfer log.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,8 +19,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from adapters.fake.erp import FakeErp
-from adapters.fake.exchange import FakeExchange
+from adapters.exchange.mailbox_store import MailboxStorePort
 from engine.model import Appointment, ItemKind, Side, Task, User
 from engine.options import SyncOptions
 from engine.ports import ExchangePort
@@ -27,7 +28,8 @@ from engine.state import ItemState
 from engine.store import EventStore, StoreLocation
 from projections.projector import Projector
 from replay.verify import verify
-from tests.erp_person import ErpFactory
+from sim.store import MailboxStore, StoreSettings
+from tests.erp_person import ErpFactory, SqlErp
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -87,8 +89,31 @@ class Outlook(ExchangePort, Protocol):
 ExchangeFactory = Callable[[Callable[[], datetime]], Outlook]
 
 
-def fake_exchange(clock: Callable[[], datetime]) -> Outlook:
-    return FakeExchange(clock=clock)
+MAILBOXES = ("mueller@example.com", "schmidt@example.com", "weber@example.com")
+
+
+class StoreClock:
+    """The store's clock (`now()`) over the harness's callable clock: one time for all."""
+
+    def __init__(self, now: Callable[[], datetime]) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        return self._now()
+
+
+def mailbox_store_exchange(
+    mailboxes: Iterable[str] = MAILBOXES, settings: StoreSettings | None = None
+) -> ExchangeFactory:
+    """A harness factory: a fresh simulator store with these mailboxes, and the port over it."""
+
+    def build(clock: Callable[[], datetime]) -> Outlook:
+        store = MailboxStore(clock=StoreClock(clock), settings=settings)
+        for mailbox in mailboxes:
+            store.add_mailbox(mailbox)
+        return MailboxStorePort(store, clock=clock)
+
+    return build
 
 
 def at(day: int, hour: int, minute: int = 0, month: int = 12, year: int = 2026) -> datetime:
@@ -101,12 +126,12 @@ class Harness:
         directory: Path,
         options: SyncOptions | None = None,
         store_url: str | None = None,
-        exchange: ExchangeFactory = fake_exchange,
-        erp: ErpFactory = FakeErp,
+        exchange: ExchangeFactory | None = None,
+        erp: ErpFactory = SqlErp,
     ) -> None:
         self.clock = Clock(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
         self.erp = erp(self.clock)
-        self.exchange = exchange(self.clock)
+        self.exchange = (exchange or mailbox_store_exchange())(self.clock)
         self.options = options or SyncOptions()
         self.location = StoreLocation(store_url or str(directory / "einklang.db"))
         self.store: EventStore | None = None
@@ -139,11 +164,19 @@ class Harness:
         return engine
 
     def close(self) -> None:
+        """Stop the engine's process; the two sides live on."""
         if self.engine is not None:
             self.engine.projector.close()
         if self.store is not None:
             self.store.close()
         self.engine = self.store = None
+
+    def shutdown(self) -> None:
+        """Stop the engine and put the two sides away (the ERP's database, for one)."""
+        self.close()
+        close = getattr(self.erp, "close", None)
+        if close is not None:
+            close()
 
     def sync(self) -> int:
         assert self.engine is not None
@@ -152,7 +185,12 @@ class Harness:
     # ---- people on both sides -------------------------------------------------------------
 
     def user(self, login: str = "mueller", **fields: Any) -> User:
-        user = User(login=login, mailbox=f"{login}@example.com", allow_sync=True, **fields)
+        """An ERP user allowed to sync, with a mailbox of the same name in Exchange."""
+        user = User(login=login, mailbox=self.mailbox(login), allow_sync=True, **fields)
+        if isinstance(self.exchange, MailboxStorePort) and not self.exchange.store.has_mailbox(
+            user.mailbox or ""
+        ):
+            self.exchange.store.add_mailbox(user.mailbox or "")
         self.erp.save_user(user)
         return user
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +19,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initialize, invariant, rule
 
-from adapters.fake.erp import FakeErp
 from engine.model import Appointment, ItemKind, Side, Task, TaskStatus
 from engine.options import SyncOptions
 from engine.recurrence import Recurrence
-from tests.erp_person import ErpFactory
-from tests.harness import Harness, Outlook, at, fake_exchange
+from tests.harness import Harness, at
 
 USERS = ("mueller", "schmidt")
 words = st.sampled_from(["Alpha", "Beta", "Gamma", "Delta", "Review", "Call", "Visit"])
@@ -44,23 +41,15 @@ patterns = st.sampled_from(
 class BothSidesConverge(RuleBasedStateMachine):
     erp_rows = Bundle("erp_rows")
     outlook_items = Bundle("outlook_items")
-    erp_side: ErpFactory = FakeErp  # test_rules_on_sql_erp.py runs the machine on the SQL adapter
 
     def __init__(self) -> None:
         super().__init__()
         self.directory = Path(tempfile.mkdtemp(prefix="einklang-convergence-"))
         policy = "erp_wins"
         self.world = Harness(
-            self.directory,
-            SyncOptions(deletion_burst_threshold=10_000, conflict_policy=policy),
-            exchange=self.exchange,
-            erp=self.erp_side,
+            self.directory, SyncOptions(deletion_burst_threshold=10_000, conflict_policy=policy)
         )
         self.erp_info: dict[str, str] = {}  # what ERP users wrote, per row
-
-    def exchange(self, clock: Callable[[], datetime]) -> Outlook:
-        """The Exchange the engine syncs with (subclasses run the machine on another)."""
-        return fake_exchange(clock)
 
     @initialize(preexisting=st.booleans())
     def set_up(self, preexisting: bool) -> None:
@@ -353,7 +342,7 @@ class BothSidesConverge(RuleBasedStateMachine):
             self._check_converged()
             self.world.verify(expect_decisions=False)
         finally:
-            self.world.close()
+            self.world.shutdown()
             shutil.rmtree(self.directory, ignore_errors=True)
 
     def _check_converged(self) -> None:

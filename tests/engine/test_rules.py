@@ -22,6 +22,7 @@ from engine.model import (
     ItemKind,
     Participant,
     ResponseStatus,
+    Task,
     TaskStatus,
     User,
 )
@@ -849,6 +850,21 @@ def test_r19_what_if_shows_what_other_options_would_have_done(world: Harness) ->
 
 
 # ---- transient failures retry, permanent ones park ------------------------------------------------
+
+
+def test_values_exchange_sets_when_saving_our_write_are_taken_over(world: Harness) -> None:
+    """Exchange sets a completed task's CompleteDate itself: the ERP takes it over, the sides agree."""
+    row = world.erp_task(subject="Call back")
+    world.sync()
+    world.clock.advance(minutes=5)
+    world.erp.edit(row, status=TaskStatus.COMPLETED, percent_complete=100)
+    world.sync()
+    outlook = world.counterpart_in_exchange(row).content
+    erp = world.erp.snapshot_of(row)
+    assert isinstance(outlook, Task) and isinstance(erp, Task)
+    assert outlook.completed_at == world.clock.now  # Exchange's CompleteDate
+    assert erp.completed_at == outlook.completed_at
+    assert reasons.ADJUSTED_ON_SAVE in world.reasons()
 
 
 def test_transient_write_failures_are_retried_with_backoff(world: Harness) -> None:

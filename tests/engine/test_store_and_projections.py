@@ -88,7 +88,7 @@ def test_the_engine_syncs_and_replays_on_each_store(store_url: str, tmp_path: Pa
         ]
         world.verify()
     finally:
-        world.close()
+        world.shutdown()
 
 
 def _rows(projector: Projector) -> dict[str, list[dict[str, Any]]]:
@@ -128,7 +128,7 @@ def test_projections_rebuild_from_zero_to_the_same_rows(store_url: str, tmp_path
         assert world.engine.projector.rebuild() == world.store.max_notification_id()  # type: ignore[union-attr]
         assert _rows(world.engine.projector) == incremental
     finally:
-        world.close()
+        world.shutdown()
 
 
 def test_projections_apply_each_event_exactly_once_across_crashes(
@@ -166,7 +166,7 @@ def test_projections_apply_each_event_exactly_once_across_crashes(
         follower.close()
         restarted.close()
     finally:
-        world.close()
+        world.shutdown()
 
 
 def test_read_models_of_an_older_schema_are_rebuilt_from_the_log(world: Harness) -> None:

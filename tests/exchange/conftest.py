@@ -1,8 +1,8 @@
-"""Fixtures for the Exchange port tests: both implementations of the port side by side.
+"""Fixtures for the Exchange port tests: the port over the simulator's mailbox store.
 
-`exchange` is each of them in turn — the in-memory fake the engine tests grew up with and the
-port over the simulator's mailbox store — so that one suite states the contract for both;
-`port` is the store's alone, for what only it can show (Windows time zones, EWS errors).
+`exchange` is the port as the engine sees it (the contract every Exchange adapter keeps);
+`port` is the same, typed as the store's port, for what only it can show (Windows time zones,
+EWS errors).
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from adapters.exchange.mailbox_store import MailboxStorePort
-from tests.exchange.support import mailbox_store_exchange
-from tests.harness import Clock, Outlook, fake_exchange
+from tests.harness import Clock, Outlook, mailbox_store_exchange
 
 
 @pytest.fixture
@@ -21,10 +20,8 @@ def clock() -> Clock:
     return Clock(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
 
 
-@pytest.fixture(params=["fake", "mailbox_store"])
-def exchange(request: pytest.FixtureRequest, clock: Clock) -> Outlook:
-    if request.param == "fake":
-        return fake_exchange(clock)
+@pytest.fixture
+def exchange(clock: Clock) -> Outlook:
     return mailbox_store_exchange()(clock)
 
 

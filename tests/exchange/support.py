@@ -2,44 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Literal
 
-from adapters.exchange.mailbox_store import MailboxStorePort
 from engine.model import Appointment, ItemKind, Side, Task, User
 from engine.observation import Observation
 from engine.ports import ExchangePort, OccurrenceChange, Write
-from sim.store import MailboxStore, StoreSettings
-from tests.harness import ExchangeFactory, Outlook, OutlookItem
+from tests.harness import OutlookItem
 
 MAILBOXES = ("mueller@example.com", "schmidt@example.com", "weber@example.com")
 MAILBOX = MAILBOXES[0]
 USER = User(login="mueller", mailbox=MAILBOX, allow_sync=True)
-
-
-class StoreClock:
-    """The store's clock (`now()`) over the harness's callable clock: one time for all."""
-
-    def __init__(self, now: Callable[[], datetime]) -> None:
-        self._now = now
-
-    def now(self) -> datetime:
-        return self._now()
-
-
-def mailbox_store_exchange(
-    mailboxes: Iterable[str] = MAILBOXES, settings: StoreSettings | None = None
-) -> ExchangeFactory:
-    """A harness factory: a fresh store with these mailboxes, and the port over it."""
-
-    def build(clock: Callable[[], datetime]) -> Outlook:
-        store = MailboxStore(clock=StoreClock(clock), settings=settings)
-        for mailbox in mailboxes:
-            store.add_mailbox(mailbox)
-        return MailboxStorePort(store, clock=clock)
-
-    return build
 
 
 def creating(

@@ -1,7 +1,6 @@
 """What only the port over the mailbox store can show: Windows time zones, values Outlook can
 hold that our model cannot, how items made by other clients read, and EWS errors.
 
-The fake has none of these (it stores our own snapshots), so these tests run on the store alone.
 Items "made in Outlook" here are written straight into the store, as another client would.
 """
 
@@ -37,11 +36,10 @@ from tests.exchange.support import (
     MAILBOX,
     USER,
     creating,
-    mailbox_store_exchange,
     read_all,
     updating,
 )
-from tests.harness import Clock, at
+from tests.harness import Clock, at, mailbox_store_exchange
 
 KICKOFF = Appointment(subject="Kickoff", start=at(1, 9), end=at(1, 10))
 MONDAY = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)  # 09:00 in Berlin

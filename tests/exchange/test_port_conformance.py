@@ -1,9 +1,7 @@
-"""The Exchange port's contract, on both implementations: the in-memory fake and the port over
-the simulator's mailbox store (DESIGN §8: one model of Exchange).
+"""The Exchange port's contract, stated on the port over the simulator's mailbox store
+(DESIGN §8: one model of Exchange); every Exchange adapter keeps it.
 
-Every test goes through the `ExchangePort` methods and the "user in Outlook" helpers only. Where
-the two implementations legitimately differ, or where the fake is wrong about Exchange, the test
-says so and checks each one's behaviour explicitly.
+Every test goes through the `ExchangePort` methods and the "user in Outlook" helpers only.
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ from typing import Literal
 
 import pytest
 
-from adapters.fake.exchange import FakeExchange
 from engine.errors import NotFound, PermanentError, TransientError, VersionConflict
 from engine.infotext import as_body
 from engine.model import (
@@ -49,10 +46,6 @@ MON_WED = Recurrence(pattern="weekly", weekdays=("monday", "wednesday"), count=6
 MON_FRI = Recurrence(pattern="weekly", weekdays=("monday", "friday"), count=6)
 JOUR_FIXE = Appointment(subject="Jour fixe", start=at(7, 9), end=at(7, 10), recurrence=MON_WED)
 STARTS = JOUR_FIXE.occurrence_starts()  # Mon 7, Wed 9, Mon 14, Wed 16, Mon 21, Wed 23 Dec
-
-
-def is_fake(exchange: Outlook) -> bool:
-    return isinstance(exchange, FakeExchange)
 
 
 def moved(
@@ -170,8 +163,7 @@ def test_a_long_list_of_changes_comes_in_pages(exchange: Outlook) -> None:
     baseline, checkpoint, batches = read_all(exchange, ItemKind.APPOINTMENT, None)
     assert sorted(o.native_id for o in baseline) == sorted(before)
     assert {o.change for o in baseline} == {Change.BASELINE}
-    # The fake hands out the whole baseline at once; the store pages it like every sync.
-    assert batches == (1 if is_fake(exchange) else 2)
+    assert batches == 2  # the baseline is paged like every sync
     after = [exchange.create(MAILBOX, KICKOFF.replace(subject=f"New {n}")) for n in range(5)]
     first = exchange.read_changes(USER, ItemKind.APPOINTMENT, checkpoint)
     assert len(first.observations) == 2 and first.more
@@ -407,8 +399,7 @@ def test_an_occurrence_deleted_in_outlook_cannot_be_modified(exchange: Outlook) 
     target = JOUR_FIXE.replace(modified_occurrences=(moved(STARTS[1]),))
     write = updating(exchange.get(item_id), target, occurrences=rewritten_occurrences(target))
     # Exchange answers ErrorCalendarOccurrenceIsDeletedFromRecurrence: no retry will change that.
-    # The fake calls it NotFound, which the engine retries as if the whole item had gone.
-    with pytest.raises(NotFound if is_fake(exchange) else PermanentError):
+    with pytest.raises(PermanentError):
         exchange.apply(USER, uuid.uuid4(), write)
 
 
@@ -548,14 +539,13 @@ def test_completing_a_task_sets_its_completion_time(exchange: Outlook, clock: Cl
     done = Task(subject="Call back", status=TaskStatus.COMPLETED, percent_complete=100)
     content = fetched(exchange, created(exchange, done), ItemKind.TASK)
     assert isinstance(content, Task)
-    # Exchange sets CompleteDate itself when a task is completed (and ignores one written);
-    # the fake is wrong: it keeps whatever was written.
-    assert content.completed_at == (None if is_fake(exchange) else clock.now)
+    # Exchange sets CompleteDate itself when a task is completed (and ignores one written).
+    assert content.completed_at == clock.now
 
 
 def test_a_task_status_and_its_percent_complete_are_kept_consistent(exchange: Outlook) -> None:
     started = Task(subject="Call back", status=TaskStatus.NOT_STARTED, percent_complete=40)
     content = fetched(exchange, created(exchange, started), ItemKind.TASK)
     assert isinstance(content, Task)
-    # Exchange resets the percentage of a task that has not started; the fake keeps it.
-    assert content.percent_complete == (40 if is_fake(exchange) else 0)
+    # Exchange resets the percentage of a task that has not started.
+    assert content.percent_complete == 0

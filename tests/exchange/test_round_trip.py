@@ -2,8 +2,7 @@
 `fetch` as the same content (equal `sync_hash`, which is what the engine compares).
 
 Random appointments — single or series with moved and deleted occurrences, all-day or timed,
-in every time zone our table shares with the simulator — and random tasks. The fake is left
-out: it keeps the snapshot it was given, so it would round-trip anything.
+in every time zone our table shares with the simulator — and random tasks.
 """
 
 from __future__ import annotations
@@ -36,11 +35,10 @@ from tests.engine.test_recurrence import recurrences
 from tests.exchange.support import (
     USER,
     creating,
-    mailbox_store_exchange,
     rewritten_occurrences,
     updating,
 )
-from tests.harness import Clock, Outlook
+from tests.harness import Clock, Outlook, mailbox_store_exchange
 
 # Zones the simulator knows too: it answers ErrorTimeZone for the rest, as Exchange would not.
 ZONES = sorted(iana for iana, windows in IANA_TO_WINDOWS.items() if windows in known_windows_ids())
