@@ -119,6 +119,7 @@ class Engine:
         erp_batch: int = 1000,
         exchange_rounds: int = 4,
         project_every: int = 5000,
+        mailbox_recheck: timedelta = timedelta(minutes=15),
     ) -> None:
         self.store = store
         self.erp = erp
@@ -131,6 +132,8 @@ class Engine:
         self.erp_batch = erp_batch
         self.exchange_rounds = exchange_rounds
         self.project_every = project_every
+        self.mailbox_recheck = mailbox_recheck
+        self._mailboxes_checked_at = datetime.min.replace(tzinfo=UTC)
         self.scopes: dict[str, UserScope] = {}
         self.checkpoints: dict[str, str] = {}
         self._tick = _Tick()
@@ -177,11 +180,18 @@ class Engine:
 
     def observe(self) -> None:
         """Read both sides and decide on everything seen (nothing is written yet)."""
-        if self.clock().date() != self._checked_on:
+        now = self.clock()
+        if now.date() != self._checked_on:
             # Validity periods start and end with the date, not with a saved user row (R8).
-            self._checked_on = self.clock().date()
+            self._checked_on = now.date()
             for user in self.erp.users():
                 self._user_seen(user)
+        elif now - self._mailboxes_checked_at >= self.mailbox_recheck:
+            # Rights granted in Exchange change no ERP row: look at unreachable mailboxes again.
+            self._mailboxes_checked_at = now
+            for scope in list(self.scopes.values()):
+                if not scope.mailbox_reachable:
+                    self._user_seen(scope.user)
         self._read_erp()
         for scope in list(self.scopes.values()):
             if scope.eligible:

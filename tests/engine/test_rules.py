@@ -436,6 +436,24 @@ def test_r8_a_user_whose_mailbox_cannot_be_reached_is_not_synchronised(fresh: Ha
     assert "the mailbox cannot be reached: ErrorNonExistentMailbox" in fresh.log()[0]["sentence"]
 
 
+def test_r8_a_mailbox_that_becomes_reachable_is_synchronised_without_any_erp_change(
+    fresh: Harness,
+) -> None:
+    fresh.exchange.unreachable["mueller@example.com"] = "ErrorImpersonateUserDenied"
+    fresh.user("mueller")
+    fresh.sync()
+    fresh.erp_appointment(subject="Waiting for rights")
+    fresh.sync()
+    assert fresh.exchange_items() == []
+    del fresh.exchange.unreachable["mueller@example.com"]  # the admin grants impersonation
+    fresh.clock.advance(minutes=16)
+    fresh.sync()
+    row = fresh.erp_appointment(subject="After the rights")
+    fresh.sync()
+    assert [i.content.subject for i in fresh.exchange_items()] == ["After the rights"]
+    assert fresh.counterpart_in_exchange(row)
+
+
 def test_r8_eligibility_rules() -> None:
     user = User(
         login="mueller",
