@@ -8,6 +8,7 @@ backoff; permanent ones park the item. Nothing here decides a sync rule.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import threading
@@ -78,10 +79,16 @@ class TickReport:
     failures: int = 0
     events: int = 0
     users_changed: int = 0
+    unread_sources: int = 0  # sides that could not be read this round
 
     @property
     def idle(self) -> bool:
-        return self.observations == 0 and self.decisions == 0 and self.users_changed == 0
+        return (
+            self.observations == 0
+            and self.decisions == 0
+            and self.users_changed == 0
+            and self.unread_sources == 0
+        )
 
 
 @dataclass
@@ -215,11 +222,27 @@ class Engine:
     def run(self, stop: threading.Event, *, poll_s: float = 5.0) -> None:
         """Sync until `stop` is set. A committed ERP change wakes the engine at once (R3); the
         mailboxes are read on every tick, at the latest every `poll_s` seconds."""
-        self.start()
         while not stop.is_set():
-            if self.tick().idle:
-                position = int(self.checkpoints.get(ERP_FEED, "0"))
-                self.erp.wait_for_changes(position, timeout_s=poll_s)
+            try:
+                report = self.tick()  # starts the engine on the first round
+                if not (report.observations or report.decisions or report.users_changed):
+                    # Quiet (or a side away): sleep until the ERP commits, at most poll_s.
+                    position = int(self.checkpoints.get(ERP_FEED, "0"))
+                    self.erp.wait_for_changes(position, timeout_s=poll_s)
+            except Exception:  # a broken round must not end the sync for everyone
+                log.exception("a sync round failed; it is repeated from the saved positions")
+                self._abandon_tick()
+                stop.wait(poll_s)
+
+    def _abandon_tick(self) -> None:
+        """Forget what the failed round decided but did not save; read it again next round."""
+        cache = self.store.repository.cache
+        if cache is not None:
+            for stream_id in self._tick.touched:
+                with contextlib.suppress(KeyError):
+                    cache.get(stream_id, evict=True)
+        self._tick = _Tick()
+        self.checkpoints = self.store.checkpoints()
 
     def run_until_quiet(self, max_ticks: int = 50) -> int:
         """Tick until a tick finds nothing to do (for tests, the demo and one-shot runs)."""
@@ -321,7 +344,16 @@ class Engine:
 
     def _read_erp(self) -> None:
         position = int(self.checkpoints.get(ERP_FEED, "0"))
-        batch = self.erp.read_changes(position, self.erp_batch)
+        try:
+            batch = self.erp.read_changes(position, self.erp_batch)
+        except SideError as error:  # the ERP database is away: read again next round
+            log.warning("reading the ERP change feed failed: %s", error)
+            self._tick.report.unread_sources += 1
+            return
+        except Exception:  # an adapter bug: the feed stays where it is, the mailboxes go on
+            log.exception("reading the ERP change feed failed unexpectedly")
+            self._tick.report.unread_sources += 1
+            return
         for change in batch.changes:
             if isinstance(change, UserChange):
                 self._tick.report.users_changed += 1
@@ -339,6 +371,11 @@ class Engine:
                 batch = self.exchange.read_changes(user, kind, self.checkpoints.get(key))
             except SideError as error:
                 log.warning("reading %s of %s failed: %s", kind.value, user.login, error)
+                self._tick.report.unread_sources += 1
+                return
+            except Exception:  # an adapter bug in one mailbox must not stop the others
+                log.exception("reading %s of %s failed unexpectedly", kind.value, user.login)
+                self._tick.report.unread_sources += 1
                 return
             for obs in batch.observations:
                 self._handle(obs)

@@ -233,6 +233,85 @@ def test_r3_a_running_engine_wakes_at_once_for_an_erp_commit(world: Harness) -> 
     assert [i.content.subject for i in world.exchange_items()] == ["Committed"]
 
 
+def test_r4_the_running_engine_outlives_a_broken_round(world: Harness) -> None:
+    assert world.engine is not None and world.store is not None
+    store = world.store
+    save_batch = store.save_batch
+    saves = 0
+
+    def fails_once(*args: Any, **kwargs: Any) -> int:
+        nonlocal saves
+        saves += 1
+        if saves == 1:
+            raise RuntimeError("disk full")  # the round's decisions are lost, not its changes
+        return save_batch(*args, **kwargs)
+
+    store.save_batch = fails_once  # type: ignore[method-assign]
+    exported = threading.Event()
+    apply = world.exchange.apply
+
+    def apply_and_tell(*args: Any) -> Any:
+        result = apply(*args)
+        exported.set()
+        return result
+
+    world.exchange.apply = apply_and_tell  # type: ignore[method-assign]
+    row = world.erp_appointment(subject="Despite the failure")
+    stop = threading.Event()
+    engine = threading.Thread(target=world.engine.run, args=(stop,), kwargs={"poll_s": 0.05})
+    engine.start()
+    try:
+        assert exported.wait(timeout=10.0)
+    finally:
+        stop.set()
+        engine.join(timeout=10.0)
+    assert not engine.is_alive() and saves > 1
+    assert world.counterpart_in_exchange(row).content.subject == "Despite the failure"
+    assert len(world.exchange_items()) == 1
+    world.verify()
+
+
+def test_r4_an_adapter_bug_in_one_mailbox_does_not_stop_the_others(world: Harness) -> None:
+    world.user("schmidt")
+    world.sync()
+    read_changes = world.exchange.read_changes
+
+    def broken_for_mueller(user: User, *args: Any) -> Any:
+        if user.login == "mueller":
+            raise RuntimeError("adapter bug on one of mueller's items")
+        return read_changes(user, *args)
+
+    world.exchange.read_changes = broken_for_mueller  # type: ignore[method-assign]
+    world.erp_appointment("schmidt", subject="For schmidt")
+    world.outlook_appointment("schmidt", subject="From schmidt")
+    assert world.engine is not None
+    world.engine.tick()
+    world.engine.tick()
+    assert sorted(i.content.subject for i in world.exchange_items("schmidt")) == [
+        "For schmidt",
+        "From schmidt",
+    ]
+    assert sorted(r.data["subject"] for r in world.erp.items_of("schmidt")) == [
+        "For schmidt",
+        "From schmidt",
+    ]
+
+
+def test_r4_an_erp_database_outage_delays_the_sync_and_loses_nothing(world: Harness) -> None:
+    read_changes = world.erp.read_changes
+    outage = [TransientError("ERP database unavailable")]
+
+    def read_unless_down(*args: Any) -> Any:
+        if outage:
+            raise outage.pop()
+        return read_changes(*args)
+
+    world.erp.read_changes = read_unless_down  # type: ignore[method-assign]
+    row = world.erp_appointment(subject="During the outage")
+    world.sync()  # the first round cannot read the ERP; the next one can
+    assert world.counterpart_in_exchange(row).content.subject == "During the outage"
+
+
 def test_r4_every_eligible_user_is_synchronised_without_any_action(world: Harness) -> None:
     world.user("schmidt")
     world.sync()
