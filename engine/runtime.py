@@ -12,6 +12,7 @@ import contextlib
 import gc
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -226,13 +227,20 @@ class Engine:
             try:
                 report = self.tick()  # starts the engine on the first round
                 if not (report.observations or report.decisions or report.users_changed):
-                    # Quiet (or a side away): sleep until the ERP commits, at most poll_s.
-                    position = int(self.checkpoints.get(ERP_FEED, "0"))
-                    self.erp.wait_for_changes(position, timeout_s=poll_s)
+                    self._wait_for_erp(stop, poll_s)  # quiet, or a side away
             except Exception:  # a broken round must not end the sync for everyone
                 log.exception("a sync round failed; it is repeated from the saved positions")
                 self._abandon_tick()
                 stop.wait(poll_s)
+
+    def _wait_for_erp(self, stop: threading.Event, poll_s: float) -> None:
+        """Sleep until the ERP commits a change, at most `poll_s`, looking at `stop` each second."""
+        position = int(self.checkpoints.get(ERP_FEED, "0"))
+        deadline = time.monotonic() + poll_s
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or self.erp.wait_for_changes(position, timeout_s=min(left, 1.0)):
+                return
 
     def _abandon_tick(self) -> None:
         """Forget what the failed round decided but did not save; read it again next round."""

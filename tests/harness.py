@@ -9,8 +9,10 @@ sides and the transfer log.
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -177,6 +179,33 @@ class Harness:
         close = getattr(self.erp, "close", None)
         if close is not None:
             close()
+
+    def exports(self) -> threading.Event:
+        """An event set whenever the engine has written to Exchange."""
+        written = threading.Event()
+        apply = self.exchange.apply
+
+        def apply_and_tell(*args: Any) -> Any:
+            result = apply(*args)
+            written.set()
+            return result
+
+        self.exchange.apply = apply_and_tell  # type: ignore[method-assign]
+        return written
+
+    @contextmanager
+    def running(self, poll_s: float) -> Iterator[None]:
+        """The engine's own loop (`Engine.run`) in a thread, as the service runs it."""
+        assert self.engine is not None
+        stop = threading.Event()
+        loop = threading.Thread(target=self.engine.run, args=(stop,), kwargs={"poll_s": poll_s})
+        loop.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            loop.join(timeout=10.0)
+        assert not loop.is_alive(), "the engine's loop did not stop"
 
     def sync(self) -> int:
         assert self.engine is not None

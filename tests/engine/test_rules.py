@@ -7,7 +7,6 @@ record → decide → act → save → project) and checks both sides and the tr
 from __future__ import annotations
 
 import json
-import threading
 from datetime import date, timedelta
 from typing import Any
 
@@ -208,33 +207,15 @@ def test_r3_a_committed_change_transfers_in_the_next_tick(world: Harness) -> Non
 
 
 def test_r3_a_running_engine_wakes_at_once_for_an_erp_commit(world: Harness) -> None:
-    assert world.engine is not None
-    exported = threading.Event()
-    apply = world.exchange.apply
-
-    def apply_and_tell(*args: Any) -> Any:
-        result = apply(*args)
-        exported.set()
-        return result
-
-    world.exchange.apply = apply_and_tell  # type: ignore[method-assign]
-    stop = threading.Event()
-    engine = threading.Thread(target=world.engine.run, args=(stop,), kwargs={"poll_s": 30.0})
-    engine.start()
-    try:
+    exported = world.exports()
+    with world.running(poll_s=30.0):
         world.erp_appointment(subject="Committed")
-        # Long before the 30 s poll: the commit itself woke the engine.
-        assert exported.wait(timeout=5.0)
-    finally:
-        stop.set()
-        world.erp.save_user(User(login="nobody"))  # a commit, so the waiting engine sees `stop`
-        engine.join(timeout=10.0)
-    assert not engine.is_alive()
+        assert exported.wait(timeout=5.0)  # long before the 30 s poll: the commit woke it
     assert [i.content.subject for i in world.exchange_items()] == ["Committed"]
 
 
 def test_r4_the_running_engine_outlives_a_broken_round(world: Harness) -> None:
-    assert world.engine is not None and world.store is not None
+    assert world.store is not None
     store = world.store
     save_batch = store.save_batch
     saves = 0
@@ -247,25 +228,11 @@ def test_r4_the_running_engine_outlives_a_broken_round(world: Harness) -> None:
         return save_batch(*args, **kwargs)
 
     store.save_batch = fails_once  # type: ignore[method-assign]
-    exported = threading.Event()
-    apply = world.exchange.apply
-
-    def apply_and_tell(*args: Any) -> Any:
-        result = apply(*args)
-        exported.set()
-        return result
-
-    world.exchange.apply = apply_and_tell  # type: ignore[method-assign]
+    exported = world.exports()
     row = world.erp_appointment(subject="Despite the failure")
-    stop = threading.Event()
-    engine = threading.Thread(target=world.engine.run, args=(stop,), kwargs={"poll_s": 0.05})
-    engine.start()
-    try:
+    with world.running(poll_s=0.05):
         assert exported.wait(timeout=10.0)
-    finally:
-        stop.set()
-        engine.join(timeout=10.0)
-    assert not engine.is_alive() and saves > 1
+    assert saves > 1
     assert world.counterpart_in_exchange(row).content.subject == "Despite the failure"
     assert len(world.exchange_items()) == 1
     world.verify()
