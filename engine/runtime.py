@@ -33,6 +33,8 @@ from engine.store import EventStore
 from projections.projector import Projector
 
 log = logging.getLogger("einklang.engine")
+# Every decision with its reason, at DEBUG: the extended diagnostics level (R13).
+decisions_log = logging.getLogger("einklang.decisions")
 
 ERP_FEED = "erp:feed"
 
@@ -456,6 +458,10 @@ class Engine:
         else:
             item.triggered(event)
         item.decided(decision)
+        if decisions_log.isEnabledFor(logging.DEBUG):
+            decisions_log.debug(
+                "%s %s %s: %s", item.id, decision.verdict.value, decision.reason, decision.sentence
+            )
         self._touch(item)
         self._tick.report.decisions += 1
         if decision.writes:

@@ -340,6 +340,14 @@ class _Statements:
         )
 
 
+def log_time(text: str) -> str:
+    """A JSON time as the transfer log keeps it: always with microseconds, so text order is
+    time order ("…00Z" would sort after "…00.5Z")."""
+    if "." not in text and text.endswith("Z"):
+        return text[:-1] + ".000000Z"
+    return text
+
+
 def _iso(value: datetime) -> str:
     """Sortable UTC text, the same form JSON events carry."""
     return value.isoformat().replace("+00:00", "Z")
@@ -452,7 +460,7 @@ class _Page:
             details["dropped_occurrences"] = decision["dropped_occurrences"]
         log_row = {
             "id": note_id,
-            "at": state["timestamp"],
+            "at": log_time(state["timestamp"]),
             "user": row["user"],
             "stream_id": stream_id,
             "kind": row["kind"],

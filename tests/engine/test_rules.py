@@ -7,7 +7,7 @@ record → decide → act → save → project) and checks both sides and the tr
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -28,6 +28,7 @@ from engine.model import (
 from engine.options import SyncOptions
 from engine.recurrence import Recurrence
 from engine.state import Status
+from projections.queries import AuditLog
 from replay.verify import verify
 from tests.harness import Harness, at
 
@@ -642,6 +643,41 @@ def test_r13_r18_every_decision_has_a_reason_code_and_a_sentence(world: Harness)
         == "exported to Exchange: subject changed in the ERP (appointment 'Kickoff 2' of mueller)"
     )
     assert entries[2]["outcome"] == "done" and entries[2]["changed_fields"] == "subject"
+
+
+def test_r18_the_audit_log_answers_for_an_item_a_user_a_time_range_and_a_reason(
+    world: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert world.engine is not None
+    started = datetime.now(UTC)
+    world.user("schmidt")
+    world.sync()
+    row = world.erp_appointment(subject="Budget")
+    world.outlook_appointment("schmidt", subject="Visit")
+    with caplog.at_level("DEBUG", logger="einklang.decisions"):  # extended diagnostics (R13)
+        world.sync()
+    world.erp.edit(row, subject="Budget 2027")
+    world.sync()
+    audit = AuditLog(world.engine.projector)
+    exchange_id = world.counterpart_in_exchange(row).id
+    by_erp_id = audit.history(item=row)
+    assert [t.reason for t in by_erp_id] == [
+        reasons.CREATED_IN_ERP,
+        reasons.ECHO,
+        reasons.CHANGED_IN_ERP,
+        reasons.ECHO,
+    ]
+    assert (
+        audit.history(item=exchange_id) == by_erp_id == audit.history(item=by_erp_id[0].stream_id)
+    )
+    assert {t.user for t in audit.history(user="schmidt")} == {"schmidt"}
+    assert [
+        t.subject for t in audit.history(user="schmidt", reason=reasons.CREATED_IN_EXCHANGE)
+    ] == ["Visit"]
+    assert len(audit.history(since=started)) == len(audit.history()) > 0
+    assert audit.history(until=started) == []
+    assert "exported to Exchange: subject changed in the ERP" in audit.why(row)
+    assert any("CREATED_IN_ERP" in r.getMessage() for r in caplog.records)
 
 
 # ---- R14: meetings ----------------------------------------------------------------------------

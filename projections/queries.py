@@ -1,0 +1,119 @@
+"""Questions support asks of the transfer log (R13, R18): what happened to this item, to this
+user, in this time range, for this reason — and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from projections.projector import Projector, log_time
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One decision, as the transfer log keeps it."""
+
+    id: int
+    at: str
+    user: str
+    stream_id: str
+    kind: str
+    erp_id: str | None
+    exchange_id: str | None
+    subject: str | None
+    trigger: str
+    verdict: str
+    direction: str
+    operation: str
+    changed_fields: tuple[str, ...]
+    reason: str
+    sentence: str
+    outcome: str
+    error: str | None
+    details: dict[str, Any]
+    options_hash: str
+
+
+class AuditLog:
+    """Read-only queries over the read models; filters combine (all must hold)."""
+
+    def __init__(self, projector: Projector) -> None:
+        self.projector = projector
+
+    def history(
+        self,
+        *,
+        item: str | None = None,
+        user: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        reason: str | None = None,
+        limit: int = 1000,
+    ) -> list[Transfer]:
+        """Decisions in the order they were made. `item` is a stream id, an ERP id or an
+        Exchange id; times are compared in UTC."""
+        log = self.projector.log
+        query = sa.select(log).order_by(log.c.id).limit(limit)
+        if item is not None:
+            streams = self.streams_of(item)
+            query = query.where(log.c.stream_id.in_(streams or [item]))
+        if user is not None:
+            query = query.where(log.c.user == user)
+        if since is not None:
+            query = query.where(log.c.at >= _utc(since))
+        if until is not None:
+            query = query.where(log.c.at < _utc(until))
+        if reason is not None:
+            query = query.where(log.c.reason == reason)
+        with self.projector.db.connect() as conn:
+            return [_transfer(row) for row in conn.execute(query).mappings()]
+
+    def streams_of(self, item: str) -> list[str]:
+        """The streams an id names: a stream id itself, or the item with that ERP/Exchange id."""
+        items = self.projector.items
+        query = sa.select(items.c.stream_id).where(
+            sa.or_(items.c.stream_id == item, items.c.erp_id == item, items.c.exchange_id == item)
+        )
+        with self.projector.db.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def why(self, item: str) -> str:
+        """The item's story in sentences, one line per decision (for a support ticket)."""
+        return "\n".join(
+            f"{t.at}  {t.reason:<28} {t.outcome:<10} {t.sentence}" for t in self.history(item=item)
+        )
+
+
+def _utc(moment: datetime) -> str:
+    """The log's own text form of a time, which sorts like the time itself."""
+    if moment.tzinfo is None:
+        raise ValueError(f"{moment.isoformat()} has no time zone")
+    return log_time(moment.astimezone(UTC).isoformat().replace("+00:00", "Z"))
+
+
+def _transfer(row: sa.RowMapping) -> Transfer:
+    return Transfer(
+        id=row["id"],
+        at=row["at"],
+        user=row["user"],
+        stream_id=row["stream_id"],
+        kind=row["kind"],
+        erp_id=row["erp_id"],
+        exchange_id=row["exchange_id"],
+        subject=row["subject"],
+        trigger=row["trigger"],
+        verdict=row["verdict"],
+        direction=row["direction"],
+        operation=row["operation"],
+        changed_fields=tuple(f for f in row["changed_fields"].split(",") if f),
+        reason=row["reason"],
+        sentence=row["sentence"],
+        outcome=row["outcome"],
+        error=row["error"],
+        details=orjson.loads(row["details"]) if row["details"] else {},
+        options_hash=row["options_hash"],
+    )
