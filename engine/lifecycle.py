@@ -36,8 +36,6 @@ OBSERVATION_TRIGGERS = (
     "baseline_seen",
 )
 CHANGE_TRIGGERS = ("erp_changed", "exchange_changed", "baseline_seen")
-DELETE_TRIGGERS = ("erp_deleted", "exchange_deleted")
-RECONCILE_TRIGGERS = ("retry", "scope_entered", "deletions_released")
 IN_FLIGHT = [Status.EXPORTING.value, Status.IMPORTING.value, Status.CONFLICT.value]
 # Where a planned decision can lead; each is one row so the table shows every destination.
 PLANNED = [  # the most frequent first: each row is one step for the machine
@@ -51,8 +49,8 @@ PLANNED = [  # the most frequent first: each row is one step for the machine
     Status.PREEXISTING,
     Status.NEW,
 ]
-# Scope and switches, in the order DESIGN §4 checks them: (condition, the skip it leads to).
 STAY = None  # an internal transition: the state stays, no exit/enter (cheaper than "=")
+# Scope and switches, in the order DESIGN §4 checks them: (condition, the skip it leads to).
 SCOPE_RULES = (
     ("sync_switched_off", "skip_sync_off"),  # R10
     ("kind_switched_off", "skip_kind_off"),  # R1, R10

@@ -49,27 +49,28 @@ class Context:
         return obs.side if obs is not None else None
 
     @cached_property
-    def label(self) -> str:
+    def item(self) -> ItemRef:
         a = self.after
         snapshot = a.erp.current or a.exchange.current or a.base
-        subject = f" {snapshot.subject!r}" if snapshot is not None and snapshot.subject else ""
-        return f"{a.kind.value}{subject} of {a.user}"
-
-    def decision(self, verdict: Verdict, reason: str, sentence: str, **fields: object) -> Decision:
-        fields.setdefault("status", self.before.status)
-        fields.setdefault("settled", fields["status"])
-        fields["base_changed"] = "base" in fields
-        a = self.after
-        snapshot = a.erp.current or a.exchange.current or a.base
-        item = ItemRef(
+        return ItemRef(
             user=a.user,
             kind=a.kind,
             erp_id=a.erp.native_id,
             exchange_id=a.exchange.native_id,
             subject=snapshot.subject if snapshot is not None else None,
         )
+
+    @property
+    def label(self) -> str:
+        subject = f" {self.item.subject!r}" if self.item.subject else ""
+        return f"{self.item.kind.value}{subject} of {self.item.user}"
+
+    def decision(self, verdict: Verdict, reason: str, sentence: str, **fields: object) -> Decision:
+        fields.setdefault("status", self.before.status)
+        fields.setdefault("settled", fields["status"])
+        fields["base_changed"] = "base" in fields
         return Decision(
-            item=item,
+            item=self.item,
             trigger=self.trigger,
             verdict=verdict,
             reason=reason,
