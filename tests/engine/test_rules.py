@@ -35,6 +35,28 @@ from tests.harness import Harness, at
 WEEKLY_MON_WED = Recurrence(pattern="weekly", weekdays=("monday", "wednesday"), count=6)  # type: ignore[arg-type]
 
 
+def jour_fixe(world: Harness) -> tuple[str, list[datetime]]:
+    """A weekly Monday/Wednesday series in the ERP (Mon 7 Dec, six times) and its original starts."""
+    series = world.erp_appointment(
+        subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule()
+    )
+    snapshot = world.erp.snapshot_of(series)
+    assert isinstance(snapshot, Appointment)
+    return series, snapshot.occurrence_starts()
+
+
+def moved(original_start: datetime, subject: str) -> dict[str, object]:
+    """An occurrence moved two hours later, as the ERP stores it."""
+    return {
+        "original_start": original_start,
+        "start": original_start + timedelta(hours=2),
+        "end": original_start + timedelta(hours=3),
+        "subject": subject,
+        "location": "",
+        "busy_status": "busy",
+    }
+
+
 # ---- R1: appointments and tasks, both ways -------------------------------------------------
 
 
@@ -67,23 +89,15 @@ def test_r1_appointments_and_tasks_from_outlook_reach_the_erp(world: Harness) ->
 
 
 def test_r2_series_with_modified_and_deleted_occurrences_reaches_outlook(world: Harness) -> None:
-    series = world.erp_appointment(
-        subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule()
-    )
+    series, starts = jour_fixe(world)
     world.sync()
-    first, second, third = Appointment.model_validate(
-        world.erp.snapshot_of(series).model_dump()
-    ).occurrence_starts()[:3]
+    first, second, third = starts[:3]
     snapshot = world.erp.snapshot_of(series)
-    moved = {
-        "original_start": second,
-        "start": second + timedelta(hours=2),
-        "end": second + timedelta(hours=3),
-        "subject": "Jour fixe (moved)",
-        "location": "",
-        "busy_status": "busy",
-    }
-    world.erp.edit(series, modified_occurrences=[moved], deleted_occurrences=[third])
+    world.erp.edit(
+        series,
+        modified_occurrences=[moved(second, "Jour fixe (moved)")],
+        deleted_occurrences=[third],
+    )
     world.sync()
     exported = world.counterpart_in_exchange(series).content
     assert isinstance(exported, Appointment) and snapshot.recurrence == exported.recurrence
@@ -94,12 +108,9 @@ def test_r2_series_with_modified_and_deleted_occurrences_reaches_outlook(world: 
 
 
 def test_r2_occurrence_moved_and_deleted_in_outlook_reach_the_erp(world: Harness) -> None:
-    series = world.erp_appointment(
-        subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule()
-    )
+    series, starts = jour_fixe(world)
     world.sync()
     item = world.counterpart_in_exchange(series)
-    starts = item.content.occurrence_starts()  # type: ignore[union-attr]
     world.exchange.modify_occurrence(
         item.id, starts[1], start=starts[1] + timedelta(hours=1), end=starts[1] + timedelta(hours=2)
     )
@@ -116,11 +127,8 @@ def test_r2_occurrence_moved_and_deleted_in_outlook_reach_the_erp(world: Harness
 def test_r2_pattern_change_in_the_erp_keeps_exceptions_that_still_fall_on_the_pattern(
     world: Harness,
 ) -> None:
-    series = world.erp_appointment(
-        subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule()
-    )
+    series, starts = jour_fixe(world)
     world.sync()
-    starts = world.erp.snapshot_of(series).occurrence_starts()  # type: ignore[union-attr]
     monday, wednesday = starts[2], starts[3]  # Mon 14th, Wed 16th
     world.erp.edit(series, deleted_occurrences=[monday, wednesday])
     world.sync()
@@ -141,11 +149,8 @@ def test_r2_pattern_change_in_the_erp_keeps_exceptions_that_still_fall_on_the_pa
 
 
 def test_r2_pattern_change_in_outlook_keeps_the_exceptions_that_still_fit(world: Harness) -> None:
-    series = world.erp_appointment(
-        subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule()
-    )
+    series, starts = jour_fixe(world)
     world.sync()
-    starts = world.erp.snapshot_of(series).occurrence_starts()  # type: ignore[union-attr]
     world.erp.edit(series, deleted_occurrences=[starts[2], starts[3]])
     world.sync()
     item = world.counterpart_in_exchange(series)
@@ -160,11 +165,8 @@ def test_r2_pattern_change_in_outlook_keeps_the_exceptions_that_still_fit(world:
 
 
 def test_r2_restoring_a_deleted_occurrence_rewrites_the_series_in_outlook(world: Harness) -> None:
-    series = world.erp_appointment(
-        subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule()
-    )
+    series, starts = jour_fixe(world)
     world.sync()
-    starts = world.erp.snapshot_of(series).occurrence_starts()  # type: ignore[union-attr]
     world.erp.edit(series, deleted_occurrences=[starts[1], starts[2]])
     world.sync()
     world.erp.edit(series, deleted_occurrences=[starts[2]])  # the ERP user brings one back
@@ -173,22 +175,14 @@ def test_r2_restoring_a_deleted_occurrence_rewrites_the_series_in_outlook(world:
 
 
 def test_r2_a_deleted_occurrence_brought_back_modified_reaches_outlook(world: Harness) -> None:
-    series = world.erp_appointment(
-        subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule()
-    )
+    series, starts = jour_fixe(world)
     world.sync()
-    key = world.erp.snapshot_of(series).occurrence_starts()[4]  # type: ignore[union-attr]
+    key = starts[4]
     world.erp.edit(series, deleted_occurrences=[key])
     world.sync()
-    moved = {
-        "original_start": key,
-        "start": key + timedelta(hours=2),
-        "end": key + timedelta(hours=3),
-        "subject": "Jour fixe (moved)",
-        "location": "",
-        "busy_status": "busy",
-    }
-    world.erp.edit(series, deleted_occurrences=[], modified_occurrences=[moved])
+    world.erp.edit(
+        series, deleted_occurrences=[], modified_occurrences=[moved(key, "Jour fixe (moved)")]
+    )
     world.sync()
     exported = world.counterpart_in_exchange(series).content
     assert isinstance(exported, Appointment)
@@ -740,10 +734,8 @@ def test_r15_a_series_created_again_after_a_crash_is_one_item_that_deletes_with_
     world: Harness,
 ) -> None:
     assert world.engine is not None
-    series = world.erp_appointment(
-        subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule()
-    )
-    first = world.erp.snapshot_of(series).occurrence_starts()[0]  # type: ignore[union-attr]
+    series, starts = jour_fixe(world)
+    first = starts[0]
     world.erp.edit(series, deleted_occurrences=[first])
     world.engine.observe()
     world.engine.save()
