@@ -58,6 +58,12 @@ class InvalidField(InvalidItem):
     code = "INVALID_FIELD"
 
 
+class FieldTooLong(InvalidField):
+    """A text longer than the column's limit (written by a program that bypassed it)."""
+
+    code = "FIELD_TOO_LONG"
+
+
 class InvalidEncoding(InvalidItem):
     """Bytes that are not valid UTF-8 (e.g. from a legacy import)."""
 

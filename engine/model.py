@@ -115,6 +115,7 @@ class User(Frozen):
     login: str
     short_name: str = ""
     mailbox: str | None = None
+    mailbox_shared: bool = False  # the stored mailbox is a shared (team) mailbox, not the user's
     outlook_account: str | None = None
     allow_sync: bool = False
     locked: bool = False

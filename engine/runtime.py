@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from eventsourcing.domain import BaseAggregate
 
 from engine.aggregates import SyncItem, UserLedger
-from engine.eligibility import eligibility
+from engine.eligibility import MailboxIdentity, sync_scope
 from engine.errors import NotFound, SideError, VersionConflict
 from engine.lifecycle import deliberate
 from engine.model import ItemKind, Side, User
@@ -130,6 +130,7 @@ class Engine:
         exchange_rounds: int = 4,
         project_every: int = 5000,
         mailbox_recheck: timedelta = timedelta(minutes=15),
+        identity: MailboxIdentity | None = None,
     ) -> None:
         self.store = store
         self.erp = erp
@@ -143,6 +144,7 @@ class Engine:
         self.exchange_rounds = exchange_rounds
         self.project_every = project_every
         self.mailbox_recheck = mailbox_recheck
+        self.identity = identity or MailboxIdentity()
         self._mailboxes_checked_at = datetime.min.replace(tzinfo=UTC)
         self.scopes: dict[str, UserScope] = {}
         self.checkpoints: dict[str, str] = {}
@@ -268,9 +270,12 @@ class Engine:
 
     def _user_seen(self, user: User, *, deleted: bool = False) -> None:
         now = self.clock()
-        eligible, reason = (
-            (False, "the user was deleted in the ERP") if deleted else eligibility(user, now.date())
-        )
+        scope = sync_scope(user, now.date(), self.identity)
+        # The ports act in the mailbox R9 names, never in one an adapter makes up.
+        user = user.model_copy(update={"mailbox": scope.mailbox})
+        eligible, reason = scope.eligible, scope.reason
+        if deleted:
+            eligible, reason = False, "the user was deleted in the ERP"
         reachable = True
         if eligible and self.options.automatic_sync:
             status = self.exchange.check_mailbox(user)

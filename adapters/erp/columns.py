@@ -8,6 +8,7 @@ fails a whole batch, so the conversion happens per row in `as_utc` and `as_date`
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -15,7 +16,32 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine, UserDefinedType
 
-from engine.errors import InvalidEncoding, InvalidField
+from engine.errors import FieldTooLong, InvalidEncoding, InvalidField
+
+# The longest value of each limited text column, in characters (as VARCHAR(n) counts them).
+MAX_CHARS: dict[str, int] = {
+    "login": 100,
+    "user_login": 100,
+    "short_name": 20,
+    "exchange_mailbox": 320,  # an SMTP address: 64 + @ + 255
+    "outlook_account": 320,
+    "email": 320,
+    "sync_id": 36,
+    "subject": 255,  # Exchange's limit too
+    "location": 255,
+    "name": 255,
+    "busy_status": 20,
+    "status": 20,
+    "response": 20,
+    "priority": 10,
+    "time_zone": 64,
+}
+
+
+def max_chars(table: sa.Table, column: str) -> int | None:
+    """The limit of `table.column` in characters, if it has one."""
+    return MAX_CHARS.get(column) if column in table.c else None
+
 
 # What `surrogateescape` makes of bytes that are not UTF-8 (see database.py's text factory).
 _ESCAPED_BYTES = re.compile("[\udc80-\udcff]")
@@ -140,3 +166,24 @@ def as_text(value: object, field: str) -> str:
 
 def as_optional_text(value: object, field: str) -> str | None:
     return None if value is None else as_text(value, field)
+
+
+def too_long(value: object, limit: int | None) -> int | None:
+    """The length of a text longer than `limit`, else None."""
+    if limit is None or not isinstance(value, str | bytes) or len(value) <= limit:
+        return None
+    return len(value)
+
+
+def check_lengths(table: sa.Table, row: Mapping[Any, Any], what: str = "") -> None:
+    """Refuse a row whose text exceeds the schema's limits (`schema.MAX_CHARS`): another writer
+    of the ERP database may have stored it where the database did not enforce them."""
+    for column in table.columns:
+        length = too_long(row.get(column.name), max_chars(table, column.name))
+        if length is not None:
+            field = f"{what}{column.name}"
+            raise FieldTooLong(
+                f"{field} is {length:,} characters long; at most "
+                f"{max_chars(table, column.name):,} are allowed",
+                field=field,
+            )

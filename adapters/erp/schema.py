@@ -3,15 +3,29 @@
 Appointments and tasks belong to one ERP user each (`user_login`). `sync_id` is the engine's
 stream id for rows it created; rows created in the ERP leave it empty. `row_version` is kept by
 the change-capture triggers (capture/), never by the code that writes rows.
+
+Text columns are limited by one table, `columns.MAX_CHARS`, so that both dialects keep the same limits:
+PostgreSQL's VARCHAR(n) enforces them itself; SQLite ignores VARCHAR lengths, so its tables get a
+CHECK per limited column. The editing API refuses longer values with the same table, and the
+reader parks an item whose row exceeds it (written by a program that bypassed these limits).
+
+`users.exchange_mailbox_shared` is büro+'s "gemeinsames Postfach" mark: the stored mailbox is a
+shared (team) mailbox, not the user's own, so the user's calendar is never synchronised into it.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from adapters.erp.columns import LocalDate, UtcTimestamp
+from adapters.erp.columns import MAX_CHARS, LocalDate, UtcTimestamp
 
 metadata = sa.MetaData()
+
+
+def _text(name: str, *args: object, **kwargs: object) -> sa.Column[str]:
+    """A text column limited by `MAX_CHARS`."""
+    return sa.Column(name, sa.Unicode(MAX_CHARS[name]), *args, **kwargs)  # type: ignore[arg-type]
+
 
 # SQLite's INTEGER PRIMARY KEY is the rowid only with this exact type; elsewhere use 64 bits.
 _BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -20,10 +34,11 @@ users = sa.Table(
     "users",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("login", sa.Unicode(100), nullable=False, unique=True),
-    sa.Column("short_name", sa.Unicode(20), nullable=False, server_default=""),
-    sa.Column("exchange_mailbox", sa.Unicode(320)),
-    sa.Column("outlook_account", sa.Unicode(320)),
+    _text("login", nullable=False, unique=True),
+    _text("short_name", nullable=False, server_default=""),
+    _text("exchange_mailbox"),
+    sa.Column("exchange_mailbox_shared", sa.Boolean, nullable=False, server_default=sa.false()),
+    _text("outlook_account"),
     sa.Column("allow_exchange_sync", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("locked", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("valid_from", LocalDate),
@@ -36,18 +51,18 @@ appointments = sa.Table(
     "appointments",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("user_login", sa.Unicode(100), nullable=False, index=True),
-    sa.Column("sync_id", sa.String(36), unique=True),
-    sa.Column("subject", sa.Unicode(255), nullable=False, server_default=""),
+    _text("user_login", nullable=False, index=True),
+    _text("sync_id", unique=True),
+    _text("subject", nullable=False, server_default=""),
     sa.Column("info_text", sa.UnicodeText, nullable=False, server_default=""),
     sa.Column("starts_at", UtcTimestamp, nullable=False),
     sa.Column("ends_at", UtcTimestamp, nullable=False),
     sa.Column("all_day", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.Column("location", sa.Unicode(255), nullable=False, server_default=""),
-    sa.Column("busy_status", sa.String(20), nullable=False, server_default="busy"),
+    _text("location", nullable=False, server_default=""),
+    _text("busy_status", nullable=False, server_default="busy"),
     sa.Column("private", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("reminder_minutes", sa.Integer),
-    sa.Column("time_zone", sa.String(64), nullable=False, server_default="Europe/Berlin"),
+    _text("time_zone", nullable=False, server_default="Europe/Berlin"),
     sa.Column("rrule", sa.UnicodeText),  # RFC 5545 RRULE without DTSTART; NULL: single
     # Bumped by each engine write, so that a write changing only exceptions or participants is
     # still exactly one feed entry (their own triggers stay silent for the engine's writes).
@@ -72,9 +87,9 @@ appointment_exceptions = sa.Table(
     sa.Column("deleted", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("starts_at", UtcTimestamp),
     sa.Column("ends_at", UtcTimestamp),
-    sa.Column("subject", sa.Unicode(255)),
-    sa.Column("location", sa.Unicode(255)),
-    sa.Column("busy_status", sa.String(20)),
+    _text("subject"),
+    _text("location"),
+    _text("busy_status"),
     sa.UniqueConstraint("appointment_id", "original_start"),
     sqlite_autoincrement=True,  # never reuse an id: native ids name items for good
 )
@@ -89,10 +104,10 @@ appointment_participants = sa.Table(
         sa.ForeignKey("appointments.id", ondelete="CASCADE"),
         nullable=False,
     ),
-    sa.Column("email", sa.Unicode(320), nullable=False),
-    sa.Column("name", sa.Unicode(255), nullable=False, server_default=""),
+    _text("email", nullable=False),
+    _text("name", nullable=False, server_default=""),
     sa.Column("required", sa.Boolean, nullable=False, server_default=sa.true()),
-    sa.Column("response", sa.String(20), nullable=False, server_default="unknown"),
+    _text("response", nullable=False, server_default="unknown"),
     sa.UniqueConstraint("appointment_id", "email"),
     sqlite_autoincrement=True,  # never reuse an id: native ids name items for good
 )
@@ -101,15 +116,15 @@ tasks = sa.Table(
     "tasks",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("user_login", sa.Unicode(100), nullable=False, index=True),
-    sa.Column("sync_id", sa.String(36), unique=True),
-    sa.Column("subject", sa.Unicode(255), nullable=False, server_default=""),
+    _text("user_login", nullable=False, index=True),
+    _text("sync_id", unique=True),
+    _text("subject", nullable=False, server_default=""),
     sa.Column("info_text", sa.UnicodeText, nullable=False, server_default=""),
     sa.Column("start_date", LocalDate),
     sa.Column("due_date", LocalDate),
-    sa.Column("status", sa.String(20), nullable=False, server_default="not_started"),
+    _text("status", nullable=False, server_default="not_started"),
     sa.Column("percent_complete", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("priority", sa.String(10), nullable=False, server_default="normal"),
+    _text("priority", nullable=False, server_default="normal"),
     sa.Column("reminder_at", UtcTimestamp),
     sa.Column("completed_at", UtcTimestamp),
     sa.Column("sync_revision", sa.Integer, nullable=False, server_default="0"),
@@ -122,8 +137,8 @@ follow_ups = sa.Table(
     "follow_ups",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("user_login", sa.Unicode(100), nullable=False, index=True),
-    sa.Column("subject", sa.Unicode(255), nullable=False, server_default=""),
+    _text("user_login", nullable=False, index=True),
+    _text("subject", nullable=False, server_default=""),
     sa.Column("due_date", LocalDate),
     sa.Column("info_text", sa.UnicodeText, nullable=False, server_default=""),
     sa.Column("done", sa.Boolean, nullable=False, server_default=sa.false()),
@@ -143,8 +158,8 @@ change_feed = sa.Table(
     sa.Column("changed_at", UtcTimestamp, nullable=False),
     sa.Column("item_kind", sa.String(11), nullable=False),  # user | appointment | task
     sa.Column("item_id", sa.BigInteger, nullable=False),
-    sa.Column("user_login", sa.Unicode(100), nullable=False),
-    sa.Column("sync_id", sa.String(36)),
+    _text("user_login", nullable=False),
+    _text("sync_id"),
     sa.Column("row_version", sa.Integer),  # the item's version after this change
     sa.Index("ix_change_feed_item", "item_kind", "item_id"),
     sqlite_autoincrement=True,  # never reuse an id: native ids name items for good
@@ -157,6 +172,24 @@ schema_version = sa.Table(
     sa.Column("description", sa.Unicode(200), nullable=False),
     sa.Column("applied_at", UtcTimestamp, nullable=False),
 )
+
+
+def _length_checks(*tables: sa.Table) -> None:
+    """SQLite does not enforce VARCHAR(n): a CHECK per limited column does (PostgreSQL's own)."""
+    for table in tables:
+        for column in table.columns:
+            if column.name in MAX_CHARS:
+                check = sa.CheckConstraint(
+                    f"length({column.name}) <= {MAX_CHARS[column.name]}",
+                    name=f"ck_{table.name}_{column.name}_length",
+                )
+                table.append_constraint(check.ddl_if(dialect="sqlite"))
+
+
+_length_checks(
+    users, appointments, appointment_exceptions, appointment_participants, tasks, follow_ups
+)
+
 
 # The tables whose changes the engine observes, with the item kind their changes belong to.
 ITEM_TABLES = {"users": "user", "appointments": "appointment", "tasks": "task"}

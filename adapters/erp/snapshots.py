@@ -22,6 +22,7 @@ from adapters.erp.columns import (
     as_optional_utc,
     as_text,
     as_utc,
+    check_lengths,
 )
 from adapters.erp.feed import chunks
 from adapters.erp.schema import (
@@ -153,6 +154,11 @@ def _loaded(kind: ItemKind, row: Row, snapshot: Callable[[], Appointment | Task]
 
 
 def appointment_snapshot(row: Row, exceptions: list[Row], participants: list[Row]) -> Appointment:
+    check_lengths(appointments, row)
+    for ex in exceptions:
+        check_lengths(appointment_exceptions, ex, "occurrence ")
+    for p in participants:
+        check_lengths(appointment_participants, p, "participant ")
     time_zone = as_text(row["time_zone"], "time_zone")
     tz = zone(time_zone)
     start = as_utc(row["starts_at"], "start")
@@ -220,6 +226,7 @@ def _or_series(value: object, series_value: str, field: str) -> str:
 
 
 def task_snapshot(row: Row) -> Task:
+    check_lengths(tasks, row)
     return build(
         Task,
         {
@@ -251,10 +258,12 @@ def load_users(conn: Connection, ids: Iterable[int] | None = None) -> dict[int, 
 def user_from_row(row: Row) -> User:
     login = str(row["login"])
     try:
+        check_lengths(users, row)
         return User(
             login=as_text(login, "login"),
             short_name=as_text(row["short_name"], "short_name"),
             mailbox=as_optional_text(row["exchange_mailbox"], "exchange_mailbox"),
+            mailbox_shared=bool(row["exchange_mailbox_shared"]),
             outlook_account=as_optional_text(row["outlook_account"], "outlook_account"),
             allow_sync=bool(row["allow_exchange_sync"]),
             locked=bool(row["locked"]),

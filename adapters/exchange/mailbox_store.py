@@ -81,8 +81,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def default_mailbox(user: User) -> str:
-    return (user.mailbox or f"{user.login}@example.com").lower()
+def default_mailbox(user: User) -> str | None:
+    """The mailbox the engine resolved for the user (R9); none, and the user is unreachable."""
+    return user.mailbox.lower() if user.mailbox else None
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ def changes_after_setup(port: MailboxStorePort, make: object) -> list[object]:
 
 
 def test_a_mailbox_that_does_not_exist_is_not_reachable(port: MailboxStorePort) -> None:
-    nobody = User(login="nobody", allow_sync=True)
+    nobody = User(login="nobody", mailbox="nobody@example.com", allow_sync=True)
     status = port.check_mailbox(nobody)
     assert (status.reachable, status.reason) == (False, "ErrorNonExistentMailbox")
     with pytest.raises(PermanentError, match="ErrorNonExistentMailbox"):
