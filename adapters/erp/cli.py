@@ -1,12 +1,15 @@
 """`einklang erp`: set up an ERP store and change its data by hand, to watch it sync.
 
 Every change made here is an ordinary ERP change (origin `erp`), exactly as if the ERP's own
-screens had made it.
+screens had made it. Every user error — a bad argument, option or file, a value that does not fit
+its column, a database that cannot be reached — ends the command with one line on stderr that
+names the field and the fix, and exit status 2.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -16,14 +19,64 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
-from adapters.erp.editing import TABLES, EditError, ErpEditor, parse_time
+from adapters.erp.database import writing
+from adapters.erp.editing import TABLES, EditError, ErpEditor, known_zone, parse_time, shown
+from adapters.erp.fixtures import FixtureLoader
 from adapters.erp.schema import appointments, tasks
 from adapters.erp.snapshots import load_items
 from adapters.erp.store import ErpStore
+from engine.eligibility import MailboxIdentity
 from engine.errors import SideError
 from engine.model import Appointment, ItemKind, Task
 
 _KINDS = click.Choice(sorted(TABLES))
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # how Python decodes argument bytes that are no UTF-8
+
+
+class UserError(click.ClickException):
+    """One line on stderr, exit status 2."""
+
+    exit_code = 2
+
+    def format_message(self) -> str:
+        return " ".join(self.message.split())
+
+
+class OneLineErrors(click.Group):
+    """Usage errors (a missing argument, a bad option value) as one line too, not usage text."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        _refuse_undecodable(args)
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            raise UserError(exc.format_message()) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise UserError(exc.format_message()) from None
+
+
+def _refuse_undecodable(args: Sequence[str]) -> None:
+    """Arguments are UTF-8; other bytes would reach the database as garbage (or crash it)."""
+    for index, arg in enumerate(args):
+        bad = _ESCAPED_BYTE.search(arg)
+        if bad is None:
+            continue
+        before = args[index - 1] if index else ""
+        what = f"the value of {before}" if before.startswith("-") else f"argument {shown(arg)}"
+        raise UserError(
+            f"{what} is not UTF-8 text (byte 0x{ord(bad.group()) - 0xDC00:02X}): "
+            "give it in UTF-8 (check the terminal's or script's encoding)"
+        )
 
 
 @dataclass(frozen=True)
@@ -32,7 +85,7 @@ class ErpTarget:
     schema: str | None
 
 
-@click.group()
+@click.group(cls=OneLineErrors)
 @click.option(
     "--url",
     envvar="EINKLANG_ERP_URL",
@@ -57,14 +110,15 @@ def _store() -> Iterator[ErpStore]:
     """The store the options name; its database errors end the command with one line."""
     target = click.get_current_context().find_object(ErpTarget)
     assert target is not None, "ERP commands run inside the erp group"
+    _refuse_undecodable([target.url, target.schema or ""])
     try:
         store = ErpStore(target.url, schema=target.schema)
     except (ValueError, NotImplementedError, sa.exc.ArgumentError) as exc:
-        raise click.ClickException(_redacted(str(exc), target.url)) from None
+        raise UserError(_redacted(str(exc), target.url)) from None
     try:
         yield store
     except EditError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise UserError(str(exc)) from None
     except SideError as exc:
         raise _database_error(str(exc), store, target.url) from None
     except sa.exc.DBAPIError as exc:
@@ -75,9 +129,9 @@ def _store() -> Iterator[ErpStore]:
         store.close()
 
 
-def _database_error(message: str, store: ErpStore, url: str) -> click.ClickException:
+def _database_error(message: str, store: ErpStore, url: str) -> UserError:
     first_line = message.strip().splitlines()[0]  # drivers add hints on further lines
-    return click.ClickException(_redacted(f"{first_line} (at {store.display_url})", url))
+    return UserError(_redacted(f"{first_line} (at {store.display_url})", url))
 
 
 def _redacted(text: str, url: str) -> str:
@@ -87,6 +141,19 @@ def _redacted(text: str, url: str) -> str:
     except sa.exc.ArgumentError:
         return text  # not a URL, so no password that a message could quote
     return text.replace(str(password), "***") if password else text
+
+
+def _editor(store: ErpStore) -> ErpEditor:
+    """A checked editor: values the engine would park are refused here, at once."""
+    return ErpEditor(store.engine, checked=True)
+
+
+def _known_zone(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        known_zone(value)
+    except EditError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+    return value
 
 
 def _fields(**options: Any) -> dict[str, Any]:
@@ -103,19 +170,33 @@ def init() -> None:
 
 @erp.command()
 @click.option("--today", type=click.DateTime(["%Y-%m-%d"]), default=None, help="As of this day.")
-def users(today: Any) -> None:
-    """List the ERP users and whether they may be synchronised (R8)."""
+@click.option(
+    "--mail-domain",
+    envvar="EINKLANG_MAIL_DOMAIN",
+    help="R9: login-name mailboxes are LOGIN@DOMAIN. Env: EINKLANG_MAIL_DOMAIN.",
+)
+@click.option(
+    "--use-exchange-mailboxes/--use-login-names",
+    default=True,
+    show_default=True,
+    help="R9: act in the mailbox stored on the user, or in login name @ mail domain.",
+)
+def users(today: Any, mail_domain: str | None, use_exchange_mailboxes: bool) -> None:
+    """List the ERP users, the mailbox each is synced with, and whether and why (R8, R9)."""
     day = today.date() if today is not None else date.today()
+    identity = MailboxIdentity(use_exchange_mailboxes, mail_domain)
     with _store() as store:
-        for user, eligible, reason in store.users_with_eligibility(day):
-            mailbox = user.mailbox or "-"
-            click.echo(f"{user.login:<20} {mailbox:<32} {'yes' if eligible else 'no ':<4}{reason}")
+        for user, scope in store.users_with_scope(day, identity):
+            mailbox = scope.mailbox or user.mailbox or "-"
+            verdict = "yes" if scope.eligible else "no "
+            click.echo(f"{user.login:<20} {mailbox:<32} {verdict:<4}{scope.reason}")
 
 
 @erp.command("add-user")
 @click.argument("login")
 @click.option("--short-name")
 @click.option("--mailbox", help="The user's Exchange mailbox (SMTP address).")
+@click.option("--shared-mailbox", is_flag=True, help="The mailbox is a shared (team) mailbox.")
 @click.option("--outlook-account")
 @click.option("--allow-sync/--no-allow-sync", default=True, show_default=True)
 @click.option("--locked", is_flag=True)
@@ -125,6 +206,7 @@ def add_user(
     login: str,
     short_name: str | None,
     mailbox: str | None,
+    shared_mailbox: bool,
     outlook_account: str | None,
     allow_sync: bool,
     locked: bool,
@@ -133,12 +215,13 @@ def add_user(
 ) -> None:
     """Add an ERP user."""
     with _store() as store:
-        row_id = ErpEditor(store.engine).add(
+        row_id = _editor(store).add(
             "user",
             _fields(
                 login=login,
                 short_name=short_name,
                 exchange_mailbox=mailbox,
+                exchange_mailbox_shared=shared_mailbox,
                 outlook_account=outlook_account,
                 allow_exchange_sync=allow_sync,
                 locked=locked,
@@ -154,7 +237,7 @@ def add_user(
 @click.argument("subject")
 @click.option("--start", required=True, help="ISO time; without offset it is in --time-zone.")
 @click.option("--end", help="ISO time; default one hour (all-day: one day) after the start.")
-@click.option("--time-zone", default="Europe/Berlin", show_default=True)
+@click.option("--time-zone", default="Europe/Berlin", show_default=True, callback=_known_zone)
 @click.option("--all-day", is_flag=True)
 @click.option("--location")
 @click.option("--info", "info_text", help="The info text (Kalenderinformation).")
@@ -176,16 +259,22 @@ def add_appointment(
     """Add an appointment (a series with --rrule) for USER."""
     try:
         starts_at = parse_time(start, time_zone)
+    except EditError as exc:
+        raise UserError(f"--start: {exc}") from None
+    try:
         ends_at = (
             parse_time(end, time_zone)
             if end is not None
             else starts_at + (timedelta(days=1) if all_day else timedelta(hours=1))
         )
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    with _store() as store:
-        editor = ErpEditor(store.engine)
-        row_id = editor.add(
+    except EditError as exc:
+        raise UserError(f"--end: {exc}") from None
+    except OverflowError:
+        raise UserError("--start: too close to the year 9999 for an end after it") from None
+    with _store() as store, writing(store.engine) as conn:
+        editor = _editor(store)
+        row_id = editor.add_in(
+            conn,
             "appointment",
             _fields(
                 user_login=user,
@@ -197,8 +286,8 @@ def add_appointment(
                 **options,
             ),
         )
-        for email in participants:
-            editor.add("participant", {"appointment_id": row_id, "email": email})
+        for email in participants:  # in the same transaction: a bad one leaves no appointment
+            editor.add_in(conn, "participant", {"appointment_id": row_id, "email": email})
         click.echo(f"appointment {row_id}")
 
 
@@ -217,9 +306,7 @@ def add_appointment(
 def add_task(user: str, subject: str, **options: Any) -> None:
     """Add a task for USER."""
     with _store() as store:
-        row_id = ErpEditor(store.engine).add(
-            "task", _fields(user_login=user, subject=subject, **options)
-        )
+        row_id = _editor(store).add("task", _fields(user_login=user, subject=subject, **options))
         click.echo(f"task {row_id}")
 
 
@@ -234,7 +321,7 @@ def add_task(user: str, subject: str, **options: Any) -> None:
 def exception(appointment_id: int, original_start: str, deleted: bool, **options: Any) -> None:
     """Modify or delete the occurrence of a series that starts at ORIGINAL_START (R2)."""
     with _store() as store:
-        row_id = ErpEditor(store.engine).set_exception(
+        row_id = _editor(store).set_exception(
             appointment_id, original_start, _fields(deleted=deleted, **options)
         )
         click.echo(f"exception {row_id} of appointment {appointment_id}")
@@ -251,9 +338,11 @@ def edit(kind: str, row_id: int, assignments: tuple[str, ...]) -> None:
         name, equals, value = assignment.partition("=")
         if not equals:
             raise click.BadParameter(f"{assignment!r} is not COLUMN=VALUE")
+        if name.strip() in fields:
+            raise click.BadParameter(f"{name.strip()} is given twice")
         fields[name.strip()] = value
     with _store() as store:
-        ErpEditor(store.engine).edit(kind, row_id, fields)
+        _editor(store).edit(kind, row_id, fields)
         click.echo(f"{kind} {row_id} changed")
 
 
@@ -263,17 +352,20 @@ def edit(kind: str, row_id: int, assignments: tuple[str, ...]) -> None:
 def delete(kind: str, row_id: int) -> None:
     """Delete a row (an appointment with its exceptions and participants)."""
     with _store() as store:
-        ErpEditor(store.engine).delete(kind, row_id)
+        _editor(store).delete(kind, row_id)
         click.echo(f"{kind} {row_id} deleted")
 
 
 @erp.command()
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def load(path: Path) -> None:
-    """Add the users, appointments, tasks and follow-ups of a TOML or JSON fixture file."""
+    """Add the users, appointments, tasks and follow-ups of a TOML or JSON fixture file.
+
+    All or nothing, and safe to run again: records already in the store (by natural key: a
+    user's login; an appointment's user, start and subject; a task's or follow-up's user and
+    subject) are left as they are."""
     with _store() as store:
-        counts = ErpEditor(store.engine).load(path)
-        click.echo(", ".join(f"{n} {kind}" for kind, n in counts.items()) or "nothing to load")
+        click.echo(str(FixtureLoader(_editor(store), store.engine).load(path)))
 
 
 @erp.command("list")

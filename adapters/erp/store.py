@@ -31,7 +31,7 @@ from adapters.erp.migrations import migrate
 from adapters.erp.snapshots import LoadedItem, item_ids_of_user, load_items, load_users
 from adapters.erp.waiting import DataVersionWaiter, FeedWaiter, NotifyWaiter
 from adapters.erp.writes import apply_write
-from engine.eligibility import eligibility
+from engine.eligibility import MailboxIdentity, Scope, sync_scope
 from engine.errors import PermanentError, TransientError
 from engine.model import ItemKind, Side, User
 from engine.observation import Change, Observation, Origin, UserChange
@@ -103,9 +103,10 @@ class ErpStore:
         with _translated_errors(), reading(self._engine) as conn:
             return list(load_users(conn).values())
 
-    def users_with_eligibility(self, today: date) -> list[tuple[User, bool, str]]:
-        """Every ERP user with whether the ERP allows syncing them today, and why (R8)."""
-        return [(user, *eligibility(user, today)) for user in self.users()]
+    def users_with_scope(self, today: date, identity: MailboxIdentity) -> list[tuple[User, Scope]]:
+        """Every ERP user with whether the ERP allows syncing them today, why, and through
+        which mailbox (R8, R9) — what the engine decides before it asks Exchange."""
+        return [(user, sync_scope(user, today, identity)) for user in self.users()]
 
     # ---- the change feed -----------------------------------------------------------------
 

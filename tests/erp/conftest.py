@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from adapters.erp.database import create_erp_engine
 from adapters.erp.editing import ErpEditor
+from adapters.erp.schema import metadata, users
 from adapters.erp.store import ErpStore
 from tests.postgres import POSTGRES_URL, drop_schema, require_postgres
 
@@ -60,8 +61,30 @@ def unreachable_postgres_url() -> str:
     return f"postgresql://einklang:{PASSWORD}@127.0.0.1:{port}/erp"
 
 
+# The users an ERP has when einklang is installed (before its triggers: no feed entries).
+EXISTING_USERS = ("mueller",)
+
+
+def existing_erp(erp_db: ErpDatabase) -> None:
+    """The ERP's tables with its users, as einklang finds them before `init` adds capture."""
+    engine = erp_db.engine()
+    try:
+        with engine.begin() as conn:
+            if erp_db.schema is not None:
+                conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{erp_db.schema}"')
+        with engine.begin() as conn:
+            metadata.create_all(conn)
+            conn.execute(
+                users.insert(),
+                [{"login": login, "allow_exchange_sync": True} for login in EXISTING_USERS],
+            )
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture
 def store(erp_db: ErpDatabase) -> Iterator[ErpStore]:
+    existing_erp(erp_db)
     with ErpStore(erp_db.url, schema=erp_db.schema, clock=lambda: OBSERVED_AT) as erp_store:
         erp_store.init()
         yield erp_store

@@ -6,7 +6,10 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
+
 from adapters.erp.editing import ErpEditor
+from adapters.erp.schema import users
 from engine.model import Appointment, ModifiedOccurrence, Participant, Task
 from engine.recurrence import Recurrence
 
@@ -34,10 +37,17 @@ def weekly_series(user: str = "mueller", **fields: Any) -> dict[str, Any]:
     )
 
 
+def existing_user(erp: ErpEditor, login: str, fields: dict[str, Any]) -> int:
+    """The user's row id; added with these fields if the ERP does not have it yet."""
+    with erp.engine.connect() as conn:
+        found = conn.execute(sa.select(users.c.id).where(users.c.login == login)).scalar()
+    return erp.add("user", {"login": login, **fields}) if found is None else int(found)
+
+
 def seed(erp: ErpEditor) -> dict[str, int]:
     """A user with a weekly series (one exception, one participant) and a task."""
     ids = {
-        "user": erp.add("user", {"login": "mueller", "allow_exchange_sync": True}),
+        "user": existing_user(erp, "mueller", {"allow_exchange_sync": True}),
         "appointment": erp.add("appointment", weekly_series()),
         "task": erp.add("task", {"user_login": "mueller", "subject": "Call back"}),
     }

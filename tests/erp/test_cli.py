@@ -125,6 +125,7 @@ def test_a_fixture_file_loads_users_items_and_follow_ups(
 
 def test_a_bad_value_on_the_command_line_is_an_error_message(erp_db: ErpDatabase) -> None:
     run(erp_db, "init")
+    run(erp_db, "add-user", "mueller")
     run(erp_db, "add-task", "mueller", "Call back")
     result = invoke(erp_db, "edit", "task", "1", "percent_complete=many")
     assert result.exit_code != 0
