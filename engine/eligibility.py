@@ -67,7 +67,8 @@ def mailbox_address(
 
 
 def address_problem(address: str) -> str | None:
-    """Why `address` is no SMTP address, or None. Internal domains (firma.local) are fine."""
+    """Why `address` is no SMTP address, or None. Internal domains (firma.intern) are fine;
+    names reserved by RFC 6761 (.local, .localhost, .invalid, .test) are not, as for email-validator."""
     try:
         validate_email(address, check_deliverability=False, globally_deliverable=False)
     except EmailNotValidError as error:

@@ -140,6 +140,7 @@ class SqlErp:
             "login": user.login,
             "short_name": user.short_name,
             "exchange_mailbox": user.mailbox,
+            "exchange_mailbox_shared": user.mailbox_shared,
             "outlook_account": user.outlook_account,
             "allow_exchange_sync": user.allow_sync,
             "locked": user.locked,
