@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from adapters.erp import schema
+from adapters.erp import limits_upgrade, schema
 from adapters.erp.capture import capture_for
 from adapters.erp.capture.postgresql import feed_lock_key
 
@@ -35,21 +35,13 @@ def _reinstall_capture(conn: Connection) -> None:
     capture_for(conn.dialect.name).install(conn)
 
 
-def _shared_mailbox_mark(conn: Connection) -> None:
-    """`users.exchange_mailbox_shared` (R8): stores created by step 1 since have it already."""
-    if "exchange_mailbox_shared" not in {c["name"] for c in sa.inspect(conn).get_columns("users")}:
-        false = "0" if conn.dialect.name == "sqlite" else "false"
-        conn.exec_driver_sql(
-            f"ALTER TABLE users ADD COLUMN exchange_mailbox_shared BOOLEAN NOT NULL DEFAULT {false}"
-        )
-    _reinstall_capture(conn)  # the triggers' change conditions list the columns
-
-
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "ERP tables, change feed and capture triggers", _initial_schema),
     Migration(2, "every save of a user is a feed entry, changed or not (R11)", _reinstall_capture),
     Migration(
-        3, "users.exchange_mailbox_shared: a shared mailbox is no user's (R8)", _shared_mailbox_mark
+        3,
+        "text limits on every database (CHECKs on SQLite); users.exchange_mailbox_shared (R8)",
+        limits_upgrade.upgrade,
     ),
 )
 
