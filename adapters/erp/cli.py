@@ -400,9 +400,13 @@ def _summary(snapshot: Appointment | Task) -> str:
 
 @erp.command()
 @click.option(
-    "--after", type=int, default=0, show_default=True, help="Feed position to start after."
+    "--after",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Feed position to start after.",
 )
-@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
 @click.option("--follow", is_flag=True, help="Keep printing new entries as they are committed.")
 def feed(after: int, limit: int, follow: bool) -> None:
     """Print the change feed: sequence, time, origin, operation, table, row, item."""

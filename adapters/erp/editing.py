@@ -359,7 +359,9 @@ class ErpEditor:
                     sa.select(appointment_exceptions.c.appointment_id).where(
                         appointment_exceptions.c.id == row_id
                     )
-                ).scalar_one()
+                ).scalar_one_or_none()
+                if parent is None:
+                    raise EditError(f"there is no exception {row_id}")
             series = conn.execute(
                 sa.select(
                     appointments.c.rrule, appointments.c.starts_at, appointments.c.time_zone
