@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,16 +20,29 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adapters.erp.database import create_erp_engine
 from adapters.erp.schema import appointments, tasks
 from engine.cli import main
+from tests.postgres import POSTGRES_URL, drop_schema, require_postgres
 
 EINKLANG = Path(sys.executable).parent / "einklang"
 
 
-@pytest.fixture(scope="module")
-def erp_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """An ERP store with a user, a weekly series (appointment 1) and a single one (2)."""
-    path = tmp_path_factory.mktemp("erp") / "erp.sqlite3"
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def erp_file(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[str]]:
+    """An ERP store with a user, a weekly series (appointment 1) and a single one (2): the
+    `--url` (and `--schema`) options naming it."""
+    schema = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('erp') / 'erp.sqlite3'}"
+    else:
+        require_postgres()
+        url, schema = POSTGRES_URL, f"einklang_cli_{uuid.uuid4().hex[:12]}"
+    target = ["--url", url, *(["--schema", schema] if schema else [])]
     for args in (
         ["init"],
         ["add-user", "mueller", "--mailbox", "mueller@example.com"],
@@ -36,19 +50,22 @@ def erp_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         ["add-appointment", "mueller", "Kickoff", "--start", "2026-11-03T09:00"],
         ["add-task", "mueller", "Call back"],
     ):
-        result = erp(path, *args)
+        result = erp(target, *args)
         assert result.exit_code == 0, result.output
-    engine = sa.create_engine(f"sqlite:///{path}")
+    engine = create_erp_engine(url, schema=schema)
     with engine.begin() as conn:
         conn.execute(
             appointments.update().where(appointments.c.id == 1).values(rrule="FREQ=WEEKLY;BYDAY=MO")
         )
     engine.dispose()
-    yield path
+    yield target
+    if schema is not None:
+        drop_schema(url, schema)
 
 
-def erp(path: Path, *args: str) -> Result:
-    return CliRunner().invoke(main, ["erp", "--url", f"sqlite:///{path}", *args])
+def erp(target: Path | list[str], *args: str) -> Result:
+    options = ["--url", f"sqlite:///{target}"] if isinstance(target, Path) else target
+    return CliRunner().invoke(main, ["erp", *options, *args])
 
 
 def one_line_error(result: Result) -> str:
@@ -177,7 +194,7 @@ BAD_ARGUMENTS: dict[str, tuple[list[str], str]] = {
 
 
 @pytest.mark.parametrize("case", list(BAD_ARGUMENTS))
-def test_a_bad_argument_is_one_line_naming_the_field(erp_file: Path, case: str) -> None:
+def test_a_bad_argument_is_one_line_naming_the_field(erp_file: list[str], case: str) -> None:
     args, named = BAD_ARGUMENTS[case]
     before = feed(erp_file)
 
@@ -185,7 +202,7 @@ def test_a_bad_argument_is_one_line_naming_the_field(erp_file: Path, case: str) 
     assert feed(erp_file) == before  # nothing was written
 
 
-def feed(path: Path) -> str:
+def feed(path: Path | list[str]) -> str:
     result = erp(path, "feed", "--limit", "1000")
     assert result.exit_code == 0, result.output
     return result.output
@@ -252,7 +269,7 @@ BAD_FILES: dict[str, tuple[str, bytes, str]] = {
 
 @pytest.mark.parametrize("case", list(BAD_FILES))
 def test_a_bad_file_is_one_line_naming_the_field_and_loads_nothing(
-    erp_file: Path, tmp_path: Path, case: str
+    erp_file: list[str], tmp_path: Path, case: str
 ) -> None:
     name, content, named = BAD_FILES[case]
     fixture = tmp_path / name
@@ -320,13 +337,13 @@ COMMANDS = st.sampled_from(
 
 
 @settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(command=COMMANDS, arguments=st.lists(ARGUMENT, min_size=1, max_size=3))
 def test_no_argument_makes_a_command_print_a_traceback(
-    erp_file: Path, command: list[str], arguments: list[str]
+    erp_file: list[str], command: list[str], arguments: list[str]
 ) -> None:
     result = erp(erp_file, *command, *arguments)
 
@@ -367,7 +384,7 @@ RECORDS = st.dictionaries(
 
 
 @settings(
-    max_examples=60,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -376,7 +393,7 @@ RECORDS = st.dictionaries(
     records=st.lists(RECORDS, max_size=3),
 )
 def test_no_file_content_makes_load_print_a_traceback(
-    erp_file: Path, tmp_path_factory: pytest.TempPathFactory, kind: str, records: list[object]
+    erp_file: list[str], tmp_path_factory: pytest.TempPathFactory, kind: str, records: list[object]
 ) -> None:
     import json
 
@@ -412,10 +429,10 @@ def test_no_file_content_makes_load_print_a_traceback(
     ids=["argument", "option value"],
 )
 def test_bytes_that_are_no_utf8_are_one_line_from_the_real_process(
-    erp_file: Path, args: list[bytes], named: bytes
+    erp_file: list[str], args: list[bytes], named: bytes
 ) -> None:
     result = subprocess.run(
-        [os.fsencode(EINKLANG), b"erp", b"--url", f"sqlite:///{erp_file}".encode(), *args],
+        [os.fsencode(EINKLANG), b"erp", *(os.fsencode(a) for a in erp_file), *args],
         capture_output=True,
         timeout=60,
     )
