@@ -98,6 +98,22 @@ def test_r8_a_user_without_a_mailbox_of_its_own_is_not_eligible(
     assert why in scope.reason
 
 
+def test_r8_a_shared_stored_mailbox_does_not_matter_when_login_names_are_used() -> None:
+    user = User(login="mueller", mailbox="team@firma.de", mailbox_shared=True, allow_sync=True)
+
+    scope = sync_scope(user, TODAY, MailboxIdentity(False, "firma.de"))
+
+    assert (scope.eligible, scope.mailbox, scope.reason) == (True, "mueller@firma.de", "eligible")
+
+
+def test_r8_the_reason_says_which_mailbox_is_malformed() -> None:
+    user = User(login="mueller", mailbox="mueller", allow_sync=True)
+
+    scope = sync_scope(user, TODAY, MailboxIdentity(True, "firma.de"))
+
+    assert scope.reason.startswith("the Exchange mailbox 'mueller' is not a valid address: ")
+
+
 def test_r8_a_malformed_login_name_mailbox_is_not_eligible() -> None:
     user = User(login="Hans Müller", allow_sync=True)
 
