@@ -256,3 +256,24 @@ def test_an_engine_write_leaves_later_erp_writes_marked_erp(
     erp.add("task", {"user_login": "mueller", "subject": "typed in the ERP"})
     [entry] = store.read_feed(before)
     assert entry.origin == "erp"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"location": "L" * 256},
+        {"participants": ({"email": "a@example.com", "name": "N" * 256},)},
+    ],
+    ids=["location", "participant name"],
+)
+def test_an_import_longer_than_the_erp_takes_is_refused_alike_on_both_databases(
+    store: ErpStore, erp_engine: sa.Engine, changes: dict[str, object]
+) -> None:
+    before = store.feed_position()
+    snapshot = Appointment.model_validate({**imported_series().model_dump(), **changes})
+
+    with pytest.raises(PermanentError, match="ERP database refused the write"):
+        store.apply("mueller", STREAM, create(snapshot))
+
+    assert count(erp_engine, appointments) == 0
+    assert store.feed_position() == before
