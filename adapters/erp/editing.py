@@ -244,7 +244,8 @@ class ErpEditor:
         values = self._values(conn, table, fields, None)
         missing = [c for c in _required(table) if values.get(c) is None]
         if missing:
-            raise EditError(f"a {kind} needs {', '.join(missing)}")
+            article = "an" if kind in ("appointment", "exception") else "a"
+            raise EditError(f"{article} {kind} needs {', '.join(missing)}")
         self._check_item(conn, table, values, None)
         row_id = int(conn.execute(table.insert().values(values).returning(table.c.id)).scalar_one())
         self._check_series(conn, table, row_id)
@@ -335,6 +336,7 @@ class ErpEditor:
     def _check_item(
         self, conn: Connection, table: sa.Table, values: Mapping[str, Any], row_id: int | None
     ) -> None:
+        _check_unique(conn, table, values, row_id)
         login = values.get("user_login")
         if "user_login" in table.c and login is not None:
             found = conn.execute(
@@ -386,6 +388,24 @@ class ErpEditor:
         problem = rule_problem(row.rrule, as_utc(row.starts_at, "start"), row.time_zone)
         if problem is not None:
             raise EditError(f"appointments.rrule: {problem}")
+
+
+def _check_unique(
+    conn: Connection, table: sa.Table, values: Mapping[str, Any], row_id: int | None
+) -> None:
+    """A value another row has in a unique column (a login, an appointment's participant)."""
+    for constraint in table.constraints:
+        if not isinstance(constraint, sa.UniqueConstraint):
+            continue
+        names = [c.name for c in constraint.columns]
+        if table is appointment_exceptions or not all(n in values for n in names):
+            continue  # set_exception replaces the exception of an original start
+        query = sa.select(table.c.id).where(*(table.c[n] == values[n] for n in names))
+        if row_id is not None:
+            query = query.where(table.c.id != row_id)
+        if conn.execute(query.limit(1)).first() is not None:
+            given = ", ".join(f"{n} {shown(values[n])}" for n in names)
+            raise EditError(f"{table.name} already has a row with {given}: change that one")
 
 
 def _required(table: sa.Table) -> list[str]:

@@ -141,6 +141,21 @@ BAD_ARGUMENTS: dict[str, tuple[list[str], str]] = {
     ),
     "malformed mailbox": (["add-user", "weber", "--mailbox", "weber at firma"], "exchange_mailbox"),
     "login too long": (["add-user", "w" * 101], "users.login"),
+    "login taken": (["add-user", "mueller"], "users already has a row with login 'mueller'"),
+    "participant twice": (
+        [
+            "add-appointment",
+            "mueller",
+            "X",
+            "--start",
+            "2026-11-02T09:00",
+            "--participant",
+            "a@example.com",
+            "--participant",
+            "a@example.com",
+        ],
+        "already has a row with appointment_id",
+    ),
     "valid-from is no date": (["add-user", "weber", "--valid-from", "soon"], "users.valid_from"),
     "due is no date": (["add-task", "mueller", "X", "--due", "2026-13-01"], "tasks.due_date"),
     "occurrence not on the pattern": (
@@ -252,6 +267,13 @@ BAD_FILES: dict[str, tuple[str, bytes, str]] = {
         "erp.toml",
         b'[[appointment]]\nuser_login = "mueller"\nparticipants = "a@example.com"\n',
         "participants must be a list of tables",
+    ),
+    "the same participant twice": (
+        "erp.toml",
+        b'[[appointment]]\nuser_login = "mueller"\nsubject = "S"\nstarts_at = "2026-11-02T09:00"\n'
+        b'ends_at = "2026-11-02T10:00"\n'
+        b'participants = [{ email = "a@example.com" }, { email = "a@example.com" }]\n',
+        "participant #2: appointment_participants already has a row with",
     ),
     "an exception without its start": (
         "erp.toml",
