@@ -125,6 +125,8 @@ def convert(
         return None
     try:
         converted = _typed(table.c[column].type, value, time_zone)
+        if converted is None and not table.c[column].nullable:
+            raise EditError("cannot be empty: give a value or leave it out")
         if isinstance(converted, str):
             _check_text(converted, max_chars(table, column))
             if checked:
@@ -160,10 +162,13 @@ def _typed(kind: sa.types.TypeEngine[Any], value: Any, time_zone: str) -> Any:
         raise EditError(f"{shown(value)} is not yes or no")
     if isinstance(kind, sa.Integer):
         number = value
-        if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-            number = int(value.strip())
-        elif isinstance(value, str) and not value.strip():
-            return None
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            try:
+                number = int(value.strip())
+            except ValueError:
+                raise EditError(f"{shown(value)} is not a whole number") from None
         if isinstance(number, bool) or not isinstance(number, int):
             raise EditError(f"{shown(value)} is not a whole number")
         if not _INTEGERS[0] <= number <= _INTEGERS[1]:

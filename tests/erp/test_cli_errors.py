@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.erp.database import create_erp_engine
-from adapters.erp.schema import appointments, tasks
+from adapters.erp.schema import appointment_exceptions, appointments, tasks, users
 from engine.cli import main
 from tests.postgres import POSTGRES_URL, drop_schema, require_postgres
 
@@ -336,7 +336,22 @@ def test_a_file_with_a_bad_record_half_way_loads_nothing_and_twice_adds_nothing(
 ARGUMENT = st.one_of(
     st.text(st.characters(exclude_categories=("Cs",)), max_size=30),
     st.text(st.sampled_from("\udcff\udcfe\udc80abc:-T0123456789"), min_size=1, max_size=12),
-    st.sampled_from(["", "-", "--", "0", "-1", "2026-11-09T09:00", "Europe/Berlin", "x=y"]),
+    st.sampled_from(
+        [
+            "",
+            "-",
+            "--",
+            "0",
+            "-1",
+            "+-5",
+            "²",
+            "١٢",
+            "1e3",
+            "2026-11-09T09:00",
+            "Europe/Berlin",
+            "x=y",
+        ]
+    ),
 )
 COMMANDS = st.sampled_from(
     [
@@ -448,3 +463,29 @@ def test_bytes_that_are_no_utf8_are_one_line_from_the_real_process(tmp_path: Pat
     assert b"Traceback" not in result.stderr and result.stdout == b""
     [line] = result.stderr.strip().splitlines()
     assert b"the value of --info is not UTF-8 text (byte 0xFC)" in line
+
+
+EDITED = st.sampled_from(
+    [("task", "1", c.name) for c in tasks.columns]
+    + [("appointment", "2", c.name) for c in appointments.columns]
+    + [("exception", "1", c.name) for c in appointment_exceptions.columns]
+    + [("user", "1", c.name) for c in users.columns]
+)
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(edited=EDITED, value=ARGUMENT)
+def test_no_value_of_any_column_makes_edit_print_a_traceback(
+    erp_file: list[str], edited: tuple[str, str, str], value: str
+) -> None:
+    kind, row_id, column = edited
+    if column == "login":
+        return  # renaming the user every other test relies on
+    result = erp(erp_file, "edit", kind, row_id, f"{column}={value}")
+
+    if result.exit_code != 0:
+        assert one_line_error(result)
