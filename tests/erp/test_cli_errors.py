@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.erp.database import create_erp_engine
+from adapters.erp.editing import TABLES
 from adapters.erp.schema import appointment_exceptions, appointments, tasks, users
 from engine.cli import main
 from tests.postgres import POSTGRES_URL, drop_schema, require_postgres
@@ -230,6 +231,11 @@ def feed(path: Path | list[str]) -> str:
 
 BAD_FILES: dict[str, tuple[str, bytes, str]] = {
     "not UTF-8": ("erp.toml", b'[[user]]\nlogin = "m\xfcller"\n', "not UTF-8 text (byte 0xFC"),
+    "a lone surrogate escaped in JSON": (
+        "erp.json",
+        b'{"user": [{"login": "m\\udcfcller"}]}',
+        "users.login: is not UTF-8 text (byte 0xFC)",
+    ),
     "broken TOML": ("erp.toml", b"[[user]\nlogin = 'x'\n", "not valid TOML"),
     "broken JSON": ("erp.json", b'{"user": [', "not valid JSON"),
     "JSON that is a list": ("erp.json", b'[{"login": "x"}]', "must be a table of [[user]]"),
@@ -400,28 +406,23 @@ FIELD_VALUES = st.one_of(
     st.booleans(),
     st.none(),
     st.lists(st.integers(), max_size=2),
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["email", "original_start", "name", "deleted"]), st.text(max_size=20)
+        ),
+        max_size=2,
+    ),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
 RECORDS = st.dictionaries(
     st.sampled_from(
-        [
-            "login",
-            "user_login",
-            "subject",
-            "starts_at",
-            "ends_at",
-            "due_date",
-            "percent_complete",
-            "locked",
-            "rrule",
-            "time_zone",
-            "participants",
-            "exceptions",
-            "colour",
-        ]
+        sorted(
+            {c.name for table in TABLES.values() for c in table.columns}
+            | {"participants", "exceptions", "colour"}
+        )
     ),
     FIELD_VALUES,
-    max_size=5,
+    max_size=6,
 )
 
 
