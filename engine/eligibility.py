@@ -39,6 +39,8 @@ class Scope:
 
 def eligibility(user: User, today: date) -> tuple[bool, str]:
     """Whether the ERP allows syncing this user's login today, and if not, why (in words)."""
+    if user.unreadable is not None:
+        return False, f"the ERP's row of this user cannot be read: {user.unreadable}"
     if not user.allow_sync:
         return False, 'the user\'s "allow automatic Exchange sync" flag is not set'
     if user.locked:

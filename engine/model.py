@@ -121,6 +121,7 @@ class User(Frozen):
     locked: bool = False
     valid_from: date | None = None
     valid_until: date | None = None
+    unreadable: str | None = None  # why the ERP's row could not be read: not synchronised
 
 
 class Participant(Frozen):

@@ -273,4 +273,4 @@ def user_from_row(row: Row) -> User:
     except (InvalidItem, ValueError) as exc:
         # An unreadable user is not synchronised (a scope change, never a deletion: R17).
         log.warning("ERP user row %s is unreadable, treated as not allowed: %s", row["id"], exc)
-        return User(login=login, allow_sync=False)
+        return User(login=login, allow_sync=False, unreadable=str(exc)[:MAX_MESSAGE_CHARS])

@@ -271,3 +271,25 @@ def test_r8_an_erp_store_of_schema_version_2_gains_the_shared_mailbox_mark(
         [entry] = store.read_feed(before)
         assert entry.item_kind == "user"
         assert [u.mailbox_shared for u in store.users()] == [True]
+
+
+def test_r8_a_user_row_another_program_stored_past_the_limits_says_so_in_its_reason(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'erp.sqlite3'}"
+    with ErpStore(url) as store:
+        store.init()
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA ignore_check_constraints = ON")
+            conn.exec_driver_sql(
+                "INSERT INTO users (login, exchange_mailbox, allow_exchange_sync) "
+                f"VALUES ('mueller', '{'m' * 400}@firma.de', 1)"
+            )
+            conn.commit()
+        [(user, scope)] = store.users_with_scope(TODAY, STORED)
+    assert user.login == "mueller"
+
+    assert not scope.eligible
+    assert scope.reason.startswith(
+        "the ERP's row of this user cannot be read: exchange_mailbox is 409 characters long"
+    )
