@@ -32,7 +32,7 @@ from adapters.erp.snapshots import LoadedItem, item_ids_of_user, load_items, loa
 from adapters.erp.waiting import DataVersionWaiter, FeedWaiter, NotifyWaiter
 from adapters.erp.writes import apply_write
 from engine.eligibility import eligibility
-from engine.errors import PermanentError, TransientError
+from engine.errors import PermanentError, TransientError, VersionConflict
 from engine.model import ItemKind, Side, User
 from engine.observation import Change, Observation, Origin, UserChange
 from engine.ports import ErpBatch, Write, WriteResult
@@ -256,7 +256,7 @@ class ErpStore:
         return self._observation(loaded, Change.CHANGED, origin, now)
 
     def apply(self, user: str, stream_id: uuid.UUID, write: Write) -> WriteResult:
-        with _translated_errors(), writing(self._engine) as conn:
+        with _translated_errors(), _lost_races(), writing(self._engine) as conn:
             self._capture.begin_sync_write(conn)
             result = apply_write(conn, user, stream_id, write)
             self._capture.end_sync_write(conn)
@@ -309,6 +309,22 @@ def _uuid_or_none(value: str | None) -> uuid.UUID | None:
         return None if value is None else uuid.UUID(value)
     except ValueError:
         return None
+
+
+# A lock wait the engine gave up (see the capture's begin_sync_write), a deadlock it was chosen
+# to end, a serialisation failure: an ERP transaction is changing the item right now.
+_CONCURRENT_CHANGE = {"55P03", "40P01", "40001"}
+
+
+@contextmanager
+def _lost_races() -> Iterator[None]:
+    """The engine's write that lost a race with an ERP transaction is a version conflict."""
+    try:
+        yield
+    except sa.exc.OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) not in _CONCURRENT_CHANGE:
+            raise
+        raise VersionConflict(f"changed in the ERP meanwhile: {_short(exc)}") from None
 
 
 @contextmanager

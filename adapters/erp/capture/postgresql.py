@@ -156,6 +156,14 @@ END $$"""
 
     def begin_sync_write(self, conn: Connection) -> None:
         conn.execute(sa.text("SELECT set_config('einklang.origin', 'sync', true)"))
+        # In a lock cycle with ERP transactions the engine gives up first (its write is retried
+        # as a version conflict); PostgreSQL would otherwise abort whichever waited longest.
+        conn.execute(
+            sa.text(
+                "SELECT set_config('lock_timeout', (ceil(extract(epoch FROM "
+                "current_setting('deadlock_timeout')::interval) * 500))::int || 'ms', true)"
+            )
+        )
 
     def end_sync_write(self, conn: Connection) -> None:
         """Nothing to do: `set_config(..., true)` ends with the transaction."""
