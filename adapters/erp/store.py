@@ -7,6 +7,7 @@ with origin `sync` so that they come back recognisable as echoes.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -45,6 +46,9 @@ def _utc_now() -> datetime:
 
 
 _ORIGINS = {"erp": Origin.USER, "sync": Origin.SYNC}
+# How often to look again while committed entries wait for an older transaction to end.
+HELD_BACK_POLL_S = 0.02
+SETTLE_POLL_S = 0.005
 _OBSERVED_KINDS = {"user", "appointment", "task"}
 
 
@@ -58,6 +62,7 @@ class ErpStore:
         schema: str | None = None,
         clock: Clock = _utc_now,
         poll_s: float = 0.005,
+        settle_s: float = 1.0,
     ) -> None:
         self._url = erp_url(url)
         self._schema = None if schema is None else check_schema_name(schema)
@@ -65,6 +70,7 @@ class ErpStore:
         self._capture = capture_for(self._engine.dialect.name)
         self._clock = clock
         self._poll_s = poll_s
+        self._settle_s = settle_s
         self._waiter: FeedWaiter | None = None
 
     @property
@@ -110,13 +116,28 @@ class ErpStore:
     # ---- the change feed -----------------------------------------------------------------
 
     def feed_position(self) -> int:
-        with _translated_errors(), self._engine.connect() as conn:
+        """The end of the feed: after every entry committed before this call (held-back ones
+        included, as long as their older transaction ends within `settle_s`)."""
+        with self._settled(None) as conn:
             return feed.feed_end(conn)
 
     def read_feed(self, position: int, limit: int = 1000) -> list[FeedEntry]:
         """The raw feed entries after `position` (for tools and tests)."""
-        with _translated_errors(), reading(self._engine) as conn:
+        with self._settled(position) as conn:
             return feed.read_feed(conn, position, limit)
+
+    @contextmanager
+    def _settled(self, position: int | None) -> Iterator[sa.Connection]:
+        """A read transaction, begun once no committed entry after `position` (or anywhere, for
+        None) waits for an older transaction to end, or `settle_s` has passed: a short ERP
+        transaction running elsewhere delays a read instead of cutting it short."""
+        deadline = time.monotonic() + self._settle_s
+        while True:
+            with _translated_errors(), reading(self._engine) as conn:
+                if time.monotonic() >= deadline or not feed.held_back(conn, position):
+                    yield conn
+                    return
+            time.sleep(SETTLE_POLL_S)
 
     def read_changes(self, position: int, limit: int = 1000) -> ErpBatch:
         """The feed entries after `position` as observations, one per item and batch.
@@ -125,7 +146,7 @@ class ErpStore:
         entry (later entries are committed but not in this batch); its origin then comes from
         its newest entry, which the next batch repeats harmlessly.
         """
-        with _translated_errors(), reading(self._engine) as conn:
+        with self._settled(position) as conn:
             entries = feed.read_feed(conn, position, limit)
             if not entries:
                 return ErpBatch(changes=(), position=position)
@@ -134,8 +155,9 @@ class ErpStore:
             for entry in entries:
                 if entry.item_kind not in _OBSERVED_KINDS:
                     continue  # written by a newer version of these triggers: not ours to read
-                latest.pop(entry.item, None)  # keep the order of each item's last entry
-                latest[entry.item] = entry
+                known = latest.pop(entry.item, None)  # keep the order of each item's last entry
+                # An item's entries are in commit order by seq (its row lock orders them).
+                latest[entry.item] = entry if known is None or known.seq < entry.seq else known
             ids: dict[str, list[int]] = {"user": [], "appointment": [], "task": []}
             for kind, item_id in latest:
                 ids.setdefault(kind, []).append(item_id)
@@ -144,7 +166,7 @@ class ErpStore:
                 kind: load_items(conn, kind, ids[kind.value])
                 for kind in (ItemKind.APPOINTMENT, ItemKind.TASK)
             }
-            newer = self._newer_entries(conn, latest, rows, end)
+            newer = self._newer_entries(conn, latest, rows)
             now = self._clock()
             changes: list[Observation | UserChange] = []
             for (kind_name, item_id), entry in latest.items():
@@ -174,7 +196,6 @@ class ErpStore:
         conn: sa.Connection,
         latest: dict[tuple[str, int], FeedEntry],
         rows: dict[ItemKind, dict[int, LoadedItem]],
-        end: int,
     ) -> dict[tuple[str, int], FeedEntry]:
         stale: dict[str, list[int]] = {}
         for (kind_name, item_id), entry in latest.items():
@@ -190,12 +211,35 @@ class ErpStore:
                 stale.setdefault(kind_name, []).append(item_id)
         newer: dict[tuple[str, int], FeedEntry] = {}
         for kind_name, item_ids in stale.items():
-            for entry in feed.latest_entries(conn, kind_name, item_ids, after=end).values():
+            for entry in feed.latest_entries(conn, kind_name, item_ids).values():
                 newer[entry.item] = entry
         return newer
 
     def wait_for_changes(self, position: int, timeout_s: float) -> bool:
-        return self._feed_waiter().wait(lambda: self.feed_position() > position, timeout_s)
+        """Wait for entries after `position` that can be read; poll briefly while committed
+        entries are held back by an older transaction (whose end may notify nobody)."""
+        deadline = time.monotonic() + timeout_s
+        readable, held_back = self.feed_state(position)
+        waiter = self._feed_waiter()
+
+        def moved() -> bool:
+            nonlocal readable, held_back
+            readable, held_back = self.feed_state(position)
+            return readable or held_back
+
+        while not readable and (remaining := deadline - time.monotonic()) > 0:
+            if held_back:
+                time.sleep(min(HELD_BACK_POLL_S, remaining))
+                moved()
+            elif not waiter.wait(moved, remaining):
+                return False
+        return readable
+
+    def feed_state(self, position: int) -> tuple[bool, bool]:
+        """Whether entries after `position` can be read now, and whether committed ones wait
+        for an older transaction to end."""
+        with _translated_errors(), reading(self._engine) as conn:
+            return feed.pending_after(conn, position)
 
     def _feed_waiter(self) -> FeedWaiter:
         if self._waiter is None:
