@@ -74,8 +74,16 @@ def _entry(m: sa.RowMapping) -> FeedEntry:
         item_id=int(m["item_id"]),
         user_login=str(m["user_login"]),
         sync_id=None if m["sync_id"] is None else str(m["sync_id"]),
-        row_version=None if m["row_version"] is None else int(m["row_version"]),
+        row_version=_optional_int(m["row_version"]),
     )
+
+
+def _optional_int(value: object) -> int | None:
+    """A version copied from its row, which an ERP may have filled with anything."""
+    try:
+        return None if value is None else int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
 
 
 def final(conn: Connection) -> sa.ColumnElement[bool]:

@@ -47,8 +47,8 @@ def _utc_now() -> datetime:
 
 _ORIGINS = {"erp": Origin.USER, "sync": Origin.SYNC}
 # How often to look again while committed entries wait for an older transaction to end.
-HELD_BACK_POLL_S = 0.02
-SETTLE_POLL_S = 0.005
+SETTLE_FIRST_POLL_S = 0.002
+SETTLE_MAX_POLL_S = 0.05
 _OBSERVED_KINDS = {"user", "appointment", "task"}
 
 
@@ -132,12 +132,14 @@ class ErpStore:
         None) waits for an older transaction to end, or `settle_s` has passed: a short ERP
         transaction running elsewhere delays a read instead of cutting it short."""
         deadline = time.monotonic() + self._settle_s
+        pause = SETTLE_FIRST_POLL_S
         while True:
             with _translated_errors(), reading(self._engine) as conn:
                 if time.monotonic() >= deadline or not feed.held_back(conn, position):
                     yield conn
                     return
-            time.sleep(SETTLE_POLL_S)
+            time.sleep(pause)
+            pause = min(pause * 2, SETTLE_MAX_POLL_S)
 
     def read_changes(self, position: int, limit: int = 1000) -> ErpBatch:
         """The feed entries after `position` as observations, one per item and batch.
@@ -216,24 +218,14 @@ class ErpStore:
         return newer
 
     def wait_for_changes(self, position: int, timeout_s: float) -> bool:
-        """Wait for entries after `position` that can be read; poll briefly while committed
-        entries are held back by an older transaction (whose end may notify nobody)."""
-        deadline = time.monotonic() + timeout_s
-        readable, held_back = self.feed_state(position)
-        waiter = self._feed_waiter()
+        """Wait until entries after `position` are committed. Some may still wait for an older
+        transaction to end: reading them (`read_changes`) waits up to `settle_s` for that."""
 
         def moved() -> bool:
-            nonlocal readable, held_back
             readable, held_back = self.feed_state(position)
             return readable or held_back
 
-        while not readable and (remaining := deadline - time.monotonic()) > 0:
-            if held_back:
-                time.sleep(min(HELD_BACK_POLL_S, remaining))
-                moved()
-            elif not waiter.wait(moved, remaining):
-                return False
-        return readable
+        return self._feed_waiter().wait(moved, timeout_s)
 
     def feed_state(self, position: int) -> tuple[bool, bool]:
         """Whether entries after `position` can be read now, and whether committed ones wait

@@ -22,6 +22,8 @@ import sqlalchemy as sa
 from adapters.erp.database import create_erp_engine
 from adapters.erp.editing import ErpEditor
 from adapters.erp.store import ErpStore
+from tests.erp_person import SqlErp
+from tests.harness import Clock, Harness
 from tests.postgres import POSTGRES_URL, drop_schema, require_postgres
 
 T = TypeVar("T")
@@ -49,6 +51,25 @@ def erp_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ErpDataba
     schema = f"einklang_test_{uuid.uuid4().hex[:12]}"
     yield ErpDatabase("postgres", POSTGRES_URL, schema)
     drop_schema(POSTGRES_URL, schema)
+
+
+@pytest.fixture
+def pg_world(tmp_path: Path) -> Iterator[Harness]:
+    """The engine (tests/harness.py) with the real ERP adapter on the PostgreSQL server."""
+    require_postgres()
+    schema = f"einklang_test_{uuid.uuid4().hex[:12]}"
+
+    def erp(clock: Clock) -> SqlErp:
+        return SqlErp(clock, url=POSTGRES_URL, schema=schema)
+
+    harness = Harness(tmp_path, erp=erp)
+    try:
+        harness.user("mueller")
+        harness.sync()
+        yield harness
+    finally:
+        harness.shutdown()
+        drop_schema(POSTGRES_URL, schema)
 
 
 @pytest.fixture

@@ -11,9 +11,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,29 +20,10 @@ from sqlalchemy import event
 from engine import reasons
 from engine.model import Appointment
 from tests.erp_person import SqlErp
-from tests.harness import Clock, Harness
-from tests.postgres import POSTGRES_URL, drop_schema, require_postgres
+from tests.harness import Harness
 
 pytestmark = pytest.mark.postgres
 WRITING = ("INSERT", "UPDATE", "DELETE")
-
-
-@pytest.fixture
-def pg_world(tmp_path: Path) -> Iterator[Harness]:
-    require_postgres()
-    schema = f"einklang_test_{uuid.uuid4().hex[:12]}"
-
-    def erp(clock: Clock) -> SqlErp:
-        return SqlErp(clock, url=POSTGRES_URL, schema=schema)
-
-    harness = Harness(tmp_path, erp=erp)
-    try:
-        harness.user("mueller")
-        harness.sync()
-        yield harness
-    finally:
-        harness.shutdown()
-        drop_schema(POSTGRES_URL, schema)
 
 
 def erp_engine_of(world: Harness) -> sa.Engine:

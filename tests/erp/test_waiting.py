@@ -18,13 +18,9 @@ def test_r3_a_commit_wakes_a_waiting_reader_within_100_ms(
     position = store.feed_position()
     armed = threading.Event()
     feed_state = store.feed_state
-    checks = 0
 
     def feed_state_arming(position: int) -> tuple[bool, bool]:
-        nonlocal checks
-        checks += 1
-        if checks == 2:
-            armed.set()  # the waiter checks the feed once it listens (NOTIFY) or polls (SQLite)
+        armed.set()  # the waiter checks the feed once it listens (NOTIFY) or polls (SQLite)
         return feed_state(position)
 
     monkeypatch.setattr(store, "feed_state", feed_state_arming)
