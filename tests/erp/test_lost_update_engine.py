@@ -19,6 +19,7 @@ from sqlalchemy import event
 
 from engine import reasons
 from engine.model import Appointment
+from engine.state import Status
 from tests.erp_person import SqlErp
 from tests.harness import Harness
 
@@ -88,3 +89,27 @@ def test_r16_erp_commits_at_random_moments_during_write_backs_are_never_lost(
         world.sync()
         expected = (f"Kickoff {n} (ERP)", f"Room {n} (Outlook)")
         assert both_sides(world, row) == [expected, expected], f"run {n}, delay {delay:.3f} s"
+
+
+def test_an_erp_transaction_holding_the_row_through_many_retries_never_parks_the_item(
+    pg_world: Harness,
+) -> None:
+    """The engine gives up waiting for the ERP's row lock (a version conflict) and tries again
+    later, as often as it takes: a lock is a race, not a permanent failure."""
+    world = pg_world
+    row = world.erp_appointment(subject="Kickoff", location="Room 1")
+    world.sync()
+    world.exchange.edit(world.counterpart_in_exchange(row).id, location="Room 7 (Outlook)")
+    assert isinstance(world.erp, SqlErp)
+    with world.erp.store.engine.connect() as erp_tx:
+        erp_tx.execute(
+            sa.text("SELECT id FROM appointments WHERE id = :id FOR UPDATE"), {"id": int(row)}
+        )
+        for _ in range(world.retry.max_attempts + 2):
+            world.sync()
+            world.clock.advance(seconds=world.retry.max_s + 1)
+        erp_tx.rollback()
+    world.sync()
+
+    assert both_sides(world, row) == [("Kickoff", "Room 7 (Outlook)")] * 2
+    assert world.state(world.erp.stream_id_of(row)).status is Status.IN_SYNC
