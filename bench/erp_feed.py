@@ -154,7 +154,7 @@ def _wakeup_ms(store: ErpStore) -> float:
 
         def moved(position: int = position, armed: threading.Event = armed) -> bool:
             armed.set()
-            return store.feed_position() > position
+            return any(store.feed_state(position))
 
         def wait(armed: threading.Event = armed, woke: list[float] = woke) -> None:
             store._feed_waiter().wait(moved, 10.0)

@@ -495,11 +495,19 @@ class Engine:
                     self._refresh(item, write.side)
                     return
             except VersionConflict as conflict:
-                # Changed there since we read it: record, re-read that side, decide again.
+                # Changed there since we read it: record, re-read that side, decide again. A
+                # race (or a lock held there) is never a reason to give the item up.
                 self._write_failed(
-                    item, write, "VersionConflict", str(conflict), now, transient=True, hint=0
+                    item,
+                    write,
+                    "VersionConflict",
+                    str(conflict),
+                    now,
+                    transient=True,
+                    hint=None,
+                    give_up=False,
                 )
-                self._refresh(item, write.side)
+                self._refresh(item, write.side, unless_at=write.expected_version)
                 return
             except SideError as error:
                 self._write_failed(
@@ -546,9 +554,12 @@ class Engine:
         *,
         transient: bool,
         hint: float | None,
+        give_up: bool = True,
     ) -> None:
         attempt = item.state.attempts + 1
         next_at = self.retry.next_at(attempt, now, hint) if transient else None
+        if next_at is None and transient and not give_up:
+            next_at = now + timedelta(seconds=self.retry.max_s)
         item.write_failed(
             WriteFailed(
                 side=write.side,
@@ -573,8 +584,10 @@ class Engine:
             message[:200],
         )
 
-    def _refresh(self, item: SyncItem, side: Side) -> None:
-        """Read the item again from one side and decide on what is really there now."""
+    def _refresh(self, item: SyncItem, side: Side, *, unless_at: str | None = None) -> None:
+        """Read the item again from one side and decide on what is really there now (unless it
+        is still at version `unless_at`, the one the write expected: then the write lost to a
+        lock there, not to a change, and waits for its retry)."""
         view = item.state.view(side)
         if view.native_id is None:
             return
@@ -588,6 +601,12 @@ class Engine:
             log.warning("re-reading %s from %s failed: %s", item.id, side.value, error)
             return
         obs = obs.model_copy(update={"sync_id": item.id})
+        if (
+            unless_at is not None
+            and obs.change is Change.CHANGED
+            and obs.native_version == unless_at
+        ):
+            return
         if item.state.attempts <= 3:
             self._handle(obs)
 

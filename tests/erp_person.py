@@ -105,25 +105,43 @@ class SqlRow:
     sync_id: uuid.UUID | None
 
 
-class SqlErp:
-    """An ERP database in `path` (a temporary directory of its own when None)."""
+# How long a test's feed read waits for other tests' transactions on the shared server.
+TEST_SETTLE_S = 30.0
 
-    def __init__(self, clock: Clock, path: Path | None = None) -> None:
+
+class SqlErp:
+    """An ERP database in `path` (a temporary directory of its own when None), or at `url`
+    (a PostgreSQL server, in `schema`)."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        path: Path | None = None,
+        *,
+        url: str | None = None,
+        schema: str | None = None,
+    ) -> None:
         self._own_directory: Path | None = None
-        if path is None:
-            self._own_directory = Path(tempfile.mkdtemp(prefix="einklang-erp-"))
-            path = self._own_directory / "erp.sqlite3"
-        url = f"sqlite:///{path}"
-        self.store = ErpStore(url, clock=clock)
+        if url is None:
+            if path is None:
+                self._own_directory = Path(tempfile.mkdtemp(prefix="einklang-erp-"))
+                path = self._own_directory / "erp.sqlite3"
+            url = f"sqlite:///{path}"
+        # Tests share one PostgreSQL server: a transaction of a test running beside this one
+        # holds the feed back (capture/postgresql.py), so a test's read waits until it ends.
+        self.store = ErpStore(url, schema=schema, clock=clock, settle_s=TEST_SETTLE_S)
         self.store.init()
         # The ERP application is another program: a connection pool of its own.
-        self._person = create_erp_engine(url)
+        self._person = create_erp_engine(url, schema=schema)
         self._editor = ErpEditor(self._person)
         with self._person.begin() as conn:
-            conn.execute(
-                sa.text("INSERT INTO sqlite_sequence (name, seq) VALUES ('tasks', :seq)"),
-                {"seq": FIRST_TASK_ID - 1},
-            )
+            if self._person.dialect.name == "sqlite":
+                conn.execute(
+                    sa.text("INSERT INTO sqlite_sequence (name, seq) VALUES ('tasks', :seq)"),
+                    {"seq": FIRST_TASK_ID - 1},
+                )
+            else:
+                conn.execute(sa.text(f"ALTER SEQUENCE tasks_id_seq RESTART WITH {FIRST_TASK_ID}"))
         self.fail_next_writes: list[Exception] = []
         self.rows = SqlRows(self._person)
 

@@ -3,9 +3,10 @@
 - `schema`: the tables (users, appointments with exceptions and participants, tasks, follow-ups,
   change_feed); `columns`: column types and per-row value conversion.
 - `capture/`: the capture triggers and the engine's origin mark, one module per dialect.
-- `migrations`: numbered schema steps (`einklang erp init`); `limits_upgrade`: step 3, the text
+- `migrations`: numbered schema steps (`einklang erp init`); `limits_upgrade`: the text
   limits on an existing store.
-- `database`: engines and transactions for SQLite and PostgreSQL.
+- `database`: engines and transactions for SQLite and PostgreSQL; `lenient`: values PostgreSQL
+  stores that the driver cannot convert, read as `Unreadable` instead of failing a query.
 - `feed`, `snapshots`, `writes`, `waiting`: reading the feed, rows as snapshots, the engine's
   writes, waiting for commits.
 - `store`: `ErpStore`, the engine's `ErpPort`.

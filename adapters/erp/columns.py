@@ -134,8 +134,12 @@ def as_date(value: object, field: str) -> date | None:
         return value
     if isinstance(value, str):
         as_text(value, field)
+        text = value.strip()
         try:
-            return date.fromisoformat(value.strip()[:10])
+            # A date, or a timestamp at midnight; not any text that starts like a date ("... BC").
+            if len(text) <= 10:
+                return date.fromisoformat(text)
+            return datetime.fromisoformat(text.replace("T", " ")).date()
         except ValueError:
             raise InvalidField(f"{field} {value[:40]!r} is not a date", field=field) from None
     raise InvalidField(f"{field} is not a date", field=field)

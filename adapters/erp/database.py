@@ -1,9 +1,11 @@
 """Connecting to the ERP database: one code path for SQLite and PostgreSQL.
 
-SQLite connections decode text leniently (invalid UTF-8 from a legacy import becomes escaped
-bytes that the snapshot code reports as `InvalidEncoding` for that row, instead of an error that
-fails a whole query) and begin their transactions explicitly, so that a read sees one snapshot
-and a write takes the write lock up front.
+PostgreSQL connections load dates and times leniently (see `lenient`: `infinity` or a year
+past 9999 becomes an `Unreadable` value of its row, not an error of the query). SQLite
+connections decode text leniently (invalid UTF-8 from a legacy import becomes escaped bytes that
+the snapshot code reports as `InvalidEncoding` for that row, instead of an error that fails a
+whole query) and begin their transactions explicitly, so that a read sees one snapshot and a
+write takes the write lock up front.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+
+from adapters.erp.lenient import load_leniently
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _IMMEDIATE = "einklang_immediate"
@@ -60,7 +65,9 @@ def create_erp_engine(url: str | URL, *, schema: str | None = None) -> Engine:
         connect_args: dict[str, Any] = {}
         if schema is not None:
             connect_args["options"] = f"-c search_path={check_schema_name(schema)}"
-        return sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+        engine = sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+        _configure_postgresql(engine)
+        return engine
     raise NotImplementedError(f"the ERP store does not support {backend} yet")
 
 
@@ -81,6 +88,13 @@ def _configure_sqlite(engine: Engine) -> None:
     def _begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get(_IMMEDIATE, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: psycopg.Connection[Any], record: ConnectionPoolEntry) -> None:
+        # A date of `infinity` in one row must not fail the query that reads it (see lenient).
+        load_leniently(dbapi_connection.adapters)
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from adapters.erp import limits_upgrade, schema
 from adapters.erp.capture import capture_for
-from adapters.erp.capture.postgresql import feed_lock_key
+from adapters.erp.capture.postgresql import advisory_key
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,19 @@ def _reinstall_capture(conn: Connection) -> None:
     capture_for(conn.dialect.name).install(conn)
 
 
+def _feed_without_lock(conn: Connection) -> None:
+    """Feed entries carry their transaction's id (read order without a global lock) and are
+    indexed by item and sequence (an item's newest entry without scanning its history)."""
+    feed = schema.change_feed
+    if "tx_id" not in {c["name"] for c in sa.inspect(conn).get_columns(feed.name)}:
+        # Earlier entries were ordered by the feed lock: 0 keeps them first, in sequence order.
+        conn.exec_driver_sql(f"ALTER TABLE {feed.name} ADD COLUMN tx_id BIGINT NOT NULL DEFAULT 0")
+    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_change_feed_item")
+    for index in feed.indexes:
+        index.create(conn, checkfirst=True)
+    capture_for(conn.dialect.name).install(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "ERP tables, change feed and capture triggers", _initial_schema),
     Migration(2, "every save of a user is a feed entry, changed or not (R11)", _reinstall_capture),
@@ -43,6 +56,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "text limits on every database (CHECKs on SQLite); users.exchange_mailbox_shared (R8)",
         limits_upgrade.upgrade,
     ),
+    Migration(4, "feed ordered by transaction id instead of a feed lock", _feed_without_lock),
 )
 
 
@@ -71,7 +85,7 @@ def migrate(engine: Engine) -> int:
                 name = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
                 conn.execute(
                     sa.text("SELECT pg_advisory_xact_lock(:key)"),
-                    {"key": feed_lock_key(f"migrate.{name}")},
+                    {"key": advisory_key(f"migrate.{name}")},
                 )
             version = current_version(conn)
             for step in MIGRATIONS:

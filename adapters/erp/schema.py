@@ -147,10 +147,13 @@ follow_ups = sa.Table(
 
 # Filled only by the capture triggers. The item columns are copied so that an entry stays
 # routable after its row is gone; for exceptions and participants the item is the appointment.
+# Read in the order (tx_id, seq): tx_id is the writing transaction's id on PostgreSQL (see
+# capture/postgresql.py), 0 on SQLite, where writers commit one after the other in seq order.
 change_feed = sa.Table(
     "change_feed",
     metadata,
     sa.Column("seq", _BigId, primary_key=True, autoincrement=True),
+    sa.Column("tx_id", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("table_name", sa.String(40), nullable=False),
     sa.Column("row_id", sa.BigInteger, nullable=False),
     sa.Column("operation", sa.String(6), nullable=False),  # insert | update | delete
@@ -161,7 +164,8 @@ change_feed = sa.Table(
     _text("user_login", nullable=False),
     _text("sync_id"),
     sa.Column("row_version", sa.Integer),  # the item's version after this change
-    sa.Index("ix_change_feed_item", "item_kind", "item_id"),
+    sa.Index("ix_change_feed_order", "tx_id", "seq"),
+    sa.Index("ix_change_feed_item_seq", "item_kind", "item_id", "seq"),
     sqlite_autoincrement=True,  # never reuse an id: native ids name items for good
 )
 

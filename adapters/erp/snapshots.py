@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from functools import partial
 from typing import Any
 
@@ -25,6 +26,7 @@ from adapters.erp.columns import (
     check_lengths,
 )
 from adapters.erp.feed import chunks
+from adapters.erp.lenient import Unreadable
 from adapters.erp.schema import (
     appointment_exceptions,
     appointment_participants,
@@ -124,6 +126,29 @@ def _load_tasks(conn: Connection, ids: Sequence[int]) -> dict[int, LoadedItem]:
     }
 
 
+# The field an error names for a column (as the conversions below name it), where not the column.
+_APPOINTMENT_FIELDS = {"starts_at": "start", "ends_at": "end"}
+_OCCURRENCE_FIELDS = {"starts_at": "occurrence start", "ends_at": "occurrence end"}
+
+
+def readable(row: Row, fields: Mapping[str, str], what: str = "") -> None:
+    """Refuse a row with a value the driver could not convert (PostgreSQL's `infinity`, say)."""
+    for column, value in row.items():
+        if isinstance(value, Unreadable):
+            shown = f" {value.text[:40]!r}" if value.text else ""
+            raise InvalidField(
+                f"{what}{column}{shown} cannot be synchronised: {value.reason}",
+                field=fields.get(str(column), str(column)),
+            )
+
+
+def _version(row: Row) -> int:
+    try:
+        return int(row["row_version"])
+    except (TypeError, ValueError):
+        return 0  # not a version the engine can have seen: any write of it is refused
+
+
 def _loaded(kind: ItemKind, row: Row, snapshot: Callable[[], Appointment | Task]) -> LoadedItem:
     error: ItemError | None = None
     built: Appointment | Task | None = None
@@ -147,13 +172,14 @@ def _loaded(kind: ItemKind, row: Row, snapshot: Callable[[], Appointment | Task]
         row_id=int(row["id"]),
         user_login=str(row["user_login"]),
         sync_id=sync_id,
-        row_version=int(row["row_version"]),
+        row_version=_version(row),
         snapshot=built,
         error=error,
     )
 
 
 def appointment_snapshot(row: Row, exceptions: list[Row], participants: list[Row]) -> Appointment:
+    readable(row, _APPOINTMENT_FIELDS)
     check_lengths(appointments, row)
     for ex in exceptions:
         check_lengths(appointment_exceptions, ex, "occurrence ")
@@ -173,6 +199,7 @@ def appointment_snapshot(row: Row, exceptions: list[Row], participants: list[Row
     modified: list[dict[str, Any]] = []
     deleted = []
     for ex in exceptions:
+        readable(ex, _OCCURRENCE_FIELDS, "occurrence ")
         original = as_utc(ex["original_start"], "original_start")
         if ex["deleted"]:
             deleted.append(original)
@@ -226,6 +253,7 @@ def _or_series(value: object, series_value: str, field: str) -> str:
 
 
 def task_snapshot(row: Row) -> Task:
+    readable(row, {})
     check_lengths(tasks, row)
     return build(
         Task,
@@ -267,10 +295,18 @@ def user_from_row(row: Row) -> User:
             outlook_account=as_optional_text(row["outlook_account"], "outlook_account"),
             allow_sync=bool(row["allow_exchange_sync"]),
             locked=bool(row["locked"]),
-            valid_from=as_date(row["valid_from"], "valid_from"),
-            valid_until=as_date(row["valid_until"], "valid_until"),
+            valid_from=_validity(row["valid_from"], "valid_from"),
+            valid_until=_validity(row["valid_until"], "valid_until"),
         )
     except (InvalidItem, ValueError) as exc:
         # An unreadable user is not synchronised (a scope change, never a deletion: R17).
         log.warning("ERP user row %s is unreadable, treated as not allowed: %s", row["id"], exc)
         return User(login=login, allow_sync=False, unreadable=str(exc)[:MAX_MESSAGE_CHARS])
+
+
+def _validity(value: object, field: str) -> date | None:
+    """A login's validity bound; -infinity and infinity (PostgreSQL's, or as text) mean none."""
+    text = value.text if isinstance(value, Unreadable) else value
+    if isinstance(text, str) and text.strip().lower() in ("-infinity", "infinity"):
+        return None
+    return as_date(value, field)

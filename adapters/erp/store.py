@@ -7,6 +7,7 @@ with origin `sync` so that they come back recognisable as echoes.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -32,7 +33,7 @@ from adapters.erp.snapshots import LoadedItem, item_ids_of_user, load_items, loa
 from adapters.erp.waiting import DataVersionWaiter, FeedWaiter, NotifyWaiter
 from adapters.erp.writes import apply_write
 from engine.eligibility import MailboxIdentity, Scope, sync_scope
-from engine.errors import PermanentError, TransientError
+from engine.errors import PermanentError, TransientError, VersionConflict
 from engine.model import ItemKind, Side, User
 from engine.observation import Change, Observation, Origin, UserChange
 from engine.ports import ErpBatch, Write, WriteResult
@@ -45,6 +46,9 @@ def _utc_now() -> datetime:
 
 
 _ORIGINS = {"erp": Origin.USER, "sync": Origin.SYNC}
+# How often to look again while committed entries wait for an older transaction to end.
+SETTLE_FIRST_POLL_S = 0.002
+SETTLE_MAX_POLL_S = 0.05
 _OBSERVED_KINDS = {"user", "appointment", "task"}
 
 
@@ -58,6 +62,7 @@ class ErpStore:
         schema: str | None = None,
         clock: Clock = _utc_now,
         poll_s: float = 0.005,
+        settle_s: float = 1.0,
     ) -> None:
         self._url = erp_url(url)
         self._schema = None if schema is None else check_schema_name(schema)
@@ -65,6 +70,7 @@ class ErpStore:
         self._capture = capture_for(self._engine.dialect.name)
         self._clock = clock
         self._poll_s = poll_s
+        self._settle_s = settle_s
         self._waiter: FeedWaiter | None = None
 
     @property
@@ -111,13 +117,30 @@ class ErpStore:
     # ---- the change feed -----------------------------------------------------------------
 
     def feed_position(self) -> int:
-        with _translated_errors(), self._engine.connect() as conn:
+        """The end of the feed: after every entry committed before this call (held-back ones
+        included, as long as their older transaction ends within `settle_s`)."""
+        with self._settled(None) as conn:
             return feed.feed_end(conn)
 
     def read_feed(self, position: int, limit: int = 1000) -> list[FeedEntry]:
         """The raw feed entries after `position` (for tools and tests)."""
-        with _translated_errors(), reading(self._engine) as conn:
+        with self._settled(position) as conn:
             return feed.read_feed(conn, position, limit)
+
+    @contextmanager
+    def _settled(self, position: int | None) -> Iterator[sa.Connection]:
+        """A read transaction, begun once no committed entry after `position` (or anywhere, for
+        None) waits for an older transaction to end, or `settle_s` has passed: a short ERP
+        transaction running elsewhere delays a read instead of cutting it short."""
+        deadline = time.monotonic() + self._settle_s
+        pause = SETTLE_FIRST_POLL_S
+        while True:
+            with _translated_errors(), reading(self._engine) as conn:
+                if time.monotonic() >= deadline or not feed.held_back(conn, position):
+                    yield conn
+                    return
+            time.sleep(pause)
+            pause = min(pause * 2, SETTLE_MAX_POLL_S)
 
     def read_changes(self, position: int, limit: int = 1000) -> ErpBatch:
         """The feed entries after `position` as observations, one per item and batch.
@@ -126,7 +149,7 @@ class ErpStore:
         entry (later entries are committed but not in this batch); its origin then comes from
         its newest entry, which the next batch repeats harmlessly.
         """
-        with _translated_errors(), reading(self._engine) as conn:
+        with self._settled(position) as conn:
             entries = feed.read_feed(conn, position, limit)
             if not entries:
                 return ErpBatch(changes=(), position=position)
@@ -135,8 +158,9 @@ class ErpStore:
             for entry in entries:
                 if entry.item_kind not in _OBSERVED_KINDS:
                     continue  # written by a newer version of these triggers: not ours to read
-                latest.pop(entry.item, None)  # keep the order of each item's last entry
-                latest[entry.item] = entry
+                known = latest.pop(entry.item, None)  # keep the order of each item's last entry
+                # An item's entries are in commit order by seq (its row lock orders them).
+                latest[entry.item] = entry if known is None or known.seq < entry.seq else known
             ids: dict[str, list[int]] = {"user": [], "appointment": [], "task": []}
             for kind, item_id in latest:
                 ids.setdefault(kind, []).append(item_id)
@@ -145,7 +169,7 @@ class ErpStore:
                 kind: load_items(conn, kind, ids[kind.value])
                 for kind in (ItemKind.APPOINTMENT, ItemKind.TASK)
             }
-            newer = self._newer_entries(conn, latest, rows, end)
+            newer = self._newer_entries(conn, latest, rows)
             now = self._clock()
             changes: list[Observation | UserChange] = []
             for (kind_name, item_id), entry in latest.items():
@@ -175,7 +199,6 @@ class ErpStore:
         conn: sa.Connection,
         latest: dict[tuple[str, int], FeedEntry],
         rows: dict[ItemKind, dict[int, LoadedItem]],
-        end: int,
     ) -> dict[tuple[str, int], FeedEntry]:
         stale: dict[str, list[int]] = {}
         for (kind_name, item_id), entry in latest.items():
@@ -191,12 +214,25 @@ class ErpStore:
                 stale.setdefault(kind_name, []).append(item_id)
         newer: dict[tuple[str, int], FeedEntry] = {}
         for kind_name, item_ids in stale.items():
-            for entry in feed.latest_entries(conn, kind_name, item_ids, after=end).values():
+            for entry in feed.latest_entries(conn, kind_name, item_ids).values():
                 newer[entry.item] = entry
         return newer
 
     def wait_for_changes(self, position: int, timeout_s: float) -> bool:
-        return self._feed_waiter().wait(lambda: self.feed_position() > position, timeout_s)
+        """Wait until entries after `position` are committed. Some may still wait for an older
+        transaction to end: reading them (`read_changes`) waits up to `settle_s` for that."""
+
+        def moved() -> bool:
+            readable, held_back = self.feed_state(position)
+            return readable or held_back
+
+        return self._feed_waiter().wait(moved, timeout_s)
+
+    def feed_state(self, position: int) -> tuple[bool, bool]:
+        """Whether entries after `position` can be read now, and whether committed ones wait
+        for an older transaction to end."""
+        with _translated_errors(), reading(self._engine) as conn:
+            return feed.pending_after(conn, position)
 
     def _feed_waiter(self) -> FeedWaiter:
         if self._waiter is None:
@@ -257,7 +293,7 @@ class ErpStore:
         return self._observation(loaded, Change.CHANGED, origin, now)
 
     def apply(self, user: str, stream_id: uuid.UUID, write: Write) -> WriteResult:
-        with _translated_errors(), writing(self._engine) as conn:
+        with _translated_errors(), _lost_races(), writing(self._engine) as conn:
             self._capture.begin_sync_write(conn)
             result = apply_write(conn, user, stream_id, write)
             self._capture.end_sync_write(conn)
@@ -310,6 +346,22 @@ def _uuid_or_none(value: str | None) -> uuid.UUID | None:
         return None if value is None else uuid.UUID(value)
     except ValueError:
         return None
+
+
+# A lock wait the engine gave up (see the capture's begin_sync_write), a deadlock it was chosen
+# to end, a serialisation failure: an ERP transaction is changing the item right now.
+_CONCURRENT_CHANGE = {"55P03", "40P01", "40001"}
+
+
+@contextmanager
+def _lost_races() -> Iterator[None]:
+    """The engine's write that lost a race with an ERP transaction is a version conflict."""
+    try:
+        yield
+    except sa.exc.OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) not in _CONCURRENT_CHANGE:
+            raise
+        raise VersionConflict(f"changed in the ERP meanwhile: {_short(exc)}") from None
 
 
 @contextmanager

@@ -3,8 +3,15 @@
 A write is idempotent by the item's stream id: a create finds the row that already carries it,
 and a write whose content is already there changes nothing (no UPDATE, so no feed entry) and
 succeeds with the row's current version, whatever version it expected: its target is reached. Every
-write that changes something is exactly one feed entry: the item row is updated last (bumping
+write that changes something is exactly one feed entry: the item row is updated (bumping
 `sync_revision`), while the capture triggers of exceptions and participants stay silent for it.
+
+Every update and delete is compare-and-set on the row version that was read (`WHERE id = ? AND
+row_version = ?`): an ERP commit between the read and the write makes the write change nothing
+and raise `VersionConflict`, so that the engine reads the ERP's change and decides on it (R16)
+instead of overwriting it. The item row is written first: it is the lock that serialises the
+engine's write with ERP writes of the same item (an ERP change of an exception or participant
+bumps the item's version, so the compare-and-set covers the child rows too).
 """
 
 from __future__ import annotations
@@ -45,8 +52,14 @@ def apply_write(conn: Connection, user: str, stream_id: uuid.UUID, write: Write)
     if write.operation == "delete":
         if row is None:
             return WriteResult(native_id=write.native_id or "", native_version=None)
-        conn.execute(table.delete().where(table.c.id == row["id"]))
-        return WriteResult(native_id=str(row["id"]), native_version=None)
+        row_id, version = int(row["id"]), int(row["row_version"])
+        _expect(write, row_id, version)
+        deleted = conn.execute(
+            table.delete().where(table.c.id == row_id, table.c.row_version == version)
+        )
+        if deleted.rowcount != 1:
+            _lost_race(conn, table, write, row_id, version)
+        return WriteResult(native_id=str(row_id), native_version=None)
     assert snapshot is not None
     if row is None:
         if write.operation == "update":
@@ -57,16 +70,28 @@ def apply_write(conn: Connection, user: str, stream_id: uuid.UUID, write: Write)
         current = load_items(conn, write.kind, [row_id])[row_id]
         if current.snapshot is not None and current.snapshot.content_hash == snapshot.content_hash:
             return WriteResult(native_id=str(row_id), native_version=str(current.row_version))
-        if write.expected_version is not None and write.expected_version != str(
-            current.row_version
-        ):
-            raise VersionConflict(
-                f"{write.kind.value} {row_id} is at version {current.row_version}, "
-                f"not {write.expected_version}"
-            )
-        _update(conn, table, row_id, snapshot)
+        _expect(write, row_id, current.row_version)
+        _update(conn, table, write, row_id, current.row_version, snapshot)
     version = conn.execute(sa.select(table.c.row_version).where(table.c.id == row_id)).scalar_one()
     return WriteResult(native_id=str(row_id), native_version=str(version))
+
+
+def _expect(write: Write, row_id: int, version: int) -> None:
+    """The engine decided on `expected_version`: a row at another version changed since."""
+    if write.expected_version is not None and write.expected_version != str(version):
+        raise VersionConflict(
+            f"{write.kind.value} {row_id} is at version {version}, not {write.expected_version}"
+        )
+
+
+def _lost_race(conn: Connection, table: sa.Table, write: Write, row_id: int, read: int) -> None:
+    """The compare-and-set changed nothing: the ERP committed a change (or a delete) since."""
+    now = conn.execute(sa.select(table.c.row_version).where(table.c.id == row_id)).scalar()
+    if now is None:
+        raise NotFound(f"{write.kind.value} {row_id} was deleted in the ERP meanwhile")
+    raise VersionConflict(
+        f"{write.kind.value} {row_id} changed in the ERP meanwhile (version {now}, read {read})"
+    )
 
 
 def _target(
@@ -115,7 +140,22 @@ def _create(
     return row_id
 
 
-def _update(conn: Connection, table: sa.Table, row_id: int, snapshot: Appointment | Task) -> None:
+def _update(
+    conn: Connection,
+    table: sa.Table,
+    write: Write,
+    row_id: int,
+    version: int,
+    snapshot: Appointment | Task,
+) -> None:
+    # First, and always a change: this statement is the write's one feed entry and its lock.
+    updated = conn.execute(
+        table.update()
+        .where(table.c.id == row_id, table.c.row_version == version)
+        .values(**row_values(snapshot), sync_revision=table.c.sync_revision + 1)
+    )
+    if updated.rowcount != 1:
+        _lost_race(conn, table, write, row_id, version)
     if isinstance(snapshot, Appointment):
         conn.execute(
             appointment_exceptions.delete().where(appointment_exceptions.c.appointment_id == row_id)
@@ -126,12 +166,6 @@ def _update(conn: Connection, table: sa.Table, row_id: int, snapshot: Appointmen
             )
         )
         _write_details(conn, row_id, snapshot)
-    # Last, and always a change: this statement is the write's one feed entry.
-    conn.execute(
-        table.update()
-        .where(table.c.id == row_id)
-        .values(**row_values(snapshot), sync_revision=table.c.sync_revision + 1)
-    )
 
 
 def _write_details(conn: Connection, row_id: int, snapshot: Appointment) -> None:

@@ -23,6 +23,8 @@ from adapters.erp.database import create_erp_engine
 from adapters.erp.editing import ErpEditor
 from adapters.erp.schema import metadata, users
 from adapters.erp.store import ErpStore
+from tests.erp_person import TEST_SETTLE_S, SqlErp
+from tests.harness import Clock, Harness
 from tests.postgres import POSTGRES_URL, drop_schema, require_postgres
 
 T = TypeVar("T")
@@ -50,6 +52,25 @@ def erp_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ErpDataba
     schema = f"einklang_test_{uuid.uuid4().hex[:12]}"
     yield ErpDatabase("postgres", POSTGRES_URL, schema)
     drop_schema(POSTGRES_URL, schema)
+
+
+@pytest.fixture
+def pg_world(tmp_path: Path) -> Iterator[Harness]:
+    """The engine (tests/harness.py) with the real ERP adapter on the PostgreSQL server."""
+    require_postgres()
+    schema = f"einklang_test_{uuid.uuid4().hex[:12]}"
+
+    def erp(clock: Clock) -> SqlErp:
+        return SqlErp(clock, url=POSTGRES_URL, schema=schema)
+
+    harness = Harness(tmp_path, erp=erp)
+    try:
+        harness.user("mueller")
+        harness.sync()
+        yield harness
+    finally:
+        harness.shutdown()
+        drop_schema(POSTGRES_URL, schema)
 
 
 @pytest.fixture
@@ -85,7 +106,9 @@ def existing_erp(erp_db: ErpDatabase) -> None:
 @pytest.fixture
 def store(erp_db: ErpDatabase) -> Iterator[ErpStore]:
     existing_erp(erp_db)
-    with ErpStore(erp_db.url, schema=erp_db.schema, clock=lambda: OBSERVED_AT) as erp_store:
+    with ErpStore(
+        erp_db.url, schema=erp_db.schema, clock=lambda: OBSERVED_AT, settle_s=TEST_SETTLE_S
+    ) as erp_store:
         erp_store.init()
         yield erp_store
 

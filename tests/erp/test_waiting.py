@@ -17,13 +17,13 @@ def test_r3_a_commit_wakes_a_waiting_reader_within_100_ms(
 ) -> None:
     position = store.feed_position()
     armed = threading.Event()
-    feed_position = store.feed_position
+    feed_state = store.feed_state
 
-    def feed_position_arming() -> int:
+    def feed_state_arming(position: int) -> tuple[bool, bool]:
         armed.set()  # the waiter checks the feed once it listens (NOTIFY) or polls (SQLite)
-        return feed_position()
+        return feed_state(position)
 
-    monkeypatch.setattr(store, "feed_position", feed_position_arming)
+    monkeypatch.setattr(store, "feed_state", feed_state_arming)
 
     def wait() -> tuple[bool, float]:
         moved = store.wait_for_changes(position, 10.0)

@@ -1,14 +1,14 @@
 """Change capture on PostgreSQL: row triggers, a transaction-scoped origin mark, NOTIFY.
 
-Feed order must be commit order: a reader that stores "last seen = N" would skip an entry whose
-sequence value was drawn by a transaction that commits after a later one. So every statement on
-a captured table first takes a transaction-level advisory lock (a statement-level BEFORE trigger,
-so the lock comes before any row lock and adds no lock-order inversion of its own): captured
-writers run one after the other from their first captured statement to their commit, and the
-sequence hands out values in commit order. The lock is per schema. The price: concurrent ERP
-transactions that write captured tables queue behind each other until commit, so they should be
-short (a transaction that first locks rows with SELECT ... FOR UPDATE and writes later can now
-deadlock with one that already writes; PostgreSQL detects it and aborts one of them).
+Feed order must not lose an entry: a sequence value drawn by a transaction that commits after a
+later one would be skipped by a reader that stores "last seen = N". No lock orders the writers
+(a global feed lock made ordinary ERP transactions deadlock and queue behind each other). Instead
+every entry records its writing transaction's id (`pg_current_xact_id()`), and the reader reads
+in (tx_id, seq) order only the entries of transactions below the oldest one still running
+(`pg_snapshot_xmin(pg_current_snapshot())`): those are all committed or rolled back, and every
+transaction still to commit has a larger id, so it can only come after what was read (see
+feed.py). The price is latency, not throughput: one long ERP transaction holds back the entries
+of the transactions that started after it until it ends.
 """
 
 from __future__ import annotations
@@ -26,9 +26,13 @@ from adapters.erp.schema import (
 )
 
 _FEED_COLUMNS = (
-    "table_name, row_id, operation, origin, changed_at, item_kind, item_id, user_login, "
+    "tx_id, table_name, row_id, operation, origin, changed_at, item_kind, item_id, user_login, "
     "sync_id, row_version"
 )
+# The writing transaction's id; xid8 fits a bigint (epoch and xid, 32 bits each).
+_TX_ID = "pg_current_xact_id()::text::bigint"
+# Trigger functions of earlier versions that no trigger uses any more.
+_RETIRED_FUNCTIONS = ("einklang_feed_lock",)
 
 
 def feed_channel(schema: str) -> str:
@@ -36,8 +40,9 @@ def feed_channel(schema: str) -> str:
     return f"einklang_feed_{schema}"[:63]
 
 
-def feed_lock_key(schema: str) -> int:
-    digest = hashlib.blake2b(f"einklang.change_feed.{schema}".encode(), digest_size=8).digest()
+def advisory_key(name: str) -> int:
+    """A transaction-level advisory lock key for `name` (e.g. the migration of a schema)."""
+    digest = hashlib.blake2b(f"einklang.change_feed.{name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
@@ -51,7 +56,7 @@ class PostgresCapture:
         schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
         s = conn.dialect.identifier_preparer.quote_identifier(schema)
         channel = feed_channel(schema)
-        for ddl in self._functions(s, channel, feed_lock_key(schema)):
+        for ddl in self._functions(s, channel):
             conn.exec_driver_sql(ddl)
         for table in (*ITEM_TABLES, *APPOINTMENT_DETAIL_TABLES):
             for name in (
@@ -61,10 +66,6 @@ class PostgresCapture:
                 "einklang_capture_update",
             ):
                 conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name} ON {s}.{table}")
-            conn.exec_driver_sql(
-                f"CREATE TRIGGER einklang_feed_lock BEFORE INSERT OR UPDATE OR DELETE ON "
-                f"{s}.{table} FOR EACH STATEMENT EXECUTE FUNCTION {s}.einklang_feed_lock()"
-            )
             capture = f"EXECUTE FUNCTION {s}.einklang_capture_{table}()"
             if table in ITEM_TABLES:
                 # R11: saving a user re-checks it (a mailbox fixed meanwhile), even unchanged.
@@ -88,19 +89,15 @@ class PostgresCapture:
                 f"CREATE TRIGGER einklang_capture_update AFTER UPDATE ON {s}.{table} "
                 f"FOR EACH ROW {update_when} {capture}"
             )
+        for function in _RETIRED_FUNCTIONS:
+            conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {s}.{function}()")
 
-    def _functions(self, s: str, channel: str, lock_key: int) -> list[str]:
+    def _functions(self, s: str, channel: str) -> list[str]:
         functions = [
             f"""CREATE OR REPLACE FUNCTION {s}.einklang_origin() RETURNS text
 LANGUAGE sql STABLE AS $$
   SELECT COALESCE(NULLIF(current_setting('einklang.origin', true), ''), 'erp')
 $$""",
-            f"""CREATE OR REPLACE FUNCTION {s}.einklang_feed_lock() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM pg_advisory_xact_lock({lock_key});
-  RETURN NULL;
-END $$""",
             f"""CREATE OR REPLACE FUNCTION {s}.einklang_bump_version() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -118,7 +115,7 @@ DECLARE r RECORD;
 BEGIN
   IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
   INSERT INTO {s}.change_feed ({_FEED_COLUMNS})
-    VALUES (TG_TABLE_NAME, r.id, lower(TG_OP), {s}.einklang_origin(), clock_timestamp(),
+    VALUES ({_TX_ID}, TG_TABLE_NAME, r.id, lower(TG_OP), {s}.einklang_origin(), clock_timestamp(),
             '{kind}', r.id, r.{login}, {sync_id}, r.row_version);
   PERFORM pg_notify('{channel}', '');
   RETURN NULL;
@@ -143,7 +140,8 @@ BEGIN
   END IF;
   UPDATE {s}.appointments SET row_version = row_version + 1 WHERE id = ANY(parents);
   INSERT INTO {s}.change_feed ({_FEED_COLUMNS})
-    SELECT TG_TABLE_NAME, changed_id, lower(TG_OP), 'erp', clock_timestamp(), 'appointment',
+    SELECT {_TX_ID}, TG_TABLE_NAME, changed_id, lower(TG_OP), 'erp', clock_timestamp(),
+           'appointment',
            a.id, a.user_login, a.sync_id, a.row_version
     FROM {s}.appointments AS a WHERE a.id = ANY(parents) ORDER BY a.id;
   IF FOUND THEN
@@ -156,6 +154,14 @@ END $$"""
 
     def begin_sync_write(self, conn: Connection) -> None:
         conn.execute(sa.text("SELECT set_config('einklang.origin', 'sync', true)"))
+        # In a lock cycle with ERP transactions the engine gives up first (its write is retried
+        # as a version conflict); PostgreSQL would otherwise abort whichever waited longest.
+        conn.execute(
+            sa.text(
+                "SELECT set_config('lock_timeout', (ceil(extract(epoch FROM "
+                "current_setting('deadlock_timeout')::interval) * 500))::int || 'ms', true)"
+            )
+        )
 
     def end_sync_write(self, conn: Connection) -> None:
         """Nothing to do: `set_config(..., true)` ends with the transaction."""
