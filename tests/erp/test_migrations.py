@@ -57,7 +57,7 @@ def test_init_upgrades_a_version_2_feed_to_transaction_ids_and_the_item_index(
         with store.engine.begin() as conn:  # the user as that einklang's tables hold it
             conn.execute(sa.text("INSERT INTO users (login) VALUES ('mueller')"))
         old = [erp.add("task", {"user_login": "mueller", "subject": f"old {n}"}) for n in range(3)]
-        stored_position = store.read_feed(0)[0].seq  # where an engine had got to
+        stored_position = store.read_feed(0)[1].seq  # where an engine had got to (user, old 0)
         as_version_2_left_it(store.engine)
 
         assert store.init() == MIGRATIONS[-1].version
@@ -72,7 +72,7 @@ def test_init_upgrades_a_version_2_feed_to_transaction_ids_and_the_item_index(
         with store.engine.connect() as conn:
             tx_ids = conn.execute(sa.select(change_feed.c.tx_id).order_by(change_feed.c.seq))
             *earlier, latest = [int(t) for t in tx_ids.scalars()]
-        assert earlier == [0, 0, 0]
+        assert earlier == [0, 0, 0, 0]  # the user and the old tasks
         if erp_db.backend == "postgres":
             assert latest > 0
             assert feed_lock_triggers(store.engine) == 0
