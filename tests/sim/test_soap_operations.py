@@ -177,3 +177,30 @@ def test_missing_credentials_are_challenged(server: EwsServer) -> None:
 
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Basic")
+
+
+@pytest.mark.parametrize(
+    "property_xml",
+    [
+        "<t:IsMeeting>true</t:IsMeeting>",
+        "<t:Organizer><t:Mailbox><t:EmailAddress>x@example.com</t:EmailAddress></t:Mailbox>"
+        "</t:Organizer>",
+        "<t:Attachments><t:FileAttachment><t:Name>a.txt</t:Name><t:Content>YQ==</t:Content>"
+        "</t:FileAttachment></t:Attachments>",
+    ],
+    ids=["IsMeeting", "Organizer", "Attachments"],
+)
+def test_creating_with_a_property_exchange_computes_or_we_do_not_keep_is_refused(
+    server: EwsServer, store: MailboxStore, property_xml: str
+) -> None:
+    # Subject, Attachments ... IsMeeting, Organizer: CalendarItemType's element order.
+    subject, rest = "<t:Subject>x</t:Subject>", property_xml
+    if "Attachments" in property_xml:
+        subject, rest = subject + property_xml, ""
+    body = (
+        '<m:CreateItem SendMeetingInvitations="SendToNone"><m:Items><t:CalendarItem>'
+        f"{subject}<t:Start>2026-05-04T09:00:00Z</t:Start><t:End>2026-05-04T10:00:00Z</t:End>"
+        f"{rest}</t:CalendarItem></m:Items></m:CreateItem>"
+    )
+    assert codes(call(server, body, impersonate=ALICE)) == ["ErrorInvalidPropertySet"]
+    assert store.list_items(ALICE) == []
