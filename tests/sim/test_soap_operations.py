@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 import requests
@@ -204,3 +205,50 @@ def test_creating_with_a_property_exchange_computes_or_we_do_not_keep_is_refused
     )
     assert codes(call(server, body, impersonate=ALICE)) == ["ErrorInvalidPropertySet"]
     assert store.list_items(ALICE) == []
+
+
+@pytest.mark.parametrize(
+    ("subscription_id", "code"),
+    [
+        ("not a subscription id", "ErrorInvalidSubscription"),
+        ("AAAA", "ErrorInvalidSubscription"),
+        ("A" * 32, "ErrorSubscriptionNotFound"),  # the shape of ours, but unknown
+    ],
+)
+def test_an_unknown_subscription_id_is_invalid_when_malformed_else_not_found(
+    server: EwsServer, subscription_id: str, code: str
+) -> None:
+    for body in (
+        f"<m:GetEvents><m:SubscriptionId>{subscription_id}</m:SubscriptionId>"
+        "<m:Watermark>AQAAAA==</m:Watermark></m:GetEvents>",
+        f"<m:Unsubscribe><m:SubscriptionId>{subscription_id}</m:SubscriptionId></m:Unsubscribe>",
+    ):
+        assert codes(call(server, body, impersonate=ALICE)) == [code]
+
+
+def convert(server: EwsServer, item_id: str, source: str, destination: str, mailbox: str) -> Any:
+    envelope = call(
+        server,
+        f'<m:ConvertId DestinationFormat="{destination}"><m:SourceIds>'
+        f'<t:AlternateId Format="{source}" Id="{item_id}" Mailbox="{mailbox}"/>'
+        "</m:SourceIds></m:ConvertId>",
+        impersonate=ALICE,
+    )
+    assert envelope.xpath("//t:ServerVersionInfo/@MajorVersion", namespaces=NS) == ["15"]
+    converted = envelope.xpath("//m:AlternateId/@Id", namespaces=NS)
+    return codes(envelope), converted[0] if converted else None
+
+
+def test_convert_id_converts_between_the_formats_the_simulator_has(
+    server: EwsServer, item_id: str
+) -> None:
+    assert convert(server, item_id, "EwsId", "EwsLegacyId", ALICE) == (["NoError"], item_id)
+    code, hex_id = convert(server, item_id, "EwsId", "HexEntryId", ALICE)
+    assert code == ["NoError"] and int(hex_id, 16)
+    assert convert(server, hex_id, "HexEntryId", "EwsId", ALICE) == (["NoError"], item_id)
+    for refused in (
+        (item_id, "EwsId", "StoreId", ALICE),  # a format the simulator does not have
+        (item_id, "EwsId", "EwsLegacyId", "bob@example.com"),  # not that mailbox's item
+        ("DUMMY", "EwsId", "EntryId", "DUMMY"),  # exchangelib's version probe
+    ):
+        assert convert(server, *refused) == (["ErrorInvalidIdMalformed"], None)
