@@ -4,6 +4,8 @@ Supports the search expressions clients use to look items up: IsEqualTo, IsNotEq
 IsGreaterThan(OrEqualTo), IsLessThan(OrEqualTo), Exists, Contains, And, Or, Not, over the common
 item properties and over extended properties (how a client finds "the item with my sync id").
 Other paths answer ErrorUnsupportedPathForQuery, as Exchange does for unsearchable properties.
+Strings (Subject, each of the Categories, ...) compare and sort case-insensitively, as in
+Exchange; Contains follows its ContainmentComparison.
 """
 
 from __future__ import annotations
@@ -132,7 +134,9 @@ def _expression(elem: Element, context: ParseContext) -> Predicate:
             if value is None:
                 return name == "IsNotEqualTo"
             if isinstance(value, tuple):
-                return any(compare(part, text) for part in value)
+                return any(compare(part.casefold(), text.casefold()) for part in value)
+            if isinstance(value, str):
+                return compare(value.casefold(), text.casefold())
             try:
                 return compare(value, _coerce(text, value, context))
             except (TypeError, EwsError):
@@ -169,6 +173,10 @@ def apply_sort(items: list[Item], orders: list[tuple[Callable[[Item], Any], bool
     for getter, descending in reversed(orders):
         present = [item for item in items if getter(item) is not None]
         missing = [item for item in items if getter(item) is None]
-        present.sort(key=getter, reverse=descending)
+        present.sort(key=lambda item: _sortable(getter(item)), reverse=descending)
         items = present + missing
     return items
+
+
+def _sortable(value: Any) -> Any:
+    return value.casefold() if isinstance(value, str) else value
