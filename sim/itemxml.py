@@ -16,6 +16,7 @@ from typing import Any
 from lxml import etree
 
 from sim.envelope import Element, build, format_duration, t
+from sim.mime import mime_content
 from sim.model import (
     Attendee,
     Body,
@@ -122,6 +123,11 @@ def _simple(uri: str, tag: str, value: Callable[[Any], Any], **flags: bool) -> _
 
 
 _ITEM_HEAD: tuple[_Rendered, ...] = (
+    _Rendered(
+        "item:MimeContent",
+        lambda i, s: t("MimeContent", mime_content(i), CharacterSet="UTF-8"),
+        in_all=False,
+    ),
     _Rendered("item:ParentFolderId", lambda i, s: t("ParentFolderId", Id=i.folder_id)),
     _simple(
         "item:ItemClass",

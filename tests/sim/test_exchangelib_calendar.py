@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import email
 
+import icalendar
 import pytest
 import requests
+from dateutil.rrule import rrulestr
 from exchangelib import (
     Account,
     Attendee,
@@ -383,3 +386,31 @@ def test_an_item_ending_when_the_view_starts_is_in_the_view(alice) -> None:
     view = alice.calendar.view(start=berlin(2026, 4, 14, 9), end=berlin(2026, 4, 14, 10))
 
     assert [item.subject for item in view] == ["before"]
+
+
+def test_mime_content_is_the_series_as_icalendar(alice, store: MailboxStore) -> None:
+    item = weekly_series(alice, count=6)
+    item.occurrence(index=2).delete()  # Wednesday 25 March
+    moved = item.occurrence(index=3)  # Monday 30 March, 9:00 -> 11:00
+    moved.start, moved.end = berlin(2026, 3, 30, 11), berlin(2026, 3, 30, 12)
+    moved.save(update_fields=["start", "end"])
+
+    fetched = alice.calendar.get(id=item.id)
+    message = email.message_from_bytes(fetched.mime_content)
+    [part] = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
+    calendar = icalendar.Calendar.from_ical(part.get_payload(decode=True))
+    master, exception = calendar.walk("VEVENT")
+
+    assert message["Subject"] == "Jour fixe" == str(master["SUMMARY"])
+    assert str(master["UID"]) == fetched.uid == str(exception["UID"])
+    start = master.decoded("DTSTART")
+    assert start == berlin(2026, 3, 23, 9) and start.tzinfo is not None
+    exdates = [when.dt for when in master["EXDATE"].dts]
+    assert exdates == [berlin(2026, 3, 25, 9)]
+    expanded = [when for when in rrulestr(master["RRULE"].to_ical().decode(), dtstart=start)]
+    in_store = store.calendar_view(ALICE, start, start + dt.timedelta(days=30))
+    assert [when for when in expanded if when not in exdates] == [
+        occurrence.original_start for occurrence in in_store
+    ]
+    assert exception.decoded("RECURRENCE-ID") == berlin(2026, 3, 30, 9)
+    assert exception.decoded("DTSTART") == berlin(2026, 3, 30, 11)
