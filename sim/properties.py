@@ -189,3 +189,40 @@ def by_element(element: str, kind: ItemKind) -> Property | None:
 
 def by_uri(uri: str, kind: ItemKind) -> Property | None:
     return _BY_URI.get((uri, kind))
+
+
+# How values compare in restrictions and sort orders, by their type in types.xsd (checked by
+# tests/sim/test_properties.py): elements not listed here hold text (strings, enumerations,
+# bodies); structured ones (attendees, recurrences, ids, ...) cannot be compared.
+BOOLEAN_ELEMENTS = frozenset({
+    "IsSubmitted", "IsDraft", "IsFromMe", "IsResend", "IsUnmodified", "ReminderIsSet",
+    "HasAttachments", "IsAssociated", "IsClutter", "BlockStatus", "HasBlockedImages",
+    "MentionedMe", "AtAllMention", "CanDelete", "IsAllDayEvent", "IsMeeting", "IsCancelled",
+    "IsRecurring", "MeetingRequestWasSent", "IsResponseRequested", "AllowNewTimeProposal",
+    "IsOnlineMeeting", "IsOrganizer", "IsComplete", "IsTeamTask",
+})  # fmt: skip
+DATETIME_ELEMENTS = frozenset({
+    "DateTimeReceived", "DateTimeSent", "DateTimeCreated", "ReminderDueBy", "ReminderNextTime",
+    "LastModifiedTime", "RetentionDate", "RecurrenceId", "DateTimeStamp", "Start", "End",
+    "OriginalStart", "AppointmentReplyTime", "StartWallClock", "EndWallClock", "AssignedTime",
+    "CompleteDate", "DueDate", "StartDate",
+})  # fmt: skip
+NUMBER_ELEMENTS = frozenset({
+    "Size", "ConflictingMeetingCount", "AdjacentMeetingCount", "AppointmentSequenceNumber",
+    "AppointmentState", "ConferenceType", "ActualWork", "ChangeCount", "IsAssignmentEditable",
+    "TotalWork", "PercentComplete", "SortKey", "ReminderMinutesBeforeStart",
+})  # fmt: skip
+STRING_ARRAY_ELEMENTS = frozenset(
+    {"Categories", "Hashtags", "PendingSocialActivityTagIds", "Companies", "Contacts"}
+)
+STRUCTURED_ELEMENTS = frozenset({
+    "ItemId", "ParentFolderId", "Attachments", "InternetMessageHeaders", "ResponseObjects",
+    "ExtendedProperty", "EffectiveRights", "ConversationId", "Flag", "EntityExtractionResult",
+    "RightsManagementLicenseData", "PredictedActionReasons",
+    "Mentions", "MentionsPreview", "MentionsEx", "AppliedHashtags", "AppliedHashtagsPreview",
+    "Likes", "LikesPreview", "Organizer", "RequiredAttendees", "OptionalAttendees", "Resources",
+    "InboxReminders", "ConflictingMeetings", "AdjacentMeetings", "Recurrence", "FirstOccurrence",
+    "LastOccurrence", "ModifiedOccurrences", "DeletedOccurrences", "MeetingTimeZone",
+    "StartTimeZone", "EndTimeZone", "EnhancedLocation", "OnlineMeetingSettings",
+    "CalendarActivityData",
+})  # fmt: skip

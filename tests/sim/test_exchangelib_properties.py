@@ -7,6 +7,7 @@ dropped — or a new field type — fails here. (Read-only ones: test_soap_opera
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -53,6 +54,7 @@ from exchangelib.recurrence import Recurrence, TaskRecurrence, WeeklyPattern
 from tests.sim.support import EXCHANGE_2016
 
 TOKYO = EWSTimeZone("Asia/Tokyo")
+ONE_DAY = datetime.timedelta(days=1)
 # Fields set elsewhere or not through item properties: MIME upload and attachments are refused
 # (tests below); IsAllDayEvent rounds Start/End (test_exchangelib_calendar.py).
 NOT_HERE = {"mime_content", "attachments", "is_all_day"}
@@ -110,6 +112,10 @@ VALUES: list[tuple[type[Field], Callable[[Field], Any]]] = [
     (CharField, lambda f: f"{f.name} value"),
     (TextField, lambda f: f"{f.name}-{uuid.uuid4()}" if f.name == "uid" else f"{f.name} text"),
 ]  # fmt: skip
+
+
+# Properties made of parts: not comparable in a restriction (ErrorUnsupportedPathForQuery).
+STRUCTURED_FIELDS = (AttendeesField, RecurrenceField, TaskRecurrenceField, TimeZoneField)
 
 
 def value_for(field: Field) -> Any:
@@ -192,3 +198,24 @@ def test_a_full_save_and_complete_of_a_plain_task_work(alice: Account) -> None:
         "Completed",
         True,
     )
+
+
+@pytest.mark.parametrize("cls", [CalendarItem, Task], ids=["calendar item", "task"])
+def test_every_searchable_property_finds_the_item(alice: Account, cls: type[Item]) -> None:
+    values = new_values(cls)
+    folder = alice.calendar if cls is CalendarItem else alice.tasks
+    cls(account=alice, folder=folder, **values).save()
+    other = {"subject": "another"}
+    if cls is CalendarItem:
+        other |= {"start": values["start"] - ONE_DAY, "end": values["end"] - ONE_DAY}
+    cls(account=alice, folder=folder, **other).save()  # with default values: not found
+
+    not_found = []
+    for field in settable_fields(cls):
+        if not field.is_searchable or isinstance(field, STRUCTURED_FIELDS):
+            continue
+        value = values[field.name]
+        lookup = {f"{field.name}__contains": value} if field.is_list else {field.name: value}
+        if [item.subject for item in folder.filter(**lookup)] != [values["subject"]]:
+            not_found.append(field.name)
+    assert not_found == []

@@ -9,9 +9,14 @@ from lxml import etree
 
 from sim.model import ItemKind
 from sim.properties import (
+    BOOLEAN_ELEMENTS,
     CALENDAR_ELEMENTS,
+    DATETIME_ELEMENTS,
     ITEM_ELEMENTS,
+    NUMBER_ELEMENTS,
     PROPERTIES,
+    STRING_ARRAY_ELEMENTS,
+    STRUCTURED_ELEMENTS,
     TASK_ELEMENTS,
     Access,
     by_uri,
@@ -61,3 +66,35 @@ def test_what_exchangelib_may_set_is_kept_and_what_it_may_not_is_refused(
         elif field.name not in ("mime_content", "attachments", "item_class"):
             assert prop.access in (Access.MODELLED, Access.STORED), uri
     assert {prop.access for prop in PROPERTIES[kind].values()} == set(Access)
+
+
+def test_how_values_compare_is_read_from_their_schema_types() -> None:
+    schema = etree.parse(str(EWS_REFERENCE / "xsd" / "types.xsd"))
+    namespaces = {"xs": XS}
+    types: dict[str, set[str]] = {}
+    for type_name in ("ItemType", "CalendarItemType", "TaskType"):
+        [complex_type] = schema.xpath(
+            f"//xs:complexType[@name='{type_name}']", namespaces=namespaces
+        )
+        for element in complex_type.xpath(".//xs:sequence/xs:element", namespaces=namespaces):
+            types.setdefault(element.get("type"), set()).add(element.get("name"))
+
+    def structured(type_name: str) -> bool:
+        local = type_name.split(":")[1]
+        found = schema.xpath(f"//xs:complexType[@name='{local}']", namespaces=namespaces)
+        return bool(found) and not found[0].xpath("xs:simpleContent", namespaces=namespaces)
+
+    assert types["xs:boolean"] == BOOLEAN_ELEMENTS
+    assert types["xs:dateTime"] == DATETIME_ELEMENTS
+    assert (
+        types["xs:int"] | types["xs:double"] | types["xs:long"]
+        | types["t:ReminderMinutesBeforeStartType"]
+    ) == NUMBER_ELEMENTS  # fmt: skip
+    assert types["t:ArrayOfStringsType"] == STRING_ARRAY_ELEMENTS
+    assert {
+        name
+        for type_name, names in types.items()
+        if type_name.startswith("t:") and type_name != "t:ArrayOfStringsType"
+        and structured(type_name)
+        for name in names
+    } == STRUCTURED_ELEMENTS  # fmt: skip
