@@ -7,6 +7,7 @@ import pytest
 from exchangelib import CalendarItem, Task
 from lxml import etree
 
+from sim import itemparse
 from sim.model import ItemKind
 from sim.properties import (
     BOOLEAN_ELEMENTS,
@@ -98,3 +99,12 @@ def test_how_values_compare_is_read_from_their_schema_types() -> None:
         and structured(type_name)
         for name in names
     } == STRUCTURED_ELEMENTS  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", list(ItemKind))
+def test_every_modelled_property_has_a_parser(kind: ItemKind) -> None:
+    modelled = {
+        prop.element for prop in PROPERTIES[kind].values() if prop.access is Access.MODELLED
+    }
+    parsed = {element for element, parsed_kind in itemparse._MODELLED if parsed_kind is kind}
+    assert modelled - {"ExtendedProperty"} == parsed
