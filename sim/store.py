@@ -395,7 +395,8 @@ class MailboxStore:
     def calendar_view(
         self, mailbox: str, start: datetime, end: datetime, folder: str = "calendar"
     ) -> list[CalendarItem]:
-        """Singles, occurrences and exceptions overlapping [start, end), ordered by start."""
+        """Singles, occurrences and exceptions in a view from `start` to `end`, ordered by start:
+        those that end on or after `start` and start before `end` (`sim.itemrules.overlaps_view`)."""
         window_start, window_end = _utc(start), _utc(end)
         with self._lock:
             box = self._mailbox(mailbox)
