@@ -62,8 +62,16 @@ def _position(index: DayOfWeekIndex) -> int:
     return -1 if index is DayOfWeekIndex.LAST else index.position + 1
 
 
-def rrule(recurrence: Recurrence, first_start: datetime) -> vRecur:
-    """The RRULE of an Exchange pattern and range; `first_start` is the local first occurrence."""
+def _day_of_month(pattern: AbsoluteMonthlyPattern | AbsoluteYearlyPattern) -> dict[str, Any]:
+    # Exchange moves day 29-31 to the last day of a shorter month; RFC 5545 would skip the month.
+    if pattern.day_of_month <= 28:
+        return {"BYMONTHDAY": pattern.day_of_month}
+    return {"BYMONTHDAY": list(range(28, pattern.day_of_month + 1)), "BYSETPOS": -1}
+
+
+def rrule(recurrence: Recurrence, first_start: datetime, *, all_day: bool = False) -> vRecur:
+    """The RRULE of an Exchange pattern and range; `first_start` is the local first occurrence
+    (an all-day series has a DATE start, so its UNTIL is a DATE too)."""
     pattern, rng = recurrence.pattern, recurrence.range
     rule: dict[str, Any] = {}
     if isinstance(pattern, DailyPattern):
@@ -77,13 +85,9 @@ def rrule(recurrence: Recurrence, first_start: datetime) -> vRecur:
             "WKST": _days(pattern.week_start)[0],
         }
     elif isinstance(pattern, AbsoluteMonthlyPattern):
-        rule |= {
-            "FREQ": "MONTHLY",
-            "INTERVAL": pattern.interval,
-            "BYMONTHDAY": pattern.day_of_month,
-        }
+        rule |= {"FREQ": "MONTHLY", "INTERVAL": pattern.interval} | _day_of_month(pattern)
     elif isinstance(pattern, AbsoluteYearlyPattern):
-        rule |= {"FREQ": "YEARLY", "BYMONTH": pattern.month, "BYMONTHDAY": pattern.day_of_month}
+        rule |= {"FREQ": "YEARLY", "BYMONTH": pattern.month} | _day_of_month(pattern)
     else:
         assert isinstance(pattern, RelativeMonthlyPattern | RelativeYearlyPattern)
         rule |= {"BYDAY": _days(pattern.day_of_week), "BYSETPOS": _position(pattern.index)}
@@ -93,6 +97,8 @@ def rrule(recurrence: Recurrence, first_start: datetime) -> vRecur:
             rule |= {"FREQ": "YEARLY", "BYMONTH": pattern.month}
     if isinstance(rng, NumberedRange):
         rule["COUNT"] = rng.count
+    elif isinstance(rng, EndDateRange) and all_day:
+        rule["UNTIL"] = rng.end_date
     elif isinstance(rng, EndDateRange):
         # Inclusive, at the occurrence's time of day on the last date, in UTC (RFC 5545).
         last = datetime.combine(rng.end_date, first_start.timetz()).replace(
@@ -143,7 +149,7 @@ def _event(item: CalendarItem) -> Event:
         event.add("recurrence-id", _when(item.original_start, zone, fields.is_all_day))
     if item.item_type is CalendarItemType.RECURRING_MASTER and item.recurrence is not None:
         local_start = fields.start.astimezone(zone)
-        event.add("rrule", rrule(item.recurrence, local_start))
+        event.add("rrule", rrule(item.recurrence, local_start, all_day=fields.is_all_day))
         for deleted in item.deleted_occurrences:
             event.add("exdate", _when(deleted, zone, fields.is_all_day))
     return event
