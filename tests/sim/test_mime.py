@@ -59,7 +59,7 @@ def vevent(store: MailboxStore, item_id: str) -> icalendar.Event:
 )
 @pytest.mark.parametrize("all_day", [False, True], ids=["timed", "all-day"])
 def test_the_rrule_expands_to_the_stores_occurrences(
-    clock: object, pattern: Pattern, rng: Range, all_day: bool
+    pattern: Pattern, rng: Range, all_day: bool
 ) -> None:
     store = MailboxStore()
     store.add_mailbox(MAILBOX)
