@@ -252,7 +252,7 @@ def _stored_value(part: Element, prop: Property, context: ParseContext) -> str:
     """A stored property's value as XML, checked against its type and with times in UTC."""
     value = copy.deepcopy(part)
     if prop.value is ValueKind.INT:
-        _int(part, context)
+        value.text = str(_int(part, context))
     elif prop.value is ValueKind.BOOLEAN:
         value.text = "true" if parse_bool(part.text) else "false"
     elif prop.value is ValueKind.DATETIME:
