@@ -67,6 +67,7 @@ class ResponseCode(StrEnum):
     SYNC_FOLDER_NOT_FOUND = "ErrorSyncFolderNotFound"
     TIME_ZONE = "ErrorTimeZone"
     UNSUPPORTED_PATH_FOR_QUERY = "ErrorUnsupportedPathForQuery"
+    UNSUPPORTED_QUERY_FILTER = "ErrorUnsupportedQueryFilter"
 
 
 class EwsError(Exception):

@@ -21,6 +21,7 @@ The hub shares the store's lock; all methods expect to be called by the store.
 from __future__ import annotations
 
 import itertools
+import re
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -267,7 +268,7 @@ class NotificationHub:
                 "You have exceeded the available subscriptions for your account.",
             )
         sub = _Subscription(
-            subscription_id=secrets.token_urlsafe(24),
+            subscription_id=secrets.token_urlsafe(_SUBSCRIPTION_ID_BYTES),
             kind=kind,
             mailbox_number=mailbox_number,
             folder_ids=None if folder_ids is None else frozenset(folder_ids),
@@ -338,14 +339,14 @@ class NotificationHub:
         """Expire a subscription now, as the server does when it gives up on a client."""
         sub = self._subscriptions.get(subscription_id)
         if sub is None:
-            raise EwsError(ResponseCode.SUBSCRIPTION_NOT_FOUND, "The subscription was not found.")
+            raise _unknown_subscription(subscription_id)
         sub.expired = True
         self.wake()
 
     def _find(self, mailbox_number: int, subscription_id: str, owner: str | None) -> _Subscription:
         sub = self._subscriptions.get(subscription_id)
         if sub is None:
-            raise EwsError(ResponseCode.SUBSCRIPTION_NOT_FOUND, "The subscription was not found.")
+            raise _unknown_subscription(subscription_id)
         if sub.mailbox_number != mailbox_number or (
             owner is not None and sub.owner is not None and owner != sub.owner
         ):
@@ -432,9 +433,7 @@ class NotificationHub:
         for subscription_id in handle.subscription_ids:
             sub = self._subscriptions.get(subscription_id)
             if sub is None:
-                raise EwsError(
-                    ResponseCode.SUBSCRIPTION_NOT_FOUND, "The subscription was not found."
-                )
+                raise _unknown_subscription(subscription_id)
             if sub.expired:
                 raise EwsError(ResponseCode.EXPIRED_SUBSCRIPTION, "The subscription has expired.")
             sub.last_activity = self._clock.now()
@@ -456,3 +455,16 @@ class NotificationHub:
         """Block until something was published (or `wake` called) after generation `since`,
         at most `timeout` seconds."""
         self._changed.wait_for(lambda: self._wake_generation != since, timeout=max(timeout, 0))
+
+
+# Subscription ids are 24 random bytes, URL-safe base64: 32 characters.
+_SUBSCRIPTION_ID_BYTES = 24
+_SUBSCRIPTION_ID = re.compile(r"[A-Za-z0-9_-]{32}")
+
+
+def _unknown_subscription(subscription_id: str) -> EwsError:
+    """ErrorInvalidSubscription for an id this server could never have issued (Exchange's
+    answer to a malformed id), ErrorSubscriptionNotFound for one it does not know (any more)."""
+    if not _SUBSCRIPTION_ID.fullmatch(subscription_id):
+        return EwsError(ResponseCode.INVALID_SUBSCRIPTION, "The subscription id is invalid.")
+    return EwsError(ResponseCode.SUBSCRIPTION_NOT_FOUND, "The subscription was not found.")

@@ -2,18 +2,33 @@
 
 Parsing turns the children of a t:CalendarItem or t:Task (CreateItem) or one field of one
 (SetItemField/AppendToItemField) into store field changes; DeleteItemField maps to the field's
-empty value. Values without a time zone are read in the request's TimeZoneContext.
+empty value. Values without a time zone are read in the request's TimeZoneContext. Which
+properties are modelled, stored as sent, or refused is `sim.properties`.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sim.envelope import Element, child, child_text, children, local_name
+from lxml import etree
+
+from sim.envelope import (
+    TYPES_NS,
+    Element,
+    build,
+    child,
+    child_text,
+    children,
+    format_datetime,
+    local_name,
+    t,
+)
 from sim.errors import EwsError, ResponseCode
 from sim.model import (
     Attendee,
@@ -28,23 +43,8 @@ from sim.model import (
     Sensitivity,
     TaskStatus,
 )
-from sim.recurrence import (
-    MONTH_NAMES,
-    AbsoluteMonthlyPattern,
-    AbsoluteYearlyPattern,
-    DailyPattern,
-    DayOfWeek,
-    DayOfWeekIndex,
-    EndDateRange,
-    NoEndRange,
-    NumberedRange,
-    Pattern,
-    Range,
-    Recurrence,
-    RelativeMonthlyPattern,
-    RelativeYearlyPattern,
-    WeeklyPattern,
-)
+from sim.properties import Access, Property, ValueKind, by_element, by_uri, field_uri
+from sim.recurrencexml import parse_date, parse_recurrence, zoned_date
 from sim.shapes import FieldPath, parse_extended_key
 from sim.timezones import UnknownTimeZone, zoneinfo_for
 
@@ -70,14 +70,6 @@ def parse_datetime(text: str | None, context: ParseContext) -> datetime:
         zone = UTC if context.time_zone_id is None else _zone(context.time_zone_id)
         value = value.replace(tzinfo=zone)
     return value.astimezone(UTC)
-
-
-def parse_date(text: str | None) -> date:
-    """xs:date, which may carry an offset (2014-03-08-08:00) that does not change the day."""
-    try:
-        return date.fromisoformat((text or "").strip()[:10])
-    except ValueError:
-        raise EwsError(ResponseCode.INVALID_VALUE_FOR_PROPERTY, f"Invalid date {text}") from None
 
 
 def _zone(windows_id: str) -> Any:
@@ -160,126 +152,16 @@ def _float(elem: Element, context: ParseContext) -> float:
         ) from None
 
 
-_DAY_NAMES = {day.value: day for day in DayOfWeek}
-
-
-def _days(text: str | None) -> tuple[DayOfWeek, ...]:
-    try:
-        return tuple(_DAY_NAMES[name] for name in (text or "").split())
-    except KeyError:
-        raise EwsError(
-            ResponseCode.CALENDAR_INVALID_RECURRENCE, f"Invalid DaysOfWeek {text}"
-        ) from None
-
-
-def _month(text: str | None) -> int:
-    if text not in MONTH_NAMES:
-        raise EwsError(ResponseCode.CALENDAR_INVALID_RECURRENCE, f"Invalid Month {text}")
-    return MONTH_NAMES.index(text) + 1
-
-
-def _index(text: str | None) -> DayOfWeekIndex:
-    try:
-        return DayOfWeekIndex(text or "")
-    except ValueError:
-        raise EwsError(
-            ResponseCode.CALENDAR_INVALID_RECURRENCE, f"Invalid DayOfWeekIndex {text}"
-        ) from None
-
-
-def _single_day(text: str | None) -> DayOfWeek:
-    days = _days(text)
-    if len(days) != 1:
-        raise EwsError(
-            ResponseCode.CALENDAR_INVALID_RECURRENCE, "DaysOfWeek must name one day here."
-        )
-    return days[0]
-
-
-def _interval(elem: Element) -> int:
-    try:
-        return int(child_text(elem, "Interval") or "1")
-    except ValueError:
-        raise EwsError(ResponseCode.CALENDAR_INVALID_RECURRENCE, "Invalid Interval") from None
-
-
-def parse_recurrence(elem: Element, context: ParseContext | None = None) -> Recurrence:
-    parts = children(elem)
-    if len(parts) != 2:
-        raise EwsError(
-            ResponseCode.CALENDAR_INVALID_RECURRENCE, "A recurrence needs a pattern and a range."
-        )
-    pattern_elem, range_elem = parts
-    kind = local_name(pattern_elem)
-    pattern: Pattern
-    try:
-        if kind == "DailyRecurrence":
-            pattern = DailyPattern(_interval(pattern_elem))
-        elif kind == "WeeklyRecurrence":
-            first = child_text(pattern_elem, "FirstDayOfWeek")
-            pattern = WeeklyPattern(
-                days_of_week=_days(child_text(pattern_elem, "DaysOfWeek")),
-                interval=_interval(pattern_elem),
-                first_day_of_week=_single_day(first) if first else None,
-            )
-        elif kind == "AbsoluteMonthlyRecurrence":
-            pattern = AbsoluteMonthlyPattern(
-                int(child_text(pattern_elem, "DayOfMonth") or "0"), _interval(pattern_elem)
-            )
-        elif kind == "RelativeMonthlyRecurrence":
-            pattern = RelativeMonthlyPattern(
-                _single_day(child_text(pattern_elem, "DaysOfWeek")),
-                _index(child_text(pattern_elem, "DayOfWeekIndex")),
-                _interval(pattern_elem),
-            )
-        elif kind == "AbsoluteYearlyRecurrence":
-            pattern = AbsoluteYearlyPattern(
-                int(child_text(pattern_elem, "DayOfMonth") or "0"),
-                _month(child_text(pattern_elem, "Month")),
-            )
-        elif kind == "RelativeYearlyRecurrence":
-            pattern = RelativeYearlyPattern(
-                _single_day(child_text(pattern_elem, "DaysOfWeek")),
-                _index(child_text(pattern_elem, "DayOfWeekIndex")),
-                _month(child_text(pattern_elem, "Month")),
-            )
-        else:
-            raise EwsError(ResponseCode.CALENDAR_INVALID_RECURRENCE, f"Unsupported pattern {kind}")
-    except ValueError:
-        raise EwsError(
-            ResponseCode.CALENDAR_INVALID_RECURRENCE, "Invalid recurrence pattern"
-        ) from None
-    start = parse_date(child_text(range_elem, "StartDate"))
-    range_kind = local_name(range_elem)
-    rng: Range
-    if range_kind == "NoEndRecurrence":
-        rng = NoEndRange(start)
-    elif range_kind == "EndDateRecurrence":
-        rng = EndDateRange(start, parse_date(child_text(range_elem, "EndDate")))
-    elif range_kind == "NumberedRecurrence":
-        try:
-            count = int(child_text(range_elem, "NumberOfOccurrences") or "0")
-        except ValueError:
-            raise EwsError(
-                ResponseCode.CALENDAR_INVALID_RECURRENCE, "Invalid NumberOfOccurrences"
-            ) from None
-        rng = NumberedRange(start, count)
-    else:
-        raise EwsError(ResponseCode.CALENDAR_INVALID_RECURRENCE, f"Unsupported range {range_kind}")
-    return Recurrence(pattern, rng)
-
-
 Parser = Callable[[Element, ParseContext], Any]
 
 
 @dataclass(frozen=True)
 class _Writable:
-    """A field that requests may set: its URI, element, store field and parser."""
+    """A modelled property (see `sim.properties`): its element, store field and parser."""
 
-    uri: str
     element: str
     kinds: frozenset[ItemKind]
-    store_field: str | None  # None: accepted but not kept (Exchange-managed or unsupported)
+    store_field: str
     parse: Parser
     empty: Any = None
 
@@ -305,103 +187,45 @@ def _boolean(elem: Element, context: ParseContext) -> bool:
     return parse_bool(elem.text)
 
 
-def _ignored(elem: Element, context: ParseContext) -> None:
-    return None
-
-
 _WRITABLE: tuple[_Writable, ...] = (
-    _Writable("item:Subject", "Subject", _BOTH, "subject", _text, ""),
+    _Writable("Subject", _BOTH, "subject", _text, ""),
+    _Writable("Sensitivity", _BOTH, "sensitivity", _enum(Sensitivity), Sensitivity.NORMAL),
+    _Writable("Body", _BOTH, "body", _parse_body, None),
+    _Writable("Categories", _BOTH, "categories", _strings, ()),
+    _Writable("Importance", _BOTH, "importance", _enum(Importance), Importance.NORMAL),
+    _Writable("ReminderDueBy", _TASK, "reminder_due_by", _datetime, None),
+    _Writable("ReminderIsSet", _BOTH, "reminder_is_set", _boolean, False),
+    _Writable("ReminderMinutesBeforeStart", _CAL, "reminder_minutes_before_start", _int, 0),
+    _Writable("UID", _CAL, "uid", _text),
+    _Writable("Start", _CAL, "start", _datetime),
+    _Writable("End", _CAL, "end", _datetime),
+    _Writable("IsAllDayEvent", _CAL, "is_all_day", _boolean, False),
     _Writable(
-        "item:Sensitivity",
-        "Sensitivity",
-        _BOTH,
-        "sensitivity",
-        _enum(Sensitivity),
-        Sensitivity.NORMAL,
-    ),
-    _Writable("item:Body", "Body", _BOTH, "body", _parse_body, None),
-    _Writable("item:Categories", "Categories", _BOTH, "categories", _strings, ()),
-    _Writable(
-        "item:Importance", "Importance", _BOTH, "importance", _enum(Importance), Importance.NORMAL
-    ),
-    _Writable("item:InReplyTo", "InReplyTo", _BOTH, None, _ignored),
-    _Writable("item:ReminderDueBy", "ReminderDueBy", _TASK, "reminder_due_by", _datetime, None),
-    _Writable("item:ReminderDueBy", "ReminderDueBy", _CAL, None, _ignored),
-    _Writable("item:ReminderIsSet", "ReminderIsSet", _BOTH, "reminder_is_set", _boolean, False),
-    _Writable(
-        "item:ReminderMinutesBeforeStart",
-        "ReminderMinutesBeforeStart",
-        _CAL,
-        "reminder_minutes_before_start",
-        _int,
-        0,
-    ),
-    _Writable(
-        "item:ReminderMinutesBeforeStart", "ReminderMinutesBeforeStart", _TASK, None, _ignored
-    ),
-    _Writable("item:Culture", "Culture", _BOTH, None, _ignored),
-    _Writable("calendar:UID", "UID", _CAL, None, _ignored),
-    _Writable("calendar:Start", "Start", _CAL, "start", _datetime),
-    _Writable("calendar:End", "End", _CAL, "end", _datetime),
-    _Writable("calendar:IsAllDayEvent", "IsAllDayEvent", _CAL, "is_all_day", _boolean, False),
-    _Writable(
-        "calendar:LegacyFreeBusyStatus",
         "LegacyFreeBusyStatus",
         _CAL,
         "legacy_free_busy_status",
         _enum(FreeBusyStatus),
         FreeBusyStatus.BUSY,
     ),
-    _Writable("calendar:Location", "Location", _CAL, "location", _text, None),
-    _Writable("calendar:When", "When", _CAL, None, _ignored),
-    _Writable("calendar:IsResponseRequested", "IsResponseRequested", _CAL, None, _ignored),
-    _Writable(
-        "calendar:RequiredAttendees",
-        "RequiredAttendees",
-        _CAL,
-        "required_attendees",
-        _parse_attendees,
-        (),
-    ),
-    _Writable(
-        "calendar:OptionalAttendees",
-        "OptionalAttendees",
-        _CAL,
-        "optional_attendees",
-        _parse_attendees,
-        (),
-    ),
-    _Writable("calendar:Resources", "Resources", _CAL, None, _ignored),
-    _Writable("calendar:Recurrence", "Recurrence", _CAL, "recurrence", parse_recurrence, None),
-    _Writable(
-        "calendar:MeetingTimeZone", "MeetingTimeZone", _CAL, "meeting_time_zone", _parse_time_zone
-    ),
-    _Writable("calendar:StartTimeZone", "StartTimeZone", _CAL, "start_time_zone", _parse_time_zone),
-    _Writable("calendar:EndTimeZone", "EndTimeZone", _CAL, "end_time_zone", _parse_time_zone),
-    _Writable("calendar:ConferenceType", "ConferenceType", _CAL, None, _ignored),
-    _Writable("calendar:AllowNewTimeProposal", "AllowNewTimeProposal", _CAL, None, _ignored),
-    _Writable("calendar:MeetingWorkspaceUrl", "MeetingWorkspaceUrl", _CAL, None, _ignored),
-    _Writable("calendar:NetShowUrl", "NetShowUrl", _CAL, None, _ignored),
-    _Writable("task:ActualWork", "ActualWork", _TASK, None, _ignored),
-    _Writable("task:BillingInformation", "BillingInformation", _TASK, None, _ignored),
-    _Writable("task:Companies", "Companies", _TASK, None, _ignored),
-    # CompleteDate is set by the server when the task is completed; clients' values are ignored.
-    _Writable("task:CompleteDate", "CompleteDate", _TASK, None, _ignored),
-    _Writable("task:Contacts", "Contacts", _TASK, None, _ignored),
-    _Writable("task:DueDate", "DueDate", _TASK, "due_date", _datetime, None),
-    _Writable("task:Mileage", "Mileage", _TASK, None, _ignored),
-    _Writable("task:PercentComplete", "PercentComplete", _TASK, "percent_complete", _float, 0.0),
-    _Writable("task:StartDate", "StartDate", _TASK, "start_date", _datetime, None),
-    _Writable("task:Status", "Status", _TASK, "status", _enum(TaskStatus), TaskStatus.NOT_STARTED),
-    _Writable("task:TotalWork", "TotalWork", _TASK, None, _ignored),
+    _Writable("Location", _CAL, "location", _text, None),
+    _Writable("RequiredAttendees", _CAL, "required_attendees", _parse_attendees, ()),
+    _Writable("OptionalAttendees", _CAL, "optional_attendees", _parse_attendees, ()),
+    _Writable("Recurrence", _CAL, "recurrence", parse_recurrence, None),
+    _Writable("MeetingTimeZone", _CAL, "meeting_time_zone", _parse_time_zone),
+    _Writable("StartTimeZone", _CAL, "start_time_zone", _parse_time_zone),
+    _Writable("EndTimeZone", _CAL, "end_time_zone", _parse_time_zone),
+    _Writable("CompleteDate", _TASK, "complete_date", _datetime, None),
+    _Writable("DueDate", _TASK, "due_date", _datetime, None),
+    _Writable("PercentComplete", _TASK, "percent_complete", _float, 0.0),
+    _Writable("StartDate", _TASK, "start_date", _datetime, None),
+    _Writable("Status", _TASK, "status", _enum(TaskStatus), TaskStatus.NOT_STARTED),
 )
 
-_BY_URI: dict[tuple[str, ItemKind], _Writable] = {
-    (spec.uri, kind): spec for spec in _WRITABLE for kind in spec.kinds
-}
-_BY_ELEMENT: dict[tuple[str, ItemKind], _Writable] = {
+_MODELLED: dict[tuple[str, ItemKind], _Writable] = {
     (spec.element, kind): spec for spec in _WRITABLE for kind in spec.kinds
 }
+# Fields that every item has: deleting them is refused.
+_REQUIRED = frozenset({"start", "end", "start_time_zone", "end_time_zone", "meeting_time_zone"})
 
 
 def kind_of_element(elem: Element) -> ItemKind | None:
@@ -409,11 +233,40 @@ def kind_of_element(elem: Element) -> ItemKind | None:
     return {"CalendarItem": ItemKind.CALENDAR_ITEM, "Task": ItemKind.TASK}.get(name)
 
 
-def _read_only(uri: str, kind: ItemKind) -> EwsError:
-    return EwsError(
-        ResponseCode.INVALID_PROPERTY_SET,
-        f"Set action is invalid for property {uri} on a {kind}.",
-    )
+def _not_settable(prop: Property | None, uri: str, kind: ItemKind) -> EwsError:
+    if prop is not None and prop.access is Access.UNSUPPORTED:
+        detail = f"The simulator does not support setting {uri} on a {kind}."
+    else:
+        detail = f"Set action is invalid for property {uri} on a {kind}."
+    return EwsError(ResponseCode.INVALID_PROPERTY_SET, detail)
+
+
+def _settable(name: str, kind: ItemKind) -> Property:
+    prop = by_element(name, kind)
+    if prop is None or prop.access not in (Access.MODELLED, Access.STORED):
+        raise _not_settable(prop, field_uri(name, kind), kind)
+    return prop
+
+
+def _stored_value(part: Element, prop: Property, context: ParseContext) -> str:
+    """A stored property's value as XML, checked against its type and with times in UTC."""
+    value = copy.deepcopy(part)
+    if prop.value is ValueKind.INT:
+        value.text = str(_int(part, context))
+    elif prop.value is ValueKind.BOOLEAN:
+        value.text = "true" if parse_bool(part.text) else "false"
+    elif prop.value is ValueKind.DATETIME:
+        value.text = format_datetime(parse_datetime(part.text, context))
+    elif prop.value is ValueKind.STRINGS:
+        value = build(t(prop.element), *(t("String", text) for text in _strings(part, context)))
+    elif prop.element == "Recurrence":
+        # A task's recurrence: its dates carry an offset, as Exchange writes them.
+        zone = _zone(context.time_zone_id) if context.time_zone_id else ZoneInfo("UTC")
+        for day in value.iter(f"{{{TYPES_NS}}}StartDate", f"{{{TYPES_NS}}}EndDate"):
+            day.text = zoned_date(parse_date(day.text), zone)
+    elif prop.value is ValueKind.TEXT and len(part):
+        raise EwsError(ResponseCode.INVALID_VALUE_FOR_PROPERTY, f"{prop.uri} is a plain text.")
+    return etree.tostring(value, encoding="unicode")
 
 
 def parse_item(elem: Element, kind: ItemKind, context: ParseContext) -> dict[str, Any]:
@@ -424,20 +277,23 @@ def parse_item(elem: Element, kind: ItemKind, context: ParseContext) -> dict[str
     """
     changes: dict[str, Any] = {}
     extended: dict[ExtendedPropertyKey, ExtendedValue] = {}
+    stored: dict[str, str] = {}
     for part in children(elem):
         name = local_name(part)
         if name == "ExtendedProperty":
             key, value = parse_extended_property(part)
             extended[key] = value
             continue
-        spec = _BY_ELEMENT.get((name, kind))
-        if spec is None:
-            continue  # read-only values clients echo back (ItemId, CalendarItemType, ...)
-        value = spec.parse(part, context)
-        if spec.store_field is not None:
-            changes[spec.store_field] = value
+        prop = _settable(name, kind)
+        if prop.access is Access.STORED:
+            stored[name] = _stored_value(part, prop, context)
+            continue
+        spec = _MODELLED[(name, kind)]
+        changes[spec.store_field] = spec.parse(part, context)
     if extended:
         changes["extended_properties"] = extended
+    if stored:
+        changes["other_properties"] = stored
     if kind is ItemKind.CALENDAR_ITEM:
         meeting_zone = changes.pop("meeting_time_zone", None)
         start_zone = changes.get("start_time_zone") or meeting_zone or context.time_zone_id or "UTC"
@@ -460,7 +316,11 @@ def parse_extended_property(elem: Element) -> tuple[ExtendedPropertyKey, Extende
 def parse_set_field(
     path: FieldPath, item_elem: Element, kind: ItemKind, context: ParseContext
 ) -> dict[str, Any]:
-    """The store field change for one SetItemField (its path and the item holding the value)."""
+    """The store field change for one SetItemField (its path and the item holding the value).
+
+    A stored property comes back as {"#other": (element, XML)}, an extended property as
+    {"#extended": (key, value)}; the caller merges them into the item's current ones.
+    """
     if path.extended is not None:
         for part in children(item_elem, "ExtendedProperty"):
             key, value = parse_extended_property(part)
@@ -470,41 +330,43 @@ def parse_set_field(
             ResponseCode.INCORRECT_UPDATE_PROPERTY_COUNT, "The extended property value is missing."
         )
     uri = path.uri or ""
-    spec = _BY_URI.get((uri, kind))
-    if spec is None:
-        raise _read_only(uri, kind)
-    parts = children(item_elem, spec.element)
-    if len(parts) != 1:
+    prop = by_uri(uri, kind)
+    if prop is None or prop.access not in (Access.MODELLED, Access.STORED):
+        raise _not_settable(prop, uri, kind)
+    parts = children(item_elem, prop.element)
+    if len(parts) != 1 or len(children(item_elem)) != 1:
         raise EwsError(
             ResponseCode.INCORRECT_UPDATE_PROPERTY_COUNT,
             "An object within a change description must contain one and only one property "
             "to modify.",
         )
+    if prop.access is Access.STORED:
+        return {"#other": (prop.element, _stored_value(parts[0], prop, context))}
+    spec = _MODELLED[(prop.element, kind)]
     value = spec.parse(parts[0], context)
-    if spec.store_field is None:
-        return {}
     if spec.store_field == "meeting_time_zone":
         return {"start_time_zone": value, "end_time_zone": value}
     return {spec.store_field: value}
 
 
 def parse_delete_field(path: FieldPath, kind: ItemKind) -> dict[str, Any]:
-    """The store field change for one DeleteItemField."""
+    """The store field change for one DeleteItemField.
+
+    Deleting a property the item does not have succeeds (exchangelib deletes every unset
+    property on a full save, e.g. task:Recurrence of a task that never recurred).
+    """
     if path.extended is not None:
         return {"#extended": (path.extended, None)}
     uri = path.uri or ""
-    spec = _BY_URI.get((uri, kind))
-    if spec is None:
-        raise _read_only(uri, kind)
-    if spec.store_field is None:
-        return {}
-    if spec.store_field in (
-        "start",
-        "end",
-        "start_time_zone",
-        "end_time_zone",
-        "meeting_time_zone",
-    ):
+    prop = by_uri(uri, kind)
+    if prop is None or prop.access not in (Access.MODELLED, Access.STORED):
+        raise EwsError(
+            ResponseCode.INVALID_PROPERTY_DELETE, f"The property {uri} cannot be deleted."
+        )
+    if prop.access is Access.STORED:
+        return {"#other": (prop.element, None)}
+    spec = _MODELLED[(prop.element, kind)]
+    if spec.store_field in _REQUIRED or spec.store_field == "uid":
         raise EwsError(
             ResponseCode.INVALID_PROPERTY_DELETE, f"The property {uri} cannot be deleted."
         )

@@ -13,7 +13,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from lxml import etree
+
 from sim.envelope import Element, build, format_duration, t
+from sim.mime import mime_content
 from sim.model import (
     Attendee,
     Body,
@@ -24,23 +27,15 @@ from sim.model import (
     ExtendedPropertyKey,
     ExtendedValue,
     Item,
+    ItemKind,
     OccurrenceInfo,
     ResponseType,
     TaskStatus,
 )
-from sim.recurrence import (
-    MONTH_NAMES,
-    AbsoluteMonthlyPattern,
-    AbsoluteYearlyPattern,
-    EndDateRange,
-    NumberedRange,
-    Recurrence,
-    RelativeMonthlyPattern,
-    RelativeYearlyPattern,
-    WeeklyPattern,
-)
+from sim.properties import elements, field_uri
+from sim.recurrencexml import recurrence_element
 from sim.shapes import Shape, extended_key_element
-from sim.timezones import UnknownTimeZone, windows_zone
+from sim.timezones import UnknownTimeZone, windows_zone, zoneinfo_for
 
 
 def item_id_element(item: Item, tag: str = "ItemId") -> Element:
@@ -98,58 +93,6 @@ def _time_zone(tag: str, windows_id: str) -> Element:
     return t(tag, Id=windows_id, Name=_zone_name(windows_id))
 
 
-def recurrence_element(recurrence: Recurrence, tag: str = "Recurrence") -> Element:
-    pattern, rng = recurrence.pattern, recurrence.range
-    if isinstance(pattern, RelativeYearlyPattern):
-        pattern_elem = build(
-            t("RelativeYearlyRecurrence"),
-            t("DaysOfWeek", pattern.day_of_week),
-            t("DayOfWeekIndex", pattern.index),
-            t("Month", MONTH_NAMES[pattern.month - 1]),
-        )
-    elif isinstance(pattern, AbsoluteYearlyPattern):
-        pattern_elem = build(
-            t("AbsoluteYearlyRecurrence"),
-            t("DayOfMonth", pattern.day_of_month),
-            t("Month", MONTH_NAMES[pattern.month - 1]),
-        )
-    elif isinstance(pattern, RelativeMonthlyPattern):
-        pattern_elem = build(
-            t("RelativeMonthlyRecurrence"),
-            t("Interval", pattern.interval),
-            t("DaysOfWeek", pattern.day_of_week),
-            t("DayOfWeekIndex", pattern.index),
-        )
-    elif isinstance(pattern, AbsoluteMonthlyPattern):
-        pattern_elem = build(
-            t("AbsoluteMonthlyRecurrence"),
-            t("Interval", pattern.interval),
-            t("DayOfMonth", pattern.day_of_month),
-        )
-    elif isinstance(pattern, WeeklyPattern):
-        pattern_elem = build(
-            t("WeeklyRecurrence"),
-            t("Interval", pattern.interval),
-            t("DaysOfWeek", " ".join(pattern.days_of_week)),
-            t("FirstDayOfWeek", pattern.first_day_of_week) if pattern.first_day_of_week else None,
-        )
-    else:
-        pattern_elem = build(t("DailyRecurrence"), t("Interval", pattern.interval))
-    if isinstance(rng, NumberedRange):
-        range_elem = build(
-            t("NumberedRecurrence"),
-            t("StartDate", rng.start_date),
-            t("NumberOfOccurrences", rng.count),
-        )
-    elif isinstance(rng, EndDateRange):
-        range_elem = build(
-            t("EndDateRecurrence"), t("StartDate", rng.start_date), t("EndDate", rng.end_date)
-        )
-    else:
-        range_elem = build(t("NoEndRecurrence"), t("StartDate", rng.start_date))
-    return build(t(tag), pattern_elem, range_elem)
-
-
 def _occurrence_info(tag: str, info: OccurrenceInfo) -> Element:
     return build(
         t(tag),
@@ -179,9 +122,12 @@ def _simple(uri: str, tag: str, value: Callable[[Any], Any], **flags: bool) -> _
     return _Rendered(uri, render, **flags)
 
 
-_EXTENDED = _Rendered("#extended", lambda item, shape: None)
-
 _ITEM_HEAD: tuple[_Rendered, ...] = (
+    _Rendered(
+        "item:MimeContent",
+        lambda i, s: t("MimeContent", mime_content(i), CharacterSet="UTF-8"),
+        in_all=False,
+    ),
     _Rendered("item:ParentFolderId", lambda i, s: t("ParentFolderId", Id=i.folder_id)),
     _simple(
         "item:ItemClass",
@@ -243,7 +189,6 @@ _ITEM_HEAD: tuple[_Rendered, ...] = (
         ),
     ),
     _simple("item:HasAttachments", "HasAttachments", lambda i: False),
-    _EXTENDED,
     _simple("item:Culture", "Culture", lambda i: "en-US"),
     _Rendered(
         "item:EffectiveRights",
@@ -347,7 +292,13 @@ _CALENDAR_TAIL: tuple[_Rendered, ...] = (
     ),
     _Rendered(
         "calendar:Recurrence",
-        _if_master(lambda i: recurrence_element(i.recurrence) if i.recurrence else None),
+        _if_master(
+            lambda i: (
+                recurrence_element(i.recurrence, zoneinfo_for(i.fields.start_time_zone))
+                if i.recurrence
+                else None
+            )
+        ),
     ),
     _Rendered(
         "calendar:FirstOccurrence",
@@ -430,7 +381,7 @@ _TASK_TAIL: tuple[_Rendered, ...] = (
     _simple("task:DueDate", "DueDate", lambda i: i.fields.due_date, in_default=True),
     _simple("task:IsAssignmentEditable", "IsAssignmentEditable", lambda i: 0),
     _simple("task:IsComplete", "IsComplete", lambda i: i.is_complete),
-    _simple("task:IsRecurring", "IsRecurring", lambda i: False),
+    _simple("task:IsRecurring", "IsRecurring", lambda i: "Recurrence" in i.fields.other_properties),
     _simple("task:IsTeamTask", "IsTeamTask", lambda i: False),
     _simple("task:Owner", "Owner", lambda i: i.owner),
     _simple(
@@ -449,22 +400,42 @@ _TASK_TAIL: tuple[_Rendered, ...] = (
 )
 
 
+_RENDERED: dict[ItemKind, dict[str, _Rendered]] = {
+    ItemKind.CALENDAR_ITEM: {spec.uri: spec for spec in _ITEM_HEAD + _CALENDAR_TAIL},
+    ItemKind.TASK: {spec.uri: spec for spec in _ITEM_HEAD + _TASK_TAIL},
+}
+
+
 def item_element(item: Item, shape: Shape) -> Element:
-    """The t:CalendarItem or t:Task element for `item`, with the fields `shape` asks for."""
-    is_calendar = isinstance(item, CalendarItem)
-    elem = t("CalendarItem" if is_calendar else "Task")
-    elem.append(item_id_element(item))
-    for spec in _ITEM_HEAD + (_CALENDAR_TAIL if is_calendar else _TASK_TAIL):
-        if spec is _EXTENDED:
+    """The t:CalendarItem or t:Task element for `item`, with the fields `shape` asks for.
+
+    Elements follow the schema's order (`sim.properties`); a stored property is returned as the
+    client set it, in place of the value Exchange would show by default.
+    """
+    kind = ItemKind.CALENDAR_ITEM if isinstance(item, CalendarItem) else ItemKind.TASK
+    elem = t(kind.value)
+    stored = item.fields.other_properties
+    rendered = _RENDERED[kind]
+    for name in elements(kind):
+        if name == "ItemId":
+            elem.append(item_id_element(item))
+            continue
+        if name == "ExtendedProperty":
             for key in shape.extended:
                 value = item.extended_properties.get(key)
                 if value is not None:
                     elem.append(_extended_property(key, value))
             continue
-        if shape.wants(spec.uri, spec.in_default, spec.in_all):
-            rendered = spec.render(item, shape)
-            if rendered is not None:
-                elem.append(rendered)
+        uri = field_uri(name, kind)
+        if name in stored:
+            if shape.wants(uri, False, True):
+                elem.append(etree.fromstring(stored[name]))
+            continue
+        spec = rendered.get(uri)
+        if spec is not None and shape.wants(uri, spec.in_default, spec.in_all):
+            value_elem = spec.render(item, shape)
+            if value_elem is not None:
+                elem.append(value_elem)
     return elem
 
 

@@ -178,6 +178,9 @@ class ExtendedPropertyKey:
 
 ExtendedValue = str | tuple[str, ...]
 ExtendedProperties = Mapping[ExtendedPropertyKey, ExtendedValue]
+# Properties Exchange keeps without rules the simulator models (When, Mileage, ...): element name
+# -> the t: element as EWS XML (see sim.properties).
+OtherProperties = Mapping[str, str]
 
 
 def _frozen_properties(values: Mapping[ExtendedPropertyKey, Any]) -> ExtendedProperties:
@@ -226,6 +229,7 @@ class CalendarFields:
     start_time_zone: str = "UTC"
     end_time_zone: str = "UTC"
     extended_properties: ExtendedProperties = field(default_factory=dict)
+    other_properties: OtherProperties = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _freeze_common(self)
@@ -259,6 +263,7 @@ class TaskFields:
     complete_date: datetime | None = None
     categories: tuple[str, ...] = ()
     extended_properties: ExtendedProperties = field(default_factory=dict)
+    other_properties: OtherProperties = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _freeze_common(self)
@@ -269,8 +274,14 @@ class TaskFields:
             raise ValueError("percent_complete must be between 0 and 100")
 
 
+# Exchange cuts a longer Subject to this many characters without an error.
+SUBJECT_MAX_LENGTH = 255
+
+
 def _freeze_common(fields: CalendarFields | TaskFields) -> None:
+    object.__setattr__(fields, "subject", fields.subject[:SUBJECT_MAX_LENGTH])
     object.__setattr__(fields, "categories", tuple(fields.categories))
+    object.__setattr__(fields, "other_properties", MappingProxyType(dict(fields.other_properties)))
     object.__setattr__(fields, "importance", Importance(fields.importance))
     object.__setattr__(fields, "sensitivity", Sensitivity(fields.sensitivity))
     object.__setattr__(

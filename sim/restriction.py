@@ -1,9 +1,13 @@
 """FindItem restrictions and sort orders, evaluated over item snapshots.
 
 Supports the search expressions clients use to look items up: IsEqualTo, IsNotEqualTo,
-IsGreaterThan(OrEqualTo), IsLessThan(OrEqualTo), Exists, Contains, And, Or, Not, over the common
-item properties and over extended properties (how a client finds "the item with my sync id").
-Other paths answer ErrorUnsupportedPathForQuery, as Exchange does for unsearchable properties.
+IsGreaterThan(OrEqualTo), IsLessThan(OrEqualTo), Exists, Contains, And, Or, Not, over every
+property of calendar items and tasks with a value to compare (text, number, boolean, time or list
+of strings: as the item returns it) and over extended properties (how a client finds "the item
+with my sync id"). Structured properties (attendees, recurrence, ...) answer
+ErrorUnsupportedPathForQuery, as Exchange does for unsearchable properties.
+Strings (Subject, each of the Categories, ...) compare and sort case-insensitively, as in
+Exchange; Contains follows its ContainmentComparison.
 """
 
 from __future__ import annotations
@@ -16,8 +20,17 @@ from typing import Any
 from sim.envelope import Element, child, children, local_name
 from sim.errors import EwsError, ResponseCode
 from sim.itemparse import ParseContext, parse_bool, parse_datetime
-from sim.model import CalendarItem, Item, TaskItem
-from sim.shapes import FieldPath, parse_field_path
+from sim.itemxml import item_element
+from sim.model import CalendarItem, Item, ItemKind, TaskItem
+from sim.properties import (
+    BOOLEAN_ELEMENTS,
+    DATETIME_ELEMENTS,
+    NUMBER_ELEMENTS,
+    STRING_ARRAY_ELEMENTS,
+    STRUCTURED_ELEMENTS,
+    by_uri,
+)
+from sim.shapes import BaseShape, FieldPath, Shape, parse_field_path
 
 Predicate = Callable[[Item], bool]
 
@@ -63,13 +76,43 @@ def value_getter(path: FieldPath) -> Callable[[Item], Any]:
     if path.extended is not None:
         key = path.extended
         return lambda item: item.extended_properties.get(key)
-    getter = _GETTERS.get(path.uri or "")
+    getter = _GETTERS.get(path.uri or "") or _rendered_getter(path.uri or "")
     if getter is None:
         raise EwsError(
             ResponseCode.UNSUPPORTED_PATH_FOR_QUERY,
             f"The property {path.uri} can't be used in a restriction or sort order.",
         )
     return getter
+
+
+def _rendered_getter(uri: str) -> Callable[[Item], Any] | None:
+    """Any other comparable property: its value as the item returns it, read by its type."""
+    props = {kind: by_uri(uri, kind) for kind in ItemKind}
+    elements = {prop.element for prop in props.values() if prop is not None}
+    if not elements or elements & STRUCTURED_ELEMENTS:
+        return None
+    [element] = elements
+    shape = Shape(BaseShape.ID_ONLY, (FieldPath(uri=uri),))
+
+    def get(item: Item) -> Any:
+        kind = ItemKind.CALENDAR_ITEM if isinstance(item, CalendarItem) else ItemKind.TASK
+        if props[kind] is None:
+            return None
+        found = child(item_element(item, shape), element)
+        if found is None:
+            return None
+        if element in STRING_ARRAY_ELEMENTS:
+            return tuple(part.text or "" for part in children(found))
+        text = (found.text or "").strip()
+        if element in BOOLEAN_ELEMENTS:
+            return parse_bool(text)
+        if element in DATETIME_ELEMENTS:
+            return parse_datetime(text, ParseContext())
+        if element in NUMBER_ELEMENTS:
+            return float(text)
+        return text
+
+    return get
 
 
 def _coerce(constant: str, sample: Any, context: ParseContext) -> Any:
@@ -132,7 +175,9 @@ def _expression(elem: Element, context: ParseContext) -> Predicate:
             if value is None:
                 return name == "IsNotEqualTo"
             if isinstance(value, tuple):
-                return any(compare(part, text) for part in value)
+                return any(compare(part.casefold(), text.casefold()) for part in value)
+            if isinstance(value, str):
+                return compare(value.casefold(), text.casefold())
             try:
                 return compare(value, _coerce(text, value, context))
             except (TypeError, EwsError):
@@ -169,6 +214,10 @@ def apply_sort(items: list[Item], orders: list[tuple[Callable[[Item], Any], bool
     for getter, descending in reversed(orders):
         present = [item for item in items if getter(item) is not None]
         missing = [item for item in items if getter(item) is None]
-        present.sort(key=getter, reverse=descending)
+        present.sort(key=lambda item: _sortable(getter(item)), reverse=descending)
         items = present + missing
     return items
+
+
+def _sortable(value: Any) -> Any:
+    return value.casefold() if isinstance(value, str) else value

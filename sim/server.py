@@ -343,16 +343,17 @@ class EwsServer:
                 page = _IIS_503 if fault.status == 503 else _IIS_500
                 return fault.status, {"Content-Type": "text/html"}, page, operation_name
             _raise_injected(fault, self._stopping)
-            mailbox = self._target_mailbox(principal, request, anchor)
             operation = OPERATIONS.get(operation_name)
             if operation is None:
                 raise SoapFault(
                     ResponseCode.INVALID_OPERATION,
                     f"The simulator does not implement the {operation_name} operation.",
                 )
+            if operation.acts_on_mailbox or request.impersonated_address:
+                mailbox = self._target_mailbox(principal, request, anchor)
             context = RequestContext(
                 store=self.store,
-                mailbox=mailbox,
+                mailbox=mailbox or "",
                 principal=principal.name,
                 parse_context=ParseContext(request.time_zone_id),
                 can_access=lambda address: (

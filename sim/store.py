@@ -1,5 +1,8 @@
 """The mailbox store: the simulator's one model of Exchange, usable with or without SOAP.
 
+(Over its size limit: new concerns go into their own modules, e.g. `sim.itemrules`; the store is
+split by concern in a later issue.)
+
 `MailboxStore` holds mailboxes with their folders (calendar, tasks and a few mail folders),
 calendar items and tasks, and applies Exchange's rules to every write:
 
@@ -40,6 +43,7 @@ from sim.clock import Clock, SystemClock
 from sim.errors import EwsError, ResponseCode
 from sim.events import EventType, NotificationHub, NotificationSettings, StreamHandle
 from sim.events import Notification as Notification
+from sim.itemrules import all_day_bounds, overlaps_view, task_rules
 from sim.model import (
     CALENDAR_FIELD_NAMES,
     TASK_FIELD_NAMES,
@@ -57,7 +61,6 @@ from sim.model import (
     OccurrenceInfo,
     TaskFields,
     TaskItem,
-    TaskStatus,
     new_uid,
     require_utc,
 )
@@ -392,7 +395,8 @@ class MailboxStore:
     def calendar_view(
         self, mailbox: str, start: datetime, end: datetime, folder: str = "calendar"
     ) -> list[CalendarItem]:
-        """Singles, occurrences and exceptions overlapping [start, end), ordered by start."""
+        """Singles, occurrences and exceptions in a view from `start` to `end`, ordered by start:
+        those that end on or after `start` and start before `end` (`sim.itemrules.overlaps_view`)."""
         window_start, window_end = _utc(start), _utc(end)
         with self._lock:
             box = self._mailbox(mailbox)
@@ -407,7 +411,7 @@ class MailboxStore:
                 if record.folder_number != target.number or record.calendar is None:
                     continue
                 if record.recurrence is None:
-                    if _overlaps(record.cal.start, record.cal.end, window_start, window_end):
+                    if overlaps_view(record.cal.start, record.cal.end, window_start, window_end):
                         item = self._snapshot(box, record)
                         assert isinstance(item, CalendarItem)
                         found.append(item)
@@ -415,7 +419,7 @@ class MailboxStore:
                 for occurrence in self._occurrences(record, until=window_end):
                     if occurrence.original_start in record.deleted_occurrences:
                         continue
-                    if _overlaps(occurrence.start, occurrence.end, window_start, window_end):
+                    if overlaps_view(occurrence.start, occurrence.end, window_start, window_end):
                         found.append(self._occurrence_snapshot(box, record, occurrence))
             return sorted(found, key=lambda item: (item.start, item.item_id))
 
@@ -614,11 +618,13 @@ class MailboxStore:
         recurrence: Recurrence | None = None,
         *,
         folder: str = "calendar",
+        uid: str | None = None,
     ) -> CalendarItem:
         """Create a single appointment, or a recurring series when `recurrence` is given.
 
         For a series, `fields.start`/`end` give the time of day and duration (in
         `fields.start_time_zone`); the master's Start/End become those of the first occurrence.
+        `uid` is the iCalendar UID a client chose (Exchange generates one otherwise).
         """
         with self._lock:
             box = self._mailbox(mailbox)
@@ -633,7 +639,7 @@ class MailboxStore:
                 target,
                 ItemKind.CALENDAR_ITEM,
                 calendar=self._checked_calendar_fields(fields, recurrence),
-                uid=new_uid(),
+                uid=uid or new_uid(),
                 recurrence=recurrence,
             )
             assert isinstance(item, CalendarItem)
@@ -669,6 +675,7 @@ class MailboxStore:
                 ResponseCode.CALENDAR_END_BEFORE_START,
                 "EndDate is earlier than StartDate",
             )
+        fields = all_day_bounds(fields)
         if recurrence is None:
             return fields
         try:
@@ -695,7 +702,7 @@ class MailboxStore:
                     "Tasks can only be created in a task folder.",
                 )
             item = self._add_record(
-                box, target, ItemKind.TASK, task=_task_rules(None, fields, self.clock.now())
+                box, target, ItemKind.TASK, task=task_rules(None, fields, self.clock.now())
             )
             assert isinstance(item, TaskItem)
             return item
@@ -774,20 +781,25 @@ class MailboxStore:
                 f"Not task properties: {sorted(unknown)}",
             )
         assert record.task is not None
-        updated = _task_rules(
+        updated = task_rules(
             record.task, dataclasses.replace(record.task, **changes), self.clock.now()
         )
         self._touch(record, set(changes))
         record.task = updated
 
     def _update_calendar(self, record: _Record, changes: dict[str, Any]) -> None:
-        unknown = set(changes) - CALENDAR_FIELD_NAMES - {"recurrence"}
+        unknown = set(changes) - CALENDAR_FIELD_NAMES - {"recurrence", "uid"}
         if unknown:
             raise EwsError(
                 ResponseCode.INVALID_PROPERTY_FOR_OPERATION,
                 f"Not calendar item properties: {sorted(unknown)}",
             )
-        field_changes = {name: value for name, value in changes.items() if name != "recurrence"}
+        uid = changes.get("uid", record.uid)
+        if not uid:
+            raise EwsError(ResponseCode.INVALID_VALUE_FOR_PROPERTY, "The UID cannot be empty.")
+        field_changes = {
+            name: value for name, value in changes.items() if name not in ("recurrence", "uid")
+        }
         recurrence = changes.get("recurrence", record.recurrence)
         fields = dataclasses.replace(record.cal, **field_changes)
         moved = fields.start != record.cal.start
@@ -809,6 +821,7 @@ class MailboxStore:
             record.deleted_occurrences.clear()
         record.calendar = fields
         record.recurrence = recurrence
+        record.uid = uid
 
     def _update_occurrence(
         self,
@@ -823,6 +836,12 @@ class MailboxStore:
             raise EwsError(
                 ResponseCode.INVALID_PROPERTY_FOR_OPERATION,
                 "The recurrence of an occurrence cannot be set.",
+            )
+        # An occurrence has its series' UID; clients resending a whole item send it unchanged.
+        if changes.pop("uid", record.uid) != record.uid:
+            raise EwsError(
+                ResponseCode.INVALID_PROPERTY_FOR_OPERATION,
+                "The UID of an occurrence is its series' UID.",
             )
         unknown = set(changes) - CALENDAR_FIELD_NAMES
         if unknown:
@@ -845,9 +864,13 @@ class MailboxStore:
             raise EwsError(
                 ResponseCode.CALENDAR_END_BEFORE_START, "EndDate is earlier than StartDate"
             )
+        effective = all_day_bounds(effective)
         self._check_boundaries(record, occurrence, effective.start)
         # Keep only normalised values (dataclass validation converted them to UTC, enums, ...).
-        normalised = {name: getattr(effective, name) for name in overrides}
+        changed = set(overrides) | {
+            n for n in ("start", "end") if getattr(effective, n) != getattr(base, n)
+        }
+        normalised = {name: getattr(effective, name) for name in changed}
         self._touch(record, set())
         record.exceptions[occurrence.original_start] = _Exception(
             overrides=normalised, version=record.version, last_modified=record.last_modified
@@ -1149,39 +1172,8 @@ def _utc(value: datetime | None) -> datetime:
     return normalised
 
 
-def _overlaps(start: datetime, end: datetime, window_start: datetime, window_end: datetime) -> bool:
-    if start == end:
-        return window_start <= start < window_end
-    return start < window_end and end > window_start
-
-
 def _crossing() -> EwsError:
     return EwsError(
         ResponseCode.OCCURRENCE_CROSSING_BOUNDARY,
         "An occurrence cannot be moved to or beyond the date of an adjacent occurrence.",
-    )
-
-
-def _task_rules(before: TaskFields | None, after: TaskFields, now: datetime) -> TaskFields:
-    """Exchange keeps Status, PercentComplete and CompleteDate consistent."""
-    status, percent = after.status, after.percent_complete
-    status_changed = before is None or before.status != status
-    percent_changed = before is None or before.percent_complete != percent
-    if status_changed and status is TaskStatus.COMPLETED:
-        percent = 100.0
-    elif status_changed and status is TaskStatus.NOT_STARTED:
-        percent = 0.0
-    elif percent_changed and percent >= 100:
-        status = TaskStatus.COMPLETED
-    elif (
-        percent_changed and percent > 0 and status in (TaskStatus.NOT_STARTED, TaskStatus.COMPLETED)
-    ):
-        status = TaskStatus.IN_PROGRESS
-    elif percent_changed and percent == 0 and status is TaskStatus.COMPLETED:
-        status = TaskStatus.NOT_STARTED
-    complete_date = None
-    if status is TaskStatus.COMPLETED:
-        complete_date = before.complete_date if before and before.complete_date else now
-    return dataclasses.replace(
-        after, status=status, percent_complete=percent, complete_date=complete_date
     )

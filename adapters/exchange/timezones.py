@@ -1,152 +1,61 @@
 """Windows time zone ids, as Exchange names zones, and the IANA zones our model uses.
 
 Exchange stores a Windows id ("W. Europe Standard Time") on every calendar item; the domain model
-and the ERP use IANA names ("Europe/Berlin"). The table follows CLDR's windowsZones mapping for the
-zones of Europe and the United States, plus UTC: each Windows id reads back as its primary IANA
-zone (CLDR territory "001"), and every IANA zone CLDR lists for it in those regions writes as it.
-This is our own table on purpose: the simulator's is the oracle we are tested against.
+and the ERP use IANA names ("Europe/Berlin"). The mapping is CLDR's complete windowsZones table
+as exchangelib ships it (`exchangelib.winzone`, with the IANA aliases it adds): each Windows id
+reads back as its primary IANA zone (CLDR territory "001"), and every IANA zone CLDR lists for it
+writes as it — unless the zone's rules have since parted from the primary's (tzdata moves faster
+than CLDR's table), because a time written in such a zone would read back shifted: those zones
+are refused as UnknownTimeZone rather than mapped wrongly.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
+from zoneinfo import ZoneInfo, available_timezones
+
+from exchangelib.winzone import IANA_TO_MS_TIMEZONE_MAP, MS_TIMEZONE_TO_IANA_MAP
 
 from engine.errors import UnknownTimeZone
 
-# Windows id -> (primary IANA zone, further IANA zones with the same rules).
-_ZONES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "UTC": ("UTC", ("Etc/UTC", "Etc/GMT")),
-    "GMT Standard Time": (
-        "Europe/London",
-        (
-            "Europe/Dublin",
-            "Europe/Lisbon",
-            "Europe/Guernsey",
-            "Europe/Isle_of_Man",
-            "Europe/Jersey",
-            "Atlantic/Canary",
-            "Atlantic/Faroe",
-            "Atlantic/Madeira",
-        ),
-    ),
-    "Greenwich Standard Time": ("Atlantic/Reykjavik", ()),
-    "W. Europe Standard Time": (
-        "Europe/Berlin",
-        (
-            "Europe/Amsterdam",
-            "Europe/Andorra",
-            "Europe/Busingen",
-            "Europe/Gibraltar",
-            "Europe/Luxembourg",
-            "Europe/Malta",
-            "Europe/Monaco",
-            "Europe/Oslo",
-            "Europe/Rome",
-            "Europe/San_Marino",
-            "Europe/Stockholm",
-            "Europe/Vaduz",
-            "Europe/Vatican",
-            "Europe/Vienna",
-            "Europe/Zurich",
-            "Arctic/Longyearbyen",
-        ),
-    ),
-    "Central Europe Standard Time": (
-        "Europe/Budapest",
-        (
-            "Europe/Belgrade",
-            "Europe/Bratislava",
-            "Europe/Ljubljana",
-            "Europe/Podgorica",
-            "Europe/Prague",
-            "Europe/Tirane",
-        ),
-    ),
-    "Romance Standard Time": (
-        "Europe/Paris",
-        ("Europe/Brussels", "Europe/Copenhagen", "Europe/Madrid", "Africa/Ceuta"),
-    ),
-    "Central European Standard Time": (
-        "Europe/Warsaw",
-        ("Europe/Sarajevo", "Europe/Skopje", "Europe/Zagreb"),
-    ),
-    "GTB Standard Time": (
-        "Europe/Bucharest",
-        ("Europe/Athens", "Asia/Nicosia", "Asia/Famagusta", "Europe/Nicosia"),
-    ),
-    "FLE Standard Time": (
-        "Europe/Kyiv",
-        (
-            "Europe/Kiev",
-            "Europe/Helsinki",
-            "Europe/Mariehamn",
-            "Europe/Riga",
-            "Europe/Sofia",
-            "Europe/Tallinn",
-            "Europe/Vilnius",
-        ),
-    ),
-    "E. Europe Standard Time": ("Europe/Chisinau", ()),
-    "Kaliningrad Standard Time": ("Europe/Kaliningrad", ()),
-    "Belarus Standard Time": ("Europe/Minsk", ()),
-    "Russian Standard Time": ("Europe/Moscow", ("Europe/Kirov", "Europe/Simferopol")),
-    "Turkey Standard Time": ("Europe/Istanbul", ()),
-    "Azores Standard Time": ("Atlantic/Azores", ()),
-    "Eastern Standard Time": (
-        "America/New_York",
-        (
-            "America/Detroit",
-            "America/Indiana/Petersburg",
-            "America/Indiana/Vincennes",
-            "America/Indiana/Winamac",
-            "America/Kentucky/Louisville",
-            "America/Kentucky/Monticello",
-            "America/Louisville",
-        ),
-    ),
-    "US Eastern Standard Time": (
-        "America/Indiana/Indianapolis",
-        ("America/Indianapolis", "America/Indiana/Marengo", "America/Indiana/Vevay"),
-    ),
-    "Central Standard Time": (
-        "America/Chicago",
-        (
-            "America/Indiana/Knox",
-            "America/Indiana/Tell_City",
-            "America/Menominee",
-            "America/North_Dakota/Beulah",
-            "America/North_Dakota/Center",
-            "America/North_Dakota/New_Salem",
-        ),
-    ),
-    "Mountain Standard Time": ("America/Denver", ("America/Boise",)),
-    "US Mountain Standard Time": ("America/Phoenix", ()),
-    "Pacific Standard Time": ("America/Los_Angeles", ()),
-    "Alaskan Standard Time": (
-        "America/Anchorage",
-        (
-            "America/Juneau",
-            "America/Metlakatla",
-            "America/Nome",
-            "America/Sitka",
-            "America/Yakutat",
-        ),
-    ),
-    "Aleutian Standard Time": ("America/Adak", ()),
-    "Hawaiian Standard Time": ("Pacific/Honolulu", ()),
-}
+# Twice a day, every fifth day of a year: zones whose rules have parted (another offset, DST
+# dropped or moved by weeks) disagree at one of these. tests/exchange/test_timezones.py checks
+# every hour of the year.
+_SAMPLES = tuple(
+    datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=day, hours=hour)
+    for day in range(0, 365, 5)
+    for hour in (3, 15)
+)
 
-WINDOWS_TO_IANA: Mapping[str, str] = MappingProxyType(
-    {windows_id: primary for windows_id, (primary, _) in _ZONES.items()}
-)
-IANA_TO_WINDOWS: Mapping[str, str] = MappingProxyType(
-    {
-        iana: windows_id
-        for windows_id, (primary, others) in _ZONES.items()
-        for iana in (primary, *others)
+
+def _offsets(iana: str) -> tuple[timedelta | None, ...]:
+    zone = ZoneInfo(iana)
+    return tuple(instant.astimezone(zone).utcoffset() for instant in _SAMPLES)
+
+
+def _build() -> tuple[dict[str, str], dict[str, str]]:
+    python_zones = available_timezones()
+    primaries = {
+        windows_id: iana
+        for windows_id, iana in MS_TIMEZONE_TO_IANA_MAP.items()
+        if not windows_id.startswith("tzone://") and iana in python_zones
     }
-)
+    rules = {iana: _offsets(iana) for iana in primaries.values()}
+    to_windows: dict[str, str] = {}
+    for iana, (windows_id, _territory) in IANA_TO_MS_TIMEZONE_MAP.items():
+        primary = primaries.get(windows_id)
+        if primary is None or iana not in python_zones:
+            continue
+        if iana == primary or _offsets(iana) == rules[primary]:
+            to_windows[iana] = windows_id
+    return primaries, to_windows
+
+
+_PRIMARIES, _TO_WINDOWS = _build()
+WINDOWS_TO_IANA: Mapping[str, str] = MappingProxyType(_PRIMARIES)
+IANA_TO_WINDOWS: Mapping[str, str] = MappingProxyType(_TO_WINDOWS)
 
 
 def windows_zone(iana: str) -> str:
@@ -172,6 +81,6 @@ def iana_zone(windows_id: str, *, written_as: str | None = None) -> str:
         return WINDOWS_TO_IANA[windows_id]
     except KeyError:
         raise UnknownTimeZone(
-            f"Exchange time zone {windows_id!r} has no IANA equivalent in our table",
+            f"Exchange time zone {windows_id!r} has no IANA equivalent in CLDR's table",
             field="time_zone",
         ) from None

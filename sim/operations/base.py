@@ -61,6 +61,9 @@ class Operation(ABC):
     """One EWS operation; subclasses live one per module in sim.operations."""
 
     name: ClassVar[str]
+    # False for operations that act on no mailbox of the caller's (ConvertId): a caller without
+    # a mailbox of its own may call them without impersonating anyone.
+    acts_on_mailbox: ClassVar[bool] = True
 
     @abstractmethod
     def parse(self, payload: Element) -> Any:

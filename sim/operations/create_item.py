@@ -79,12 +79,13 @@ class CreateItem(Operation):
         try:
             if kind is ItemKind.CALENDAR_ITEM:
                 recurrence = values.pop("recurrence", None)
+                uid = values.pop("uid", None)
                 if "start" not in values or "end" not in values:
                     raise EwsError(
                         ResponseCode.MISSING_ARGUMENT, "A calendar item needs Start and End."
                     )
                 return context.store.create_calendar_item(
-                    mailbox, CalendarFields(**values), recurrence, folder=folder_id
+                    mailbox, CalendarFields(**values), recurrence, folder=folder_id, uid=uid
                 )
             return context.store.create_task(mailbox, TaskFields(**values), folder=folder_id)
         except (TypeError, ValueError) as error:

@@ -2,7 +2,8 @@
 
 A CalendarView expands recurring series into their occurrences and exceptions within the window
 (no masters); the other views list the folder's items as stored (masters, not occurrences),
-optionally filtered by a Restriction and ordered by a SortOrder.
+optionally filtered by a Restriction and a QueryString (`sim.querystring`) and ordered by a
+SortOrder.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from sim.operations.base import (
     parse_folder_refs,
     resolve_folder,
 )
+from sim.querystring import parse_query_string
 from sim.restriction import Predicate, apply_sort, parse_restriction, sort_key
 from sim.shapes import Shape, parse_shape
 
@@ -61,6 +63,7 @@ class FindItemRequest:
     traversal: str
     view: PagedView | CalendarView | None
     restriction: Predicate | None
+    query: Predicate | None
     order: list[tuple[Callable[[Item], Any], bool]]
     folders: list[FolderRef]
 
@@ -104,16 +107,19 @@ class FindItem(Operation):
         restriction = (
             None if restriction_elem is None else parse_restriction(restriction_elem, context)
         )
-        if isinstance(view, CalendarView) and restriction is not None:
+        query_elem = child(payload, "QueryString")
+        query = None if query_elem is None else parse_query_string(query_elem.text or "")
+        if isinstance(view, CalendarView) and (restriction is not None or query is not None):
             raise EwsError(
                 ResponseCode.INVALID_RESTRICTION,
-                "Restrictions are not allowed with a CalendarView.",
+                "Restrictions and query strings are not allowed with a CalendarView.",
             )
         return FindItemRequest(
             shape=parse_shape(child(payload, "ItemShape")),
             traversal=payload.get("Traversal", "Shallow"),
             view=view,
             restriction=restriction,
+            query=query,
             order=sort_key(child(payload, "SortOrder")),
             folders=parse_folder_refs(child(payload, "ParentFolderIds")),
         )
@@ -149,8 +155,9 @@ class FindItem(Operation):
             root.set("IncludesLastItemInRange", "true" if len(page) == len(found) else "false")
         else:
             found = context.store.list_items(mailbox, folder_id)
-            if request.restriction is not None:
-                found = [item for item in found if request.restriction(item)]
+            for predicate in (request.restriction, request.query):
+                if predicate is not None:
+                    found = [item for item in found if predicate(item)]
             found = apply_sort(found, request.order)
             offset = view.offset if view else 0
             if view and view.from_end:

@@ -128,6 +128,8 @@ class UpdateItem(Operation):
         values: dict[str, Any] = {}
         extended = dict(current.extended_properties)
         extended_changed = False
+        other = dict(current.fields.other_properties)
+        other_changed = False
         for update in change.updates:
             if update.action == "Delete":
                 parsed = parse_delete_field(update.path, kind)
@@ -143,9 +145,18 @@ class UpdateItem(Operation):
                     extended.pop(key, None)
                 else:
                     extended[key] = value
+            if "#other" in parsed:
+                name, xml = parsed.pop("#other")
+                other_changed = True
+                if xml is None:
+                    other.pop(name, None)
+                else:
+                    other[name] = xml
             values.update(parsed)
         if extended_changed:
             values["extended_properties"] = extended
+        if other_changed:
+            values["other_properties"] = other
         if not values:
             return current
         try:

@@ -116,11 +116,16 @@ def _exceptions(draw: st.DrawFn, series: Appointment) -> dict[str, Any]:
         start = original + timedelta(minutes=draw(st.integers(-180, 180)))
         if start.astimezone(tz).date() != original.astimezone(tz).date():
             start = original
+        end = start + timedelta(minutes=draw(st.integers(0, 240)))
+        if series.all_day:  # Exchange rounds an all-day event to whole local days
+            days = series.end.astimezone(tz).date() - series.start.astimezone(tz).date()
+            last = original.astimezone(tz).date() + days
+            start, end = original, datetime.combine(last, time(), tz).astimezone(UTC)
         modified.append(
             ModifiedOccurrence(
                 original_start=original,
                 start=start,
-                end=start + timedelta(minutes=draw(st.integers(0, 240))),
+                end=end,
                 subject=draw(words),
                 location=draw(rooms),
                 busy_status=draw(st.sampled_from(list(BusyStatus))),

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import email
 
+import icalendar
 import pytest
+import requests
+from dateutil.rrule import rrulestr
 from exchangelib import (
     Account,
     Attendee,
@@ -31,8 +35,15 @@ from exchangelib.recurrence import (
 
 from sim.errors import EwsError
 from sim.model import CalendarFields, CalendarItemType, ExtendedPropertyKey, Sensitivity
+from sim.server import EwsServer
 from sim.store import MailboxStore
-from tests.sim.support import ALICE, BERLIN, SyncId
+from tests.sim.support import ADMIN, ALICE, BERLIN, VERSION, SyncId, envelope
+
+IMPERSONATE_ALICE = (
+    "<t:ExchangeImpersonation><t:ConnectingSID>"
+    f"<t:PrimarySmtpAddress>{ALICE}</t:PrimarySmtpAddress>"
+    "</t:ConnectingSID></t:ExchangeImpersonation>"
+)
 
 UTC = EWSTimeZone("UTC")
 SYNC_ID_KEY = ExtendedPropertyKey(
@@ -320,3 +331,86 @@ def test_moving_an_occurrence_past_its_neighbour_is_refused(alice, store: Mailbo
     assert raised.value.code == "ErrorOccurrenceCrossingBoundary"
     assert store.get_calendar_item(master.id).modified_occurrences == ()
     assert store.occurrence(master.id, index=1).item_type is CalendarItemType.OCCURRENCE
+
+
+def test_recurrence_dates_carry_the_series_offset_and_read_back_as_dates(
+    alice, server: EwsServer
+) -> None:
+    item = weekly_series(alice)  # Monday 23 March 2026 in Berlin: UTC+01:00
+    exception = item.occurrence(index=2)
+    exception.subject = "moved"
+    exception.save(update_fields=["subject"])
+
+    master = alice.calendar.get(id=item.id)
+    master.subject = "Jour fixe (new)"
+    master.save()  # a full save sends the recurrence back as it read it
+
+    assert master.recurrence.boundary.start == EWSDate(2026, 3, 23)
+    assert type(master.recurrence.boundary.start) is EWSDate
+    reread = alice.calendar.get(id=item.id)
+    assert reread.recurrence == master.recurrence
+    assert [o.start for o in reread.modified_occurrences] == [berlin(2026, 3, 25, 9)]
+    body = requests.post(
+        server.url,
+        data=envelope(
+            "<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties>"
+            '<t:FieldURI FieldURI="calendar:Recurrence"/></t:AdditionalProperties></m:ItemShape>'
+            f'<m:ItemIds><t:ItemId Id="{item.id}"/></m:ItemIds></m:GetItem>',
+            VERSION + IMPERSONATE_ALICE,
+        ),
+        auth=(ADMIN.username, ADMIN.password),
+        timeout=10,
+    ).text
+    assert "<t:StartDate>2026-03-23+01:00</t:StartDate>" in body
+
+
+def test_an_item_ending_when_the_view_starts_is_in_the_view(alice) -> None:
+    # Microsoft's CalendarView: items ending before StartDate, or starting on or after EndDate,
+    # are left out; an item ending exactly at StartDate is in.
+    ends_at_nine = CalendarItem(
+        account=alice,
+        folder=alice.calendar,
+        subject="before",
+        start=berlin(2026, 4, 14, 8),
+        end=berlin(2026, 4, 14, 9),
+    )
+    starts_at_ten = CalendarItem(
+        account=alice,
+        folder=alice.calendar,
+        subject="after",
+        start=berlin(2026, 4, 14, 10),
+        end=berlin(2026, 4, 14, 11),
+    )
+    alice.bulk_create(folder=alice.calendar, items=[ends_at_nine, starts_at_ten])
+
+    view = alice.calendar.view(start=berlin(2026, 4, 14, 9), end=berlin(2026, 4, 14, 10))
+
+    assert [item.subject for item in view] == ["before"]
+
+
+def test_mime_content_is_the_series_as_icalendar(alice, store: MailboxStore) -> None:
+    item = weekly_series(alice, count=6)
+    item.occurrence(index=2).delete()  # Wednesday 25 March
+    moved = item.occurrence(index=3)  # Monday 30 March, 9:00 -> 11:00
+    moved.start, moved.end = berlin(2026, 3, 30, 11), berlin(2026, 3, 30, 12)
+    moved.save(update_fields=["start", "end"])
+
+    fetched = alice.calendar.get(id=item.id)
+    message = email.message_from_bytes(fetched.mime_content)
+    [part] = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
+    calendar = icalendar.Calendar.from_ical(part.get_payload(decode=True))
+    master, exception = calendar.walk("VEVENT")
+
+    assert message["Subject"] == "Jour fixe" == str(master["SUMMARY"])
+    assert str(master["UID"]) == fetched.uid == str(exception["UID"])
+    start = master.decoded("DTSTART")
+    assert start == berlin(2026, 3, 23, 9) and start.tzinfo is not None
+    exdates = [when.dt for when in master["EXDATE"].dts]
+    assert exdates == [berlin(2026, 3, 25, 9)]
+    expanded = [when for when in rrulestr(master["RRULE"].to_ical().decode(), dtstart=start)]
+    in_store = store.calendar_view(ALICE, start, start + dt.timedelta(days=30))
+    assert [when for when in expanded if when not in exdates] == [
+        occurrence.original_start for occurrence in in_store
+    ]
+    assert exception.decoded("RECURRENCE-ID") == berlin(2026, 3, 30, 9)
+    assert exception.decoded("DTSTART") == berlin(2026, 3, 30, 11)

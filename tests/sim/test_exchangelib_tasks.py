@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import email
 from decimal import Decimal
 
+import icalendar
 import pytest
 from exchangelib import Account, EWSDate, EWSDateTime, HTMLBody, Task
 from exchangelib.errors import ErrorItemNotFound
@@ -77,3 +79,22 @@ def test_task_created_in_outlook_is_listed_and_deleted(alice: Account, store: Ma
     with pytest.raises(ErrorItemNotFound):
         alice.tasks.get(id=created.item_id)
     assert store.list_items(ALICE, "tasks") == []
+
+
+def test_mime_content_is_the_task_as_icalendar(alice: Account) -> None:
+    task = new_task(alice)
+
+    message = email.message_from_bytes(alice.tasks.get(id=task.id).mime_content)
+    [part] = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
+    [todo] = icalendar.Calendar.from_ical(part.get_payload(decode=True)).walk("VTODO")
+
+    assert (message["Subject"], str(todo["SUMMARY"])) == ("Angebot nachfassen",) * 2
+    assert (todo.decoded("DTSTART"), todo.decoded("DUE")) == (
+        dt.date(2026, 3, 30),
+        dt.date(2026, 4, 2),
+    )
+    assert (str(todo["STATUS"]), todo["PERCENT-COMPLETE"], todo["PRIORITY"]) == (
+        "IN-PROCESS",
+        40,
+        1,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 import requests
@@ -177,3 +178,77 @@ def test_missing_credentials_are_challenged(server: EwsServer) -> None:
 
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Basic")
+
+
+@pytest.mark.parametrize(
+    "property_xml",
+    [
+        "<t:IsMeeting>true</t:IsMeeting>",
+        "<t:Organizer><t:Mailbox><t:EmailAddress>x@example.com</t:EmailAddress></t:Mailbox>"
+        "</t:Organizer>",
+        "<t:Attachments><t:FileAttachment><t:Name>a.txt</t:Name><t:Content>YQ==</t:Content>"
+        "</t:FileAttachment></t:Attachments>",
+    ],
+    ids=["IsMeeting", "Organizer", "Attachments"],
+)
+def test_creating_with_a_property_exchange_computes_or_we_do_not_keep_is_refused(
+    server: EwsServer, store: MailboxStore, property_xml: str
+) -> None:
+    # Subject, Attachments ... IsMeeting, Organizer: CalendarItemType's element order.
+    subject, rest = "<t:Subject>x</t:Subject>", property_xml
+    if "Attachments" in property_xml:
+        subject, rest = subject + property_xml, ""
+    body = (
+        '<m:CreateItem SendMeetingInvitations="SendToNone"><m:Items><t:CalendarItem>'
+        f"{subject}<t:Start>2026-05-04T09:00:00Z</t:Start><t:End>2026-05-04T10:00:00Z</t:End>"
+        f"{rest}</t:CalendarItem></m:Items></m:CreateItem>"
+    )
+    assert codes(call(server, body, impersonate=ALICE)) == ["ErrorInvalidPropertySet"]
+    assert store.list_items(ALICE) == []
+
+
+@pytest.mark.parametrize(
+    ("subscription_id", "code"),
+    [
+        ("not a subscription id", "ErrorInvalidSubscription"),
+        ("AAAA", "ErrorInvalidSubscription"),
+        ("A" * 32, "ErrorSubscriptionNotFound"),  # the shape of ours, but unknown
+    ],
+)
+def test_an_unknown_subscription_id_is_invalid_when_malformed_else_not_found(
+    server: EwsServer, subscription_id: str, code: str
+) -> None:
+    for body in (
+        f"<m:GetEvents><m:SubscriptionId>{subscription_id}</m:SubscriptionId>"
+        "<m:Watermark>AQAAAA==</m:Watermark></m:GetEvents>",
+        f"<m:Unsubscribe><m:SubscriptionId>{subscription_id}</m:SubscriptionId></m:Unsubscribe>",
+    ):
+        assert codes(call(server, body, impersonate=ALICE)) == [code]
+
+
+def convert(server: EwsServer, item_id: str, source: str, destination: str, mailbox: str) -> Any:
+    envelope = call(
+        server,
+        f'<m:ConvertId DestinationFormat="{destination}"><m:SourceIds>'
+        f'<t:AlternateId Format="{source}" Id="{item_id}" Mailbox="{mailbox}"/>'
+        "</m:SourceIds></m:ConvertId>",
+        impersonate=ALICE,
+    )
+    assert envelope.xpath("//t:ServerVersionInfo/@MajorVersion", namespaces=NS) == ["15"]
+    converted = envelope.xpath("//m:AlternateId/@Id", namespaces=NS)
+    return codes(envelope), converted[0] if converted else None
+
+
+def test_convert_id_converts_between_the_formats_the_simulator_has(
+    server: EwsServer, item_id: str
+) -> None:
+    assert convert(server, item_id, "EwsId", "EwsLegacyId", ALICE) == (["NoError"], item_id)
+    code, hex_id = convert(server, item_id, "EwsId", "HexEntryId", ALICE)
+    assert code == ["NoError"] and int(hex_id, 16)
+    assert convert(server, hex_id, "HexEntryId", "EwsId", ALICE) == (["NoError"], item_id)
+    for refused in (
+        (item_id, "EwsId", "StoreId", ALICE),  # a format the simulator does not have
+        (item_id, "EwsId", "EwsLegacyId", "bob@example.com"),  # not that mailbox's item
+        ("DUMMY", "EwsId", "EntryId", "DUMMY"),  # exchangelib's version probe
+    ):
+        assert convert(server, *refused) == (["ErrorInvalidIdMalformed"], None)

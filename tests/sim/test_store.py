@@ -17,6 +17,7 @@ from sim.model import (
     CalendarItemType,
     ExtendedPropertyKey,
     TaskFields,
+    TaskItem,
     TaskStatus,
 )
 from sim.recurrence import DailyPattern, NoEndRange, NumberedRange, Recurrence, WeeklyPattern
@@ -439,3 +440,107 @@ def test_mailboxes_and_folders(store: MailboxStore) -> None:
     with pytest.raises(EwsError) as unknown:
         store.folder(MAILBOX, "AAAAAVNJTQMAAAABAAAA/w==")
     assert code_of(unknown) in (ResponseCode.FOLDER_NOT_FOUND, ResponseCode.INVALID_ID_MALFORMED)
+
+
+def test_a_subject_is_cut_to_255_characters_as_exchange_does(store: MailboxStore) -> None:
+    item = single(store, subject="x" * 300)
+    task = store.create_task(MAILBOX, TaskFields(subject="y" * 256))
+    store.update_item(item.item_id, subject="z" * 1000)
+
+    assert store.get_item(item.item_id).subject == "z" * 255
+    assert task.subject == "y" * 255
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "zone", "expected"),
+    [
+        # Times inside the day: Start back to midnight, End on to the next midnight (Berlin).
+        ("2026-04-17T10:30:00+02:00", "2026-04-17T15:00:00+02:00", "W. Europe Standard Time",
+         ("2026-04-16T22:00:00+00:00", "2026-04-17T22:00:00+00:00")),
+        # Already whole days in Tokyo: unchanged, two days stay two days.
+        ("2026-04-17T00:00:00+09:00", "2026-04-19T00:00:00+09:00", "Tokyo Standard Time",
+         ("2026-04-16T15:00:00+00:00", "2026-04-18T15:00:00+00:00")),
+        # No length at all: one whole day.
+        ("2026-04-17T00:00:00+00:00", "2026-04-17T00:00:00+00:00", "UTC",
+         ("2026-04-17T00:00:00+00:00", "2026-04-18T00:00:00+00:00")),
+    ],
+)  # fmt: skip
+def test_an_all_day_event_covers_whole_local_days(
+    store: MailboxStore, start: str, end: str, zone: str, expected: tuple[str, str]
+) -> None:
+    fields = CalendarFields(
+        start=dt.datetime.fromisoformat(start),
+        end=dt.datetime.fromisoformat(end),
+        is_all_day=True,
+        start_time_zone=zone,
+        end_time_zone=zone,
+    )
+    item = store.create_calendar_item(MAILBOX, fields)
+    assert (item.start.isoformat(), item.end.isoformat()) == expected
+
+    timed = store.update_item(item.item_id, is_all_day=False, start=item.start, end=item.end)
+    updated = store.update_item(
+        timed.item_id, is_all_day=True, start=item.start + dt.timedelta(hours=3)
+    )
+    assert (updated.start.isoformat(), updated.end.isoformat()) == expected
+
+
+def test_an_all_day_occurrence_moved_by_hours_keeps_whole_days(store: MailboxStore) -> None:
+    berlin = dt.timezone(dt.timedelta(hours=1))
+    fields = CalendarFields(
+        start=dt.datetime(2026, 3, 2, tzinfo=berlin),
+        end=dt.datetime(2026, 3, 3, tzinfo=berlin),
+        is_all_day=True,
+        start_time_zone="W. Europe Standard Time",
+        end_time_zone="W. Europe Standard Time",
+    )
+    master = store.create_calendar_item(
+        MAILBOX, fields, Recurrence(DailyPattern(2), NumberedRange(dt.date(2026, 3, 2), 3))
+    )
+    first = store.occurrence(master.item_id, index=1)
+
+    moved = store.update_item(first.item_id, end=first.end + dt.timedelta(hours=5))
+
+    assert (moved.start, moved.end) == (first.start, first.end + dt.timedelta(days=1))
+
+
+@pytest.mark.parametrize(
+    ("offset_start", "offset_end", "listed"),
+    [
+        (dt.timedelta(hours=-1), dt.timedelta(0), True),  # ends exactly at the view's start
+        (dt.timedelta(hours=-2), dt.timedelta(hours=-1), False),  # ends before it
+        (dt.timedelta(0), dt.timedelta(0), True),  # no length, at the view's start
+        (dt.timedelta(hours=4), dt.timedelta(hours=5), False),  # starts exactly at its end
+        (dt.timedelta(hours=3), dt.timedelta(hours=5), True),  # starts before its end
+    ],
+)
+def test_a_calendar_view_lists_items_ending_on_or_after_its_start_and_starting_before_its_end(
+    store: MailboxStore, offset_start: dt.timedelta, offset_end: dt.timedelta, listed: bool
+) -> None:
+    view_start, view_end = MONDAY, MONDAY + dt.timedelta(hours=4)
+    fields = CalendarFields(start=MONDAY + offset_start, end=MONDAY + offset_end)
+    single_id = store.create_calendar_item(MAILBOX, fields).item_id
+    series = store.create_calendar_item(
+        MAILBOX, fields, Recurrence(DailyPattern(1), NumberedRange(MONDAY.date(), 1))
+    )
+
+    found = [item.item_id for item in store.calendar_view(MAILBOX, view_start, view_end)]
+
+    expected = [single_id, store.occurrence_id(series.item_id, 1)] if listed else []
+    assert sorted(found) == sorted(expected)
+
+
+def test_a_complete_date_set_by_a_client_completes_the_task_on_that_date(
+    store: MailboxStore,
+) -> None:
+    task = store.create_task(MAILBOX, TaskFields(subject="file taxes"))
+    done = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+
+    completed = store.update_item(task.item_id, complete_date=done)
+
+    assert isinstance(completed, TaskItem)
+    assert (completed.fields.status, completed.fields.percent_complete) == (
+        TaskStatus.COMPLETED,
+        100.0,
+    )
+    assert completed.fields.complete_date == done
