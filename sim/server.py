@@ -285,9 +285,8 @@ class EwsServer:
             challenges.append('Bearer authorization_uri="", error="invalid_token"')
         raise Unauthorized(", ".join(challenges) or BASIC_CHALLENGE, "no credentials")
 
-    def _target_mailbox(
-        self, principal: Principal, request: SoapRequest, anchor: str | None
-    ) -> str:
+    def _target_mailbox(self, principal: Principal, request: SoapRequest) -> str:
+        """The mailbox the request acts in: the impersonated one, else the caller's own."""
         impersonated = request.impersonated_address
         if impersonated:
             if not self.store.has_mailbox(impersonated):
@@ -306,17 +305,14 @@ class EwsServer:
                 ResponseCode.INVALID_EXCHANGE_IMPERSONATION_HEADER,
                 "ExchangeImpersonation SOAP header must be present for this type of OAuth token.",
             )
-        target = anchor or principal.name
-        if not self.store.has_mailbox(target):
+        # X-AnchorMailbox only routes the request; without impersonation a caller acts in its
+        # own mailbox, whatever mailbox the anchor names.
+        if not self.store.has_mailbox(principal.name):
             raise SoapFault(
                 ResponseCode.NON_EXISTENT_MAILBOX,
                 "The SMTP address has no mailbox associated with it.",
             )
-        if target.lower() != principal.name.lower() and not principal.may_access(target):
-            raise SoapFault(
-                ResponseCode.ACCESS_DENIED, "Access is denied. Check credentials and try again."
-            )
-        return target
+        return principal.name
 
     def handle_ews(
         self, body: bytes, authorization: str | None, anchor: str | None
@@ -343,7 +339,7 @@ class EwsServer:
                 page = _IIS_503 if fault.status == 503 else _IIS_500
                 return fault.status, {"Content-Type": "text/html"}, page, operation_name
             _raise_injected(fault, self._stopping)
-            mailbox = self._target_mailbox(principal, request, anchor)
+            mailbox = self._target_mailbox(principal, request)
             operation = OPERATIONS.get(operation_name)
             if operation is None:
                 raise SoapFault(
@@ -355,9 +351,6 @@ class EwsServer:
                 mailbox=mailbox,
                 principal=principal.name,
                 parse_context=ParseContext(request.time_zone_id),
-                can_access=lambda address: (
-                    self.store.has_mailbox(address) and principal.may_access(address)
-                ),
                 timing=self.config.timing,
                 stopping=self._stopping,
             )

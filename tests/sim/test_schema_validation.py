@@ -26,7 +26,7 @@ from sim.schema import SchemaValidator
 from sim.server import EwsServer
 from sim.shapes import BaseShape, Shape
 from sim.store import MailboxStore
-from tests.sim.support import ADMIN, ALICE, MESSAGES_XSD, envelope
+from tests.sim.support import ADMIN, ALICE, MESSAGES_XSD, envelope, impersonating
 
 
 def post(server: EwsServer, data: bytes, password: str = ADMIN.password) -> requests.Response:
@@ -116,7 +116,7 @@ def test_invalid_response_is_recorded(server: EwsServer, monkeypatch: pytest.Mon
         '<m:ItemIds><t:ItemId Id="x"/></m:ItemIds></m:GetItem>'
     )
 
-    post(server, envelope(body))
+    post(server, envelope(body, impersonating(ALICE)))
 
     [violation] = server.take_violations()
     assert violation.direction == "response" and violation.operation == "GetItem"
