@@ -220,7 +220,7 @@ class MailboxStore:
             key = address.strip().lower()
             if key in self._mailboxes:
                 raise ValueError(f"mailbox {address} exists")
-            number = len(self._by_number) + 1
+            number = ids.new_mailbox_number(self._by_number)
             mailbox = _Mailbox(number, address.strip(), display_name or address.split("@")[0])
             for folder_number, (distinguished, name, kind, folder_class, parent) in enumerate(
                 _DEFAULT_FOLDERS, start=1
