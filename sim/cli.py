@@ -41,6 +41,26 @@ def _admin(value: str) -> AdminAccount:
     return AdminAccount(username, password)
 
 
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a whole number") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError("expected a number above 0")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a number of seconds") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError("expected a number above 0")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="einklang sim",
@@ -80,6 +100,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="length of one ConnectionTimeout minute of streaming requests (default 60)",
     )
+    parser.add_argument(
+        "--max-body",
+        type=_positive_int,
+        default=ServerConfig.max_body_bytes,
+        metavar="BYTES",
+        help="largest request body accepted; larger ones get 413 (default 32 MiB)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=_positive_float,
+        default=ServerConfig.body_timeout_s,
+        metavar="SECONDS",
+        help="time a request body may take to arrive; slower ones get 408 (default 60)",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level for stderr")
     return parser
 
@@ -118,6 +152,8 @@ def main(argv: list[str]) -> int:
             apps=apps,
             schema=args.schema,
             timing=StreamTiming(minute_seconds=args.stream_minute),
+            max_body_bytes=args.max_body,
+            body_timeout_s=args.body_timeout,
         )
         return _serve(EwsServer(store, config), args.tenant if apps else None, tls, mailboxes)
 
