@@ -46,6 +46,7 @@ STREAM_THREADS = 512
 # A refused request's body up to this size is discarded by the HTTP layer (keeping the
 # connection); a larger or unsized one is never read: the connection is closed instead.
 DISCARDED_BODY_BYTES = 64 * 1024
+_ROUNDS_TO_NOTICE_EOF = 4
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,10 @@ class EnvelopeStream(Response):
                 envelope = await self._next()
                 if envelope is None:
                     break
-                await asyncio.sleep(0)  # let the loop notice a client that has gone meanwhile
+                # A client that has gone shows as readable EOF; it takes the loop three rounds
+                # (EOF read, connection_lost, the watcher's wake-up) to say so.
+                for _ in range(_ROUNDS_TO_NOTICE_EOF):
+                    await asyncio.sleep(0)
                 if gone.is_set():
                     return
                 await send({"type": "http.response.body", "body": envelope, "more_body": True})

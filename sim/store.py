@@ -1124,9 +1124,15 @@ class MailboxStore:
             return self.notifications.open_stream(box.number, subscription_ids, owner)
 
     def take_streamed(self, handle: StreamHandle) -> tuple[list[Notification], int]:
-        """New events for an open stream, and the generation to wait from."""
+        """New events for an open stream (pending until `confirm_streamed`), and the generation
+        to wait from."""
         with self._lock:
             return self.notifications.take_streamed(handle)
+
+    def confirm_streamed(self, handle: StreamHandle) -> None:
+        """The events last taken for `handle` reached its client (until then they stay pending)."""
+        with self._lock:
+            self.notifications.confirm_streamed(handle)
 
     def wait_for_events(self, timeout: float, since: int) -> None:
         """Block until the store publishes an event after generation `since` (or is woken),
