@@ -9,6 +9,8 @@ Prints `EWS endpoint: <url>` once it accepts requests (and `Token endpoint: <url
 `Schema violations: <count>` is printed when it stops.
 The admin may impersonate every listed mailbox; the OAuth2 app may access all of them.
 Without options it serves a few demo mailboxes to the admin `admin` (password `demo`).
+With --data DIR the mailboxes are kept in DIR (see `sim.persistence`) and survive a restart,
+even a kill -9; --mailbox adds mailboxes to those kept.
 Passwords, client secrets and tokens are never printed or logged.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import pickle
 import signal
 import sys
 import tempfile
@@ -25,6 +28,7 @@ from types import FrameType
 
 from sim.auth import AdminAccount, OAuthApp
 from sim.operations import StreamTiming
+from sim.persistence import StoreFile
 from sim.server import EwsServer, ServerConfig
 from sim.store import MailboxStore
 from sim.tls import TlsFiles, generate_self_signed
@@ -114,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="time a request body may take to arrive; slower ones get 408 (default 60)",
     )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help="keep the mailboxes in DIR: they survive a restart (default: in memory only)",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level for stderr")
     return parser
 
@@ -135,9 +145,15 @@ def main(argv: list[str]) -> int:
     if apps and not (args.tls or args.cert):
         logging.getLogger("sim.cli").warning("msal only talks to https authorities; add --tls")
 
-    store = MailboxStore()
-    for address in mailboxes:
-        store.add_mailbox(address)
+    store_file = StoreFile(args.data) if args.data else None
+    try:
+        store = store_file.load() if store_file else MailboxStore()
+    except (OSError, ValueError, pickle.UnpicklingError, EOFError) as error:
+        parser.exit(2, f"einklang sim: error: --data {args.data}: cannot use it: {error}\n")
+    if args.mailbox or not store.mailbox_addresses():  # kept mailboxes replace the demo ones
+        for address in mailboxes:
+            if not store.has_mailbox(address):
+                store.add_mailbox(address)
     with tempfile.TemporaryDirectory(prefix="ews-sim-") as workdir:
         tls: TlsFiles | None = None
         if args.cert:
@@ -155,7 +171,9 @@ def main(argv: list[str]) -> int:
             max_body_bytes=args.max_body,
             body_timeout_s=args.body_timeout,
         )
-        return _serve(EwsServer(store, config), args.tenant if apps else None, tls, mailboxes)
+        server = EwsServer(store, config, store_file)
+        server.persist()  # the mailboxes just added, before anyone is told they exist
+        return _serve(server, args.tenant if apps else None, tls, store.mailbox_addresses())
 
 
 def _serve(

@@ -101,6 +101,7 @@ class EwsHandler:
         timing: StreamTiming,
         check: Checker,
         record: Callable[[RequestRecord], None],
+        persist: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
         self.tokens = tokens
@@ -109,6 +110,7 @@ class EwsHandler:
         self._admins = {admin.username.lower(): admin for admin in admins}
         self._check = check
         self._record = record
+        self._persist = persist
 
     # --- before the body is read --------------------------------------------------------------
 
@@ -179,7 +181,15 @@ class EwsHandler:
         self, body: bytes, principal: Principal, anchor: str | None, closing: threading.Event
     ) -> EwsAnswer:
         """One authenticated EWS request. `closing` is set when the server stops or the client
-        goes; a stream then ends and an injected delay is cut short."""
+        goes; a stream then ends and an injected delay is cut short. What the request changed
+        is persisted (with --data) before the answer goes out."""
+        answer = self._answer(body, principal, anchor, closing)
+        self._persist()
+        return answer
+
+    def _answer(
+        self, body: bytes, principal: Principal, anchor: str | None, closing: threading.Event
+    ) -> EwsAnswer:
         operation_name = "?"
         mailbox: str | None = None
         fault: object = None
@@ -273,6 +283,7 @@ class EwsHandler:
             close = getattr(result.responses, "close", None)
             if close is not None:
                 close()
+            self._persist()  # the notifications this stream delivered
 
 
 def _raise_injected(fault: object, closing: threading.Event) -> None:

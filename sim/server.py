@@ -28,6 +28,7 @@ from sim.ews import DropConnection, EwsHandler, RequestRecord
 from sim.faults import FaultInjector
 from sim.oauth import TokenService
 from sim.operations import StreamTiming
+from sim.persistence import StoreFile
 from sim.schema import SchemaValidator, SchemaViolation
 from sim.store import MailboxStore
 from sim.tls import TlsFiles
@@ -73,9 +74,14 @@ class EwsServer:
     """A running EWS simulator over a `MailboxStore`."""
 
     def __init__(
-        self, store: MailboxStore | None = None, config: ServerConfig | None = None
+        self,
+        store: MailboxStore | None = None,
+        config: ServerConfig | None = None,
+        store_file: StoreFile | None = None,
     ) -> None:
+        """`store_file` (see `sim.persistence`): where every change is written through."""
         self.store = store or MailboxStore()
+        self.store_file = store_file
         self.config = config or ServerConfig()
         self.faults = FaultInjector()
         self.tokens = TokenService(
@@ -96,6 +102,7 @@ class EwsServer:
                 envelope, direction, operation
             ),
             record=self._record,
+            persist=self.persist,
         )
         self._address: tuple[str, int] | None = None
         self._uvicorn: uvicorn.Server | None = None
@@ -161,6 +168,16 @@ class EwsServer:
             self._uvicorn.force_exit = self.in_flight == 0  # nothing left to wait for
         if self._thread is not None:
             self._thread.join(timeout=timeout_s)
+        self.persist()
+
+    def persist(self) -> None:
+        """Write the store through to its file (with --data); a no-op without one."""
+        if self.store_file is None:
+            return
+        try:
+            self.store_file.save(self.store)
+        except OSError:
+            log.exception("could not save the mailboxes to %s", self.store_file.path)
 
     @property
     def in_flight(self) -> int:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
-from exchangelib import CalendarItem, EWSDateTime
+from exchangelib import Account, CalendarItem, Credentials, EWSDateTime
 from exchangelib.errors import ErrorItemNotFound
 from exchangelib.protocol import close_connections
 
+from sim.persistence import StoreFile
 from sim.server import EwsServer, ServerConfig
 from sim.store import MailboxStore
-from tests.sim.support import ALICE, BERLIN, make_account
+from tests.sim.sim_process import SimStarter
+from tests.sim.support import ALICE, BERLIN, make_account, make_account_at
+
+DEMO_ADMIN = Credentials("admin", "demo")  # `einklang sim` without --admin
 
 
 def a_meeting(subject: str) -> CalendarItem:
@@ -54,3 +59,83 @@ def test_an_id_from_before_a_restart_never_updates_another_item(
     close_connections()
     assert [item.subject for item in restarted.list_items(ALICE)] == ["after the restart"]
     assert old.id != new.id
+
+
+def test_with_data_the_mailboxes_survive_a_kill_9_and_old_ids_stay_dead(
+    start_sim: SimStarter, tmp_path: Path
+) -> None:
+    data = str(tmp_path / "data")
+    sim = start_sim("--port", "0", "--data", data, "--mailbox", ALICE)
+    account = make_account_at(sim.wait_for("EWS endpoint:"), ALICE, DEMO_ADMIN)
+    kept, edited, deleted = (a_meeting(name) for name in ("kept", "edited", "deleted"))
+    for item in (kept, edited, deleted):
+        item.account, item.folder = account, account.calendar
+        item.save()
+    edited.subject = "edited before the crash"
+    edited.save(update_fields=["subject"])
+    deleted_id, deleted_key = deleted.id, deleted.changekey
+    deleted.delete()
+    close_connections()
+    sim.process.kill()  # kill -9: no chance to save anything on the way out
+    sim.process.wait(timeout=20)
+
+    again = start_sim("--port", "0", "--data", data)
+    endpoint = again.wait_for("EWS endpoint:")
+    assert again.wait_for("Mailboxes:") == ALICE  # kept, without --mailbox and no demo ones
+    account = make_account_at(endpoint, ALICE, DEMO_ADMIN)
+    found = {item.id: (item.changekey, item.subject) for item in account.calendar.all()}
+    stale = CalendarItem(
+        account=account, folder=account.calendar, id=deleted_id, changekey=deleted_key
+    )
+    stale.subject = "resurrected"
+    with pytest.raises(ErrorItemNotFound):
+        stale.save(update_fields=["subject"])
+    new = a_meeting("after the crash")
+    new.account, new.folder = account, account.calendar
+    new.save()
+    close_connections()
+
+    assert found == {
+        kept.id: (kept.changekey, "kept"),
+        edited.id: (edited.changekey, "edited before the crash"),
+    }
+    assert new.id not in {kept.id, edited.id, deleted_id}
+    again.stop_without_violations()
+
+
+def test_with_a_store_file_sync_states_and_subscriptions_outlive_a_restart(
+    server_config: ServerConfig, tmp_path: Path
+) -> None:
+    store_file = StoreFile(tmp_path / "data")
+    store = store_file.load()
+    store.add_mailbox(ALICE)
+    with EwsServer(store, server_config, store_file) as before:
+        account = make_account(before, ALICE)
+        first = a_meeting("first")
+        first.account, first.folder = account, account.calendar
+        first.save()
+        sync_state = _sync(account)[1]
+        subscription_id, watermark = account.calendar.subscribe_to_pull()
+    close_connections()
+
+    restarted = store_file.load()
+    with EwsServer(restarted, server_config, store_file) as after:
+        account = make_account(after, ALICE)
+        second = a_meeting("second")
+        second.account, second.folder = account, account.calendar
+        second.save()
+        changes, _ = _sync(account, sync_state)
+        events = list(account.calendar.get_events(subscription_id, watermark))
+        assert after.violations == []
+    close_connections()
+
+    assert changes == [("create", second.id)]
+    created = [e.item_id.id for n in events for e in n.events if type(e).__name__ == "CreatedEvent"]
+    assert created == [second.id]
+
+
+def _sync(account: Account, state: str | None = None) -> tuple[list[tuple[str, str]], str]:
+    folder = account.calendar
+    folder.item_sync_state = state
+    changes = [(kind, item.id) for kind, item in folder.sync_items(only_fields=["id"])]
+    return changes, folder.item_sync_state
