@@ -7,8 +7,8 @@ Routes (a later Graph simulator adds its own beside them on the same port):
 
 An EWS request is authenticated from its headers before a byte of its body is read: a refused
 caller gets 401 and the connection is closed with the body unread. The body is then read with a
-size cap (413) and a time limit (408); a malformed Content-Length is refused by the HTTP parser
-(400). The store's work runs in worker threads (it is synchronous and has its own lock); a
+size cap (413) and a time limit (408); a malformed Content-Length (not a number, negative, or
+beyond 64 bits) is refused with 400 before anything else. The store's work runs in worker threads (it is synchronous and has its own lock); a
 GetStreamingEvents answer is a chunked body, one envelope per chunk, and an envelope counts as
 delivered only once written to a client that is still there.
 """
@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl
 import anyio
 import anyio.to_thread
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -47,6 +48,9 @@ STREAM_THREADS = 512
 # connection); a larger or unsized one is never read: the connection is closed instead.
 DISCARDED_BODY_BYTES = 64 * 1024
 _ROUNDS_TO_NOTICE_EOF = 4
+# Larger Content-Length values do not fit a signed 64-bit integer: malformed (400), as IIS and
+# nginx answer them; values up to it but above the body cap get 413.
+MAX_CONTENT_LENGTH = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,11 @@ async def read_body(request: Request, limits: Limits) -> bytes:
             if len(body) > limits.max_body_bytes:
                 raise _TooLarge()
     return bytes(body)
+
+
+def _absurd_length(declared: str | None) -> bool:
+    """A Content-Length no HTTP server can honour (h11 refuses the malformed ones itself)."""
+    return declared is not None and int(declared) > MAX_CONTENT_LENGTH
 
 
 def _small_declared_body(request: Request) -> bool:
@@ -223,8 +232,13 @@ class HttpFront:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].lower() == EWS_PATH.lower():
-            scope = {**scope, "path": EWS_PATH}  # IIS paths are case-insensitive
+        if scope["type"] == "http":
+            if _absurd_length(Headers(scope=scope).get("content-length")):
+                response = _closing_response(400, "Bad Request: invalid Content-Length")
+                await response(scope, receive, send)
+                return
+            if scope["path"].lower() == EWS_PATH.lower():
+                scope = {**scope, "path": EWS_PATH}  # IIS paths are case-insensitive
         await self.app(scope, receive, send)
 
     def _limiters(self) -> tuple[anyio.CapacityLimiter, anyio.CapacityLimiter]:

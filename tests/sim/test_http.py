@@ -112,7 +112,7 @@ def test_a_slow_body_is_cut_off_with_408(small_bodies: EwsServer) -> None:
         assert time.monotonic() - started < 5
 
 
-@pytest.mark.parametrize("length", ["-1", "abc", "1e3", "12, 13"])
+@pytest.mark.parametrize("length", ["-1", "abc", "1e3", "12, 13", "99999999999999999999"])
 def test_a_malformed_content_length_is_400(server: EwsServer, length: str) -> None:
     with connect(server.url) as sock:
         sock.sendall(head(server.url, f"Content-Length: {length}", f"Authorization: {BASIC}"))
@@ -122,9 +122,7 @@ def test_a_malformed_content_length_is_400(server: EwsServer, length: str) -> No
 
 def test_a_huge_content_length_is_refused_at_once(server: EwsServer) -> None:
     with connect(server.url) as sock:
-        sock.sendall(
-            head(server.url, "Content-Length: 99999999999999999999", f"Authorization: {BASIC}")
-        )
+        sock.sendall(head(server.url, "Content-Length: 9000000000", f"Authorization: {BASIC}"))
         started = time.monotonic()
 
         assert status_of(sock) == 413
