@@ -169,7 +169,8 @@ class EnvelopeStream(Response):
                 pass
             gone.set()
             self._closing.set()
-            self._wake()  # the stream waiting for events ends now
+            # The stream waiting for events ends now (the store's lock is taken off the loop).
+            await anyio.to_thread.run_sync(self._wake, limiter=self._limiter)
 
         watcher = asyncio.create_task(watch_client())
         try:
