@@ -55,7 +55,7 @@ def peak_rss_kb(pid: int) -> int:
 def test_an_unauthenticated_300_mb_post_is_refused_without_reading_its_body(
     start_sim: SimStarter,
 ) -> None:
-    sim = start_sim("--port", "0")
+    sim = start_sim("--port", "0", python_m=True)
     url = sim.wait_for("EWS endpoint:")
     sim.wait_for("Mailboxes:")
     before = peak_rss_kb(sim.process.pid)

@@ -65,7 +65,7 @@ def test_with_data_the_mailboxes_survive_a_kill_9_and_old_ids_stay_dead(
     start_sim: SimStarter, tmp_path: Path
 ) -> None:
     data = str(tmp_path / "data")
-    sim = start_sim("--port", "0", "--data", data, "--mailbox", ALICE)
+    sim = start_sim("--port", "0", "--data", data, "--mailbox", ALICE, python_m=True)
     account = make_account_at(sim.wait_for("EWS endpoint:"), ALICE, DEMO_ADMIN)
     kept, edited, deleted = (a_meeting(name) for name in ("kept", "edited", "deleted"))
     for item in (kept, edited, deleted):
@@ -79,7 +79,7 @@ def test_with_data_the_mailboxes_survive_a_kill_9_and_old_ids_stay_dead(
     sim.process.kill()  # kill -9: no chance to save anything on the way out
     sim.process.wait(timeout=20)
 
-    again = start_sim("--port", "0", "--data", data)
+    again = start_sim("--port", "0", "--data", data, python_m=True)
     endpoint = again.wait_for("EWS endpoint:")
     assert again.wait_for("Mailboxes:") == ALICE  # kept, without --mailbox and no demo ones
     account = make_account_at(endpoint, ALICE, DEMO_ADMIN)
