@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import pickle
 import signal
 import sys
 import tempfile
@@ -148,7 +147,7 @@ def main(argv: list[str]) -> int:
     store_file = StoreFile(args.data) if args.data else None
     try:
         store = store_file.load() if store_file else MailboxStore()
-    except (OSError, ValueError, pickle.UnpicklingError, EOFError) as error:
+    except (OSError, ValueError) as error:
         parser.exit(2, f"einklang sim: error: --data {args.data}: cannot use it: {error}\n")
     if args.mailbox or not store.mailbox_addresses():  # kept mailboxes replace the demo ones
         for address in mailboxes:

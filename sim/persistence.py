@@ -74,7 +74,12 @@ class StoreFile:
         store = MailboxStore(clock=clock, settings=settings)
         if not self.path.exists():
             return store
-        state = pickle.loads(self.path.read_bytes())
+        try:
+            state = pickle.loads(self.path.read_bytes())
+        except OSError:
+            raise
+        except Exception as error:  # a damaged file can fail unpickling in any way
+            raise ValueError(f"{self.path} is damaged ({type(error).__name__})") from None
         if not isinstance(state, dict) or state.get("format") != _FORMAT:
             raise ValueError(f"{self.path} is not a simulator snapshot of this version")
         hub = store.notifications

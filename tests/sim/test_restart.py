@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from exchangelib import Account, CalendarItem, Credentials, EWSDateTime
 from exchangelib.errors import ErrorItemNotFound
 from exchangelib.protocol import close_connections
 
-from sim.persistence import StoreFile
+from sim.persistence import SNAPSHOT, StoreFile
 from sim.server import EwsServer, ServerConfig
 from sim.store import MailboxStore
 from tests.sim.sim_process import SimStarter
@@ -129,6 +131,8 @@ def test_with_a_store_file_sync_states_and_subscriptions_outlive_a_restart(
         assert after.violations == []
     close_connections()
 
+    kept = restarted.get_item(first.id)
+    assert (kept.subject, kept.change_key) == ("first", first.changekey)
     assert changes == [("create", second.id)]
     created = [e.item_id.id for n in events for e in n.events if type(e).__name__ == "CreatedEvent"]
     assert created == [second.id]
@@ -139,3 +143,21 @@ def _sync(account: Account, state: str | None = None) -> tuple[list[tuple[str, s
     folder.item_sync_state = state
     changes = [(kind, item.id) for kind, item in folder.sync_items(only_fields=["id"])]
     return changes, folder.item_sync_state
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"not a snapshot", b"\x80\x05K\x01.", b"csim.store\nNoSuchClass\n."]
+)
+def test_a_damaged_data_directory_is_one_clear_error(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / SNAPSHOT).write_bytes(content)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "sim", "--port", "0", "--data", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("einklang sim: error: --data") and "Traceback" not in result.stderr
