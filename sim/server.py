@@ -11,6 +11,8 @@ credentials, tokens or request bodies.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import socket
 import threading
@@ -70,6 +72,40 @@ class _QuietDrops(logging.Filter):
 logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
 
 
+class _Uvicorn(uvicorn.Server):
+    """uvicorn's server, told to exit at once rather than noticing it within 0.1 s, and closing
+    at once when nothing is in flight (tests start and stop hundreds of servers)."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _wakeup: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._wakeup = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), 0.1)
+
+    def exit_now(self, idle: bool) -> None:
+        self.should_exit = True
+        self.force_exit = idle  # nothing in flight: no connection to wait for
+        if self._loop is not None and self._wakeup is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already ended
+                self._loop.call_soon_threadsafe(self._wakeup.set)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if not self.force_exit:
+            await super().shutdown(sockets)
+            return
+        for server in self.servers:
+            server.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()  # idle keep-alive connections: closed
+        await asyncio.sleep(0)
+
+
 class EwsServer:
     """A running EWS simulator over a `MailboxStore`."""
 
@@ -105,7 +141,7 @@ class EwsServer:
             persist=self.persist,
         )
         self._address: tuple[str, int] | None = None
-        self._uvicorn: uvicorn.Server | None = None
+        self._uvicorn: _Uvicorn | None = None
         self._thread: threading.Thread | None = None
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -122,7 +158,7 @@ class EwsServer:
             lambda: self.base_url,
         )
         tls = self.config.tls
-        server = uvicorn.Server(
+        server = _Uvicorn(
             uvicorn.Config(
                 front,
                 loop="asyncio",
@@ -164,8 +200,7 @@ class EwsServer:
         if not self._gate.wait_idle(timeout_s):
             log.warning("%d request(s) still running after %.0f s", self.in_flight, timeout_s)
         if self._uvicorn is not None:
-            self._uvicorn.should_exit = True
-            self._uvicorn.force_exit = self.in_flight == 0  # nothing left to wait for
+            self._uvicorn.exit_now(idle=self.in_flight == 0)
         if self._thread is not None:
             self._thread.join(timeout=timeout_s)
         self.persist()
