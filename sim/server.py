@@ -103,7 +103,9 @@ class _Uvicorn(uvicorn.Server):
             server.close()
         for connection in list(self.server_state.connections):
             connection.shutdown()  # idle keep-alive connections: closed
-        await asyncio.sleep(0)
+            connection.transport.close()  # and any still sending a request's head
+        for _ in range(2):
+            await asyncio.sleep(0)  # the transports finish closing before the loop ends
 
 
 class EwsServer:

@@ -145,6 +145,7 @@ def test_a_thousand_parallel_clients_are_all_answered(
         await writer.drain()
         status_line = await reader.readline()
         writer.close()
+        await writer.wait_closed()
         return int(status_line.split(b" ", 2)[1])
 
     async def clients(port: int) -> list[int | BaseException]:
