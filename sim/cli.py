@@ -9,6 +9,8 @@ Prints `EWS endpoint: <url>` once it accepts requests (and `Token endpoint: <url
 `Schema violations: <count>` is printed when it stops.
 The admin may impersonate every listed mailbox; the OAuth2 app may access all of them.
 Without options it serves a few demo mailboxes to the admin `admin` (password `demo`).
+With --data DIR the mailboxes are kept in DIR (see `sim.persistence`) and survive a restart,
+even a kill -9; --mailbox adds mailboxes to those kept.
 Passwords, client secrets and tokens are never printed or logged.
 """
 
@@ -25,6 +27,7 @@ from types import FrameType
 
 from sim.auth import AdminAccount, OAuthApp
 from sim.operations import StreamTiming
+from sim.persistence import StoreFile
 from sim.server import EwsServer, ServerConfig
 from sim.store import MailboxStore
 from sim.tls import TlsFiles, generate_self_signed
@@ -39,6 +42,26 @@ def _admin(value: str) -> AdminAccount:
     if not separator or not username or not password:
         raise argparse.ArgumentTypeError("expected USER:PASSWORD")
     return AdminAccount(username, password)
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a whole number") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError("expected a number above 0")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a number of seconds") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError("expected a number above 0")
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,6 +103,26 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="length of one ConnectionTimeout minute of streaming requests (default 60)",
     )
+    parser.add_argument(
+        "--max-body",
+        type=_positive_int,
+        default=ServerConfig.max_body_bytes,
+        metavar="BYTES",
+        help="largest request body accepted; larger ones get 413 (default 32 MiB)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=_positive_float,
+        default=ServerConfig.body_timeout_s,
+        metavar="SECONDS",
+        help="time a request body may take to arrive; slower ones get 408 (default 60)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        metavar="DIR",
+        help="keep the mailboxes in DIR: they survive a restart (default: in memory only)",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level for stderr")
     return parser
 
@@ -101,9 +144,15 @@ def main(argv: list[str]) -> int:
     if apps and not (args.tls or args.cert):
         logging.getLogger("sim.cli").warning("msal only talks to https authorities; add --tls")
 
-    store = MailboxStore()
-    for address in mailboxes:
-        store.add_mailbox(address)
+    store_file = StoreFile(args.data) if args.data else None
+    try:
+        store = store_file.load() if store_file else MailboxStore()
+    except (OSError, ValueError) as error:
+        parser.exit(2, f"einklang sim: error: --data {args.data}: cannot use it: {error}\n")
+    if args.mailbox or not store.mailbox_addresses():  # kept mailboxes replace the demo ones
+        for address in mailboxes:
+            if not store.has_mailbox(address):
+                store.add_mailbox(address)
     with tempfile.TemporaryDirectory(prefix="ews-sim-") as workdir:
         tls: TlsFiles | None = None
         if args.cert:
@@ -118,8 +167,12 @@ def main(argv: list[str]) -> int:
             apps=apps,
             schema=args.schema,
             timing=StreamTiming(minute_seconds=args.stream_minute),
+            max_body_bytes=args.max_body,
+            body_timeout_s=args.body_timeout,
         )
-        return _serve(EwsServer(store, config), args.tenant if apps else None, tls, mailboxes)
+        server = EwsServer(store, config, store_file)
+        server.persist()  # the mailboxes just added, before anyone is told they exist
+        return _serve(server, args.tenant if apps else None, tls, store.mailbox_addresses())
 
 
 def _serve(

@@ -8,8 +8,9 @@ filter over the log (folders, event types):
   each with its own watermark, or a StatusEvent when there are none. A pull subscription expires
   when it is not polled within its timeout (1-1440 minutes): ErrorExpiredSubscription.
 - streaming: the subscription keeps its own cursor; an open GetStreamingEvents connection
-  receives the events as they happen. Events that happen between connections are delivered on
-  the next one. Without any open connection for 30 minutes the subscription expires.
+  receives the events as they happen. The cursor moves only once the events were written to a
+  client still connected, so events that happen between connections, or that a connection whose
+  client had gone could not deliver, are delivered on the next one. Without any open connection for 30 minutes the subscription expires.
 
 Watermarks are sealed (tamper-evident) tokens naming the mailbox, the position in its log and the
 time they were issued. They stop being valid when older than the watermark lifetime or when the
@@ -141,6 +142,9 @@ class StreamHandle:
     mailbox_number: int
     subscription_ids: tuple[str, ...]
     closed: bool = False
+    # Per subscription, the newest event handed to this connection but not yet confirmed as
+    # written to its client (the subscription's cursor moves only on confirmation).
+    offered: dict[str, int] = field(default_factory=dict)
 
 
 class NotificationHub:
@@ -427,8 +431,11 @@ class NotificationHub:
                 sub.last_activity = self._clock.now()
 
     def take_streamed(self, handle: StreamHandle) -> tuple[list[Notification], int]:
-        """Pending events of the stream's subscriptions, advancing their cursors, and the wake
-        generation they were read at (pass it to `wait` so no event slips in between)."""
+        """Events of the stream's subscriptions not yet offered to this connection, and the
+        wake generation they were read at (pass it to `wait` so no event slips in between).
+
+        They stay pending for the subscription until `confirm_streamed`: a connection whose
+        client has gone leaves them to the next one."""
         notifications = []
         for subscription_id in handle.subscription_ids:
             sub = self._subscriptions.get(subscription_id)
@@ -437,10 +444,10 @@ class NotificationHub:
             if sub.expired:
                 raise EwsError(ResponseCode.EXPIRED_SUBSCRIPTION, "The subscription has expired.")
             sub.last_activity = self._clock.now()
-            events = self._matching(sub, sub.cursor)
+            events = self._matching(sub, max(sub.cursor, handle.offered.get(subscription_id, 0)))
             if not events:
                 continue
-            sub.cursor = events[-1].seq
+            handle.offered[subscription_id] = events[-1].seq
             notifications.append(
                 Notification(
                     subscription_id=subscription_id,
@@ -450,6 +457,13 @@ class NotificationHub:
                 )
             )
         return notifications, self._wake_generation
+
+    def confirm_streamed(self, handle: StreamHandle) -> None:
+        """What `take_streamed` offered this connection has reached its client: consumed."""
+        for subscription_id, seq in handle.offered.items():
+            sub = self._subscriptions.get(subscription_id)
+            if sub is not None:
+                sub.cursor = max(sub.cursor, seq)
 
     def wait(self, timeout: float, since: int) -> None:
         """Block until something was published (or `wake` called) after generation `since`,

@@ -2,7 +2,8 @@
 
 Ids look like Exchange's (base64 text) but encode what the store needs to find the object again:
 the mailbox and item number, and for an occurrence the master's number and the occurrence's
-original start. A ChangeKey encodes the store's change sequence number of the write that produced
+original start. Mailbox numbers are random (`new_mailbox_number`) and item numbers never repeat
+within a mailbox, so an id is never reused, not even by a store started afresh. A ChangeKey encodes the store's change sequence number of the write that produced
 it, which lets UpdateItem tell a stale ChangeKey from a current one. Sync states and watermarks
 are JSON payloads, compressed and signed with the store's secret, so a client cannot forge or
 alter them — a damaged one is answered with ErrorInvalidSyncStateData/ErrorInvalidWatermark.
@@ -15,8 +16,10 @@ import binascii
 import hashlib
 import hmac
 import json
+import secrets
 import struct
 import zlib
+from collections.abc import Container
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,10 +27,12 @@ from typing import Any
 _ITEM = 1
 _OCCURRENCE = 2
 _FOLDER = 3
-_MAGIC = b"\x00\x00\x00\x01SIM"
-_ITEM_LAYOUT = struct.Struct(">BIQ")
-_OCCURRENCE_LAYOUT = struct.Struct(">BIQq")
-_FOLDER_LAYOUT = struct.Struct(">BII")
+_MAGIC = b"\x00\x00\x00\x02SIM"
+# The mailbox number is a random 64-bit value (as Exchange's mailbox GUID), so the ids of one
+# store never resolve in another, e.g. after a restart without --data.
+_ITEM_LAYOUT = struct.Struct(">BQQ")
+_OCCURRENCE_LAYOUT = struct.Struct(">BQQq")
+_FOLDER_LAYOUT = struct.Struct(">BQI")
 _CHANGE_KEY_LAYOUT = struct.Struct(">4sQI")
 
 
@@ -62,6 +67,14 @@ def _decode(text: str) -> bytes | None:
     if not raw.startswith(_MAGIC):
         return None
     return raw[len(_MAGIC) :]
+
+
+def new_mailbox_number(taken: Container[int]) -> int:
+    """A random, non-zero 64-bit mailbox number not in `taken`."""
+    while True:
+        number = secrets.randbits(64)
+        if number and number not in taken:
+            return number
 
 
 def item_id(ref: ItemRef) -> str:

@@ -223,7 +223,7 @@ class MailboxStore:
             key = address.strip().lower()
             if key in self._mailboxes:
                 raise ValueError(f"mailbox {address} exists")
-            number = len(self._by_number) + 1
+            number = ids.new_mailbox_number(self._by_number)
             mailbox = _Mailbox(number, address.strip(), display_name or address.split("@")[0])
             for folder_number, (distinguished, name, kind, folder_class, parent) in enumerate(
                 _DEFAULT_FOLDERS, start=1
@@ -1147,9 +1147,15 @@ class MailboxStore:
             return self.notifications.open_stream(box.number, subscription_ids, owner)
 
     def take_streamed(self, handle: StreamHandle) -> tuple[list[Notification], int]:
-        """New events for an open stream, and the generation to wait from."""
+        """New events for an open stream (pending until `confirm_streamed`), and the generation
+        to wait from."""
         with self._lock:
             return self.notifications.take_streamed(handle)
+
+    def confirm_streamed(self, handle: StreamHandle) -> None:
+        """The events last taken for `handle` reached its client (until then they stay pending)."""
+        with self._lock:
+            self.notifications.confirm_streamed(handle)
 
     def wait_for_events(self, timeout: float, since: int) -> None:
         """Block until the store publishes an event after generation `since` (or is woken),

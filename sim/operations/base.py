@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -38,13 +38,17 @@ class RequestContext:
     mailbox: str
     principal: str
     parse_context: ParseContext
-    can_access: Callable[[str], bool]
     timing: StreamTiming = field(default_factory=StreamTiming)
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def check_access(self, mailbox: str) -> None:
-        """Refuse objects of mailboxes the caller may neither impersonate nor open."""
-        if mailbox.lower() != self.mailbox.lower() and not self.can_access(mailbox):
+        """Refuse objects of any other mailbox than the one the request acts in.
+
+        Ids name their mailbox; the request acts in one mailbox (its own or the impersonated
+        one), and the simulator has no delegate permissions, so another mailbox's ItemId,
+        FolderId or DistinguishedFolderId/Mailbox is refused whatever else the caller may do.
+        """
+        if mailbox.lower() != self.mailbox.lower():
             raise EwsError(
                 ResponseCode.ACCESS_DENIED, "Access is denied. Check credentials and try again."
             )

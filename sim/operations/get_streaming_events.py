@@ -3,7 +3,9 @@
 The body is a sequence of complete SOAP envelopes: one per batch of notifications, keep-alive
 envelopes (ConnectionStatus OK, no notifications) every heartbeat interval, and finally one with
 ConnectionStatus Closed when ConnectionTimeout (minutes, 1-30) has elapsed. If a subscription
-expires or is removed while the connection is open, the stream ends with that error.
+expires or is removed while the connection is open, the stream ends with that error. Events count
+as delivered only when their envelope was written to a client still connected; otherwise the next
+connection on the subscription gets them.
 """
 
 from __future__ import annotations
@@ -83,6 +85,9 @@ class GetStreamingEvents(Operation):
                 now = time.monotonic()
                 if notifications:
                     yield _envelope(notifications, "OK")
+                    # Resumed only once the envelope was written to a live client (the server
+                    # closes this generator instead): only now are the events delivered.
+                    store.confirm_streamed(handle)
                     next_heartbeat = now + timing.heartbeat_seconds
                 if now >= deadline or context.stopping.is_set():
                     break

@@ -24,6 +24,7 @@ from sim.clock import ManualClock
 from sim.server import EwsServer, ServerConfig
 from sim.store import MailboxStore, StoreSettings
 from sim.tls import TlsFiles, generate_self_signed
+from tests.sim.sim_process import SimStarter, sim_processes
 from tests.sim.support import (
     ADMIN,
     ALICE,
@@ -45,6 +46,12 @@ def _register_sync_id() -> Iterator[None]:
     yield
     CalendarItem.deregister("sync_id")
     Task.deregister("sync_id")
+
+
+@pytest.fixture
+def start_sim() -> Iterator[SimStarter]:
+    """Start `einklang sim --schema messages.xsd ARGS` subprocesses (killed at teardown)."""
+    yield from sim_processes()
 
 
 @pytest.fixture

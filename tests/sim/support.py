@@ -49,6 +49,15 @@ ENVELOPE = """<?xml version="1.0" encoding="utf-8"?>
 VERSION = '<t:RequestServerVersion Version="Exchange2016"/>'
 
 
+def impersonating(address: str) -> str:
+    """SOAP headers acting in `address`'s mailbox through ExchangeImpersonation."""
+    return (
+        f"{VERSION}<t:ExchangeImpersonation><t:ConnectingSID>"
+        f"<t:PrimarySmtpAddress>{address}</t:PrimarySmtpAddress>"
+        "</t:ConnectingSID></t:ExchangeImpersonation>"
+    )
+
+
 def envelope(body: str, header: str = VERSION) -> bytes:
     """A raw SOAP request around `body` (operation XML with the m: and t: prefixes)."""
     return ENVELOPE.format(s=SOAP_NS, m=MESSAGES_NS, t=TYPES_NS, header=header, body=body).encode()

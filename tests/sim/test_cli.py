@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-import queue
-import signal
 import subprocess
-import sys
-import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import msal
@@ -19,78 +12,11 @@ from exchangelib import Credentials, Identity
 from exchangelib.protocol import BaseProtocol
 
 from tests.sim.msal_credentials import MsalCredentials, msal_token
-from tests.sim.support import MESSAGES_XSD, envelope, make_account_at
+from tests.sim.sim_process import EINKLANG, SimStarter
+from tests.sim.support import envelope, make_account_at
 
-EINKLANG = Path(sys.executable).parent / "einklang"
 SECRET = "cli-client-secret-0815"
 PASSWORD = "cli-admin-password-4711"
-
-
-@dataclass
-class RunningSim:
-    process: subprocess.Popen[str]
-    lines: queue.Queue[str]
-    pump: threading.Thread
-    seen: list[str] = field(default_factory=list)
-
-    def wait_for(self, prefix: str, timeout: float = 20) -> str:
-        while True:
-            line = self.lines.get(timeout=timeout)
-            self.seen.append(line)
-            if line.startswith(prefix):
-                return line.split(": ", 1)[1].strip()
-
-    def stop(self) -> tuple[int, str, str]:
-        self.process.send_signal(signal.SIGTERM)
-        self.pump.join(timeout=20)  # communicate() must be the only reader from here on
-        while not self.lines.empty():
-            self.seen.append(self.lines.get())
-        stdout, stderr = self.process.communicate(timeout=20)
-        return self.process.returncode, "".join(self.seen) + stdout, stderr
-
-    def stop_without_violations(self) -> tuple[str, str]:
-        """Stop it; fail if it found traffic that violates the EWS schemas."""
-        code, stdout, stderr = self.stop()
-        assert code == 0, stderr
-        assert "Schema violations: 0\n" in stdout, stdout
-        assert "schema violation" not in stderr, stderr
-        return stdout, stderr
-
-
-SimStarter = Callable[..., RunningSim]
-
-
-@pytest.fixture
-def start_sim() -> Iterator[SimStarter]:
-    started: list[RunningSim] = []
-
-    def start(*args: str) -> RunningSim:
-        process = subprocess.Popen(
-            [str(EINKLANG), "sim", "--schema", str(MESSAGES_XSD), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        lines: queue.Queue[str] = queue.Queue()
-
-        def pump() -> None:
-            assert process.stdout is not None
-            for line in iter(process.stdout.readline, ""):
-                lines.put(line)
-                if line.startswith("Mailboxes:"):
-                    return  # the rest is read by communicate() in stop()
-
-        pumping = threading.Thread(target=pump, daemon=True)
-        pumping.start()
-        running = RunningSim(process, lines, pumping)
-        started.append(running)
-        return running
-
-    yield start
-    for running in started:
-        if running.process.poll() is None:
-            running.process.kill()
-            running.process.communicate(timeout=20)
 
 
 def test_cli_serves_listed_mailboxes_over_tls_with_oauth2_and_stops_on_sigterm(

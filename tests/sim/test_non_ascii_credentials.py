@@ -15,7 +15,7 @@ import requests
 from sim.auth import AdminAccount, OAuthApp
 from sim.server import EwsServer, ServerConfig
 from tests.sim.msal_credentials import msal_for
-from tests.sim.support import ALICE, APP, BOB, TENANT, envelope
+from tests.sim.support import ALICE, APP, BOB, TENANT, envelope, impersonating
 
 ADMIN_PASSWORD = "Kennwört-€-密码"
 CLIENT_SECRET = "Gehëimnis-€-秘密"
@@ -35,7 +35,7 @@ def server_config(server_config: ServerConfig) -> ServerConfig:
 def get_calendar(server: EwsServer, password: str) -> requests.Response:
     return requests.post(
         server.url,
-        data=envelope(GET_CALENDAR),
+        data=envelope(GET_CALENDAR, impersonating(ALICE)),
         auth=requests.auth.HTTPBasicAuth(b"ews-admin", password.encode()),
         headers={"X-AnchorMailbox": ALICE},
         timeout=30,

@@ -485,10 +485,16 @@ def replay(pairing: Pairing, seeded: Seeded) -> Element:
     """The simulator's answer to the pairing's request: the Body's first child."""
     sample = fresh(pairing.request)
     header = sample.envelope.find(f"{{{SOAP_NS}}}Header")
-    if header is not None:
-        for elem in list(header):
-            if isinstance(elem.tag, str) and local_name(elem) == "ExchangeImpersonation":
-                header.remove(elem)
+    if header is None:
+        header = etree.Element(f"{{{SOAP_NS}}}Header")
+        sample.envelope.insert(0, header)
+    for elem in list(header):
+        if isinstance(elem.tag, str) and local_name(elem) == "ExchangeImpersonation":
+            header.remove(elem)
+    # The samples' callers act in their own mailboxes; here the admin impersonates Alice.
+    impersonation = etree.SubElement(header, f"{{{TYPES_NS}}}ExchangeImpersonation")
+    sid = etree.SubElement(impersonation, f"{{{TYPES_NS}}}ConnectingSID")
+    etree.SubElement(sid, f"{{{TYPES_NS}}}PrimarySmtpAddress").text = ALICE
     payload = sample.payload
     common_rewrites(payload, seeded)
     for rewrite in pairing.rewrites:

@@ -14,7 +14,7 @@ from sim.faults import Delay
 from sim.schema import SchemaViolation
 from sim.server import EwsServer, ServerConfig
 from sim.store import MailboxStore
-from tests.sim.support import ADMIN, ALICE, envelope
+from tests.sim.support import ADMIN, ALICE, envelope, impersonating
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
@@ -32,7 +32,7 @@ def get_streaming_events(server: EwsServer, subscription_id: str) -> requests.Re
     )
     return requests.post(
         server.url,
-        data=envelope(body),
+        data=envelope(body, impersonating(ALICE)),
         auth=(ADMIN.username, ADMIN.password),
         headers={"X-AnchorMailbox": ALICE},
         timeout=30,
@@ -82,7 +82,7 @@ def test_a_delayed_answer_does_not_hold_up_stop(
     client = threading.Thread(
         target=lambda: requests.post(
             server.url,
-            data=envelope(body),
+            data=envelope(body, impersonating(ALICE)),
             auth=(ADMIN.username, ADMIN.password),
             headers={"X-AnchorMailbox": ALICE},
             timeout=30,
