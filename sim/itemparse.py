@@ -36,11 +36,11 @@ from sim.recurrence import (
     DayOfWeek,
     DayOfWeekIndex,
     EndDateRange,
+    EwsRecurrence,
     NoEndRange,
     NumberedRange,
     Pattern,
     Range,
-    Recurrence,
     RelativeMonthlyPattern,
     RelativeYearlyPattern,
     WeeklyPattern,
@@ -203,7 +203,7 @@ def _interval(elem: Element) -> int:
         raise EwsError(ResponseCode.CALENDAR_INVALID_RECURRENCE, "Invalid Interval") from None
 
 
-def parse_recurrence(elem: Element, context: ParseContext | None = None) -> Recurrence:
+def parse_recurrence(elem: Element, context: ParseContext | None = None) -> EwsRecurrence:
     parts = children(elem)
     if len(parts) != 2:
         raise EwsError(
@@ -266,7 +266,7 @@ def parse_recurrence(elem: Element, context: ParseContext | None = None) -> Recu
         rng = NumberedRange(start, count)
     else:
         raise EwsError(ResponseCode.CALENDAR_INVALID_RECURRENCE, f"Unsupported range {range_kind}")
-    return Recurrence(pattern, rng)
+    return EwsRecurrence(pattern, rng)
 
 
 Parser = Callable[[Element, ParseContext], Any]

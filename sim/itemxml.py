@@ -33,8 +33,8 @@ from sim.recurrence import (
     AbsoluteMonthlyPattern,
     AbsoluteYearlyPattern,
     EndDateRange,
+    EwsRecurrence,
     NumberedRange,
-    Recurrence,
     RelativeMonthlyPattern,
     RelativeYearlyPattern,
     WeeklyPattern,
@@ -98,7 +98,7 @@ def _time_zone(tag: str, windows_id: str) -> Element:
     return t(tag, Id=windows_id, Name=_zone_name(windows_id))
 
 
-def recurrence_element(recurrence: Recurrence, tag: str = "Recurrence") -> Element:
+def recurrence_element(recurrence: EwsRecurrence, tag: str = "Recurrence") -> Element:
     pattern, rng = recurrence.pattern, recurrence.range
     if isinstance(pattern, RelativeYearlyPattern):
         pattern_elem = build(

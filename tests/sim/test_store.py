@@ -19,7 +19,7 @@ from sim.model import (
     TaskFields,
     TaskStatus,
 )
-from sim.recurrence import DailyPattern, NoEndRange, NumberedRange, Recurrence, WeeklyPattern
+from sim.recurrence import DailyPattern, EwsRecurrence, NoEndRange, NumberedRange, WeeklyPattern
 from sim.recurrence import DayOfWeek as Day
 from sim.store import ConflictResolution, MailboxStore, SyncChangeKind
 
@@ -59,7 +59,7 @@ def daily(store: MailboxStore, count: int | None = 5) -> CalendarItem:
         end_time_zone="W. Europe Standard Time",
     )
     rng = NoEndRange(MONDAY.date()) if count is None else NumberedRange(MONDAY.date(), count)
-    return store.create_calendar_item(MAILBOX, fields, Recurrence(DailyPattern(), rng))
+    return store.create_calendar_item(MAILBOX, fields, EwsRecurrence(DailyPattern(), rng))
 
 
 def test_every_write_changes_the_change_key_and_last_modified_time(
@@ -157,7 +157,9 @@ def test_a_new_pattern_drops_exceptions_but_rewriting_the_same_values_does_not(
     assert isinstance(same, CalendarItem)
     assert len(same.modified_occurrences) == 1 and len(same.deleted_occurrences) == 1
 
-    weekly = Recurrence(WeeklyPattern((Day.MONDAY, Day.THURSDAY)), NumberedRange(MONDAY.date(), 4))
+    weekly = EwsRecurrence(
+        WeeklyPattern((Day.MONDAY, Day.THURSDAY)), NumberedRange(MONDAY.date(), 4)
+    )
     changed = store.set_recurrence(master.item_id, weekly)
 
     assert changed.modified_occurrences == () and changed.deleted_occurrences == ()
@@ -208,7 +210,9 @@ def test_series_start_snaps_to_the_first_day_of_the_pattern(store: MailboxStore)
     fields = CalendarFields(subject="thursdays", start=MONDAY, end=MONDAY + dt.timedelta(hours=1))
 
     master = store.create_calendar_item(
-        MAILBOX, fields, Recurrence(WeeklyPattern((Day.THURSDAY,)), NumberedRange(MONDAY.date(), 2))
+        MAILBOX,
+        fields,
+        EwsRecurrence(WeeklyPattern((Day.THURSDAY,)), NumberedRange(MONDAY.date(), 2)),
     )
 
     assert master.start == MONDAY + dt.timedelta(days=3)
