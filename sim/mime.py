@@ -29,8 +29,8 @@ from sim.recurrence import (
     DayOfWeek,
     DayOfWeekIndex,
     EndDateRange,
+    EwsRecurrence,
     NumberedRange,
-    Recurrence,
     RelativeMonthlyPattern,
     RelativeYearlyPattern,
     WeeklyPattern,
@@ -69,7 +69,7 @@ def _day_of_month(pattern: AbsoluteMonthlyPattern | AbsoluteYearlyPattern) -> di
     return {"BYMONTHDAY": list(range(28, pattern.day_of_month + 1)), "BYSETPOS": -1}
 
 
-def rrule(recurrence: Recurrence, first_start: datetime, *, all_day: bool = False) -> vRecur:
+def rrule(recurrence: EwsRecurrence, first_start: datetime, *, all_day: bool = False) -> vRecur:
     """The RRULE of an Exchange pattern and range; `first_start` is the local first occurrence
     (an all-day series has a DATE start, so its UNTIL is a DATE too)."""
     pattern, rng = recurrence.pattern, recurrence.range

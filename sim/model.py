@@ -20,7 +20,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from sim.recurrence import Recurrence
+from sim.recurrence import EwsRecurrence
 
 
 class DistinguishedFolder(StrEnum):
@@ -334,7 +334,7 @@ class CalendarItem:
     organizer: EmailAddress
     original_start: datetime | None = None
     master_id: str | None = None
-    recurrence: Recurrence | None = None
+    recurrence: EwsRecurrence | None = None
     first_occurrence: OccurrenceInfo | None = None
     last_occurrence: OccurrenceInfo | None = None
     modified_occurrences: tuple[OccurrenceInfo, ...] = ()

@@ -77,7 +77,7 @@ class DayOfWeekIndex(StrEnum):
 MONTH_NAMES: tuple[str, ...] = tuple(calendar.month_name[1:])
 
 
-class InvalidRecurrence(ValueError):
+class EwsRecurrenceError(ValueError):
     """A pattern or range Exchange would reject (ErrorCalendarInvalidRecurrence)."""
 
 
@@ -155,41 +155,41 @@ Range = NoEndRange | EndDateRange | NumberedRange
 
 
 @dataclass(frozen=True)
-class Recurrence:
+class EwsRecurrence:
     """An EWS recurrence: a pattern and a range."""
 
     pattern: Pattern
     range: Range
 
     def validate(self) -> None:
-        """Raise InvalidRecurrence for values Exchange rejects."""
+        """Raise EwsRecurrenceError for values Exchange rejects."""
         pattern = self.pattern
         if isinstance(pattern, DailyPattern | WeeklyPattern) and not 1 <= pattern.interval <= 999:
-            raise InvalidRecurrence("Interval must be between 1 and 999")
+            raise EwsRecurrenceError("Interval must be between 1 and 999")
         if isinstance(pattern, AbsoluteMonthlyPattern | RelativeMonthlyPattern) and not (
             1 <= pattern.interval <= 99
         ):
-            raise InvalidRecurrence("Interval must be between 1 and 99")
+            raise EwsRecurrenceError("Interval must be between 1 and 99")
         if isinstance(pattern, WeeklyPattern):
             if not pattern.days_of_week:
-                raise InvalidRecurrence("A weekly pattern needs at least one day")
+                raise EwsRecurrenceError("A weekly pattern needs at least one day")
             if any(day not in _CONCRETE_DAYS for day in pattern.days_of_week):
-                raise InvalidRecurrence("A weekly pattern takes named days only")
+                raise EwsRecurrenceError("A weekly pattern takes named days only")
             if pattern.week_start not in _CONCRETE_DAYS:
-                raise InvalidRecurrence("FirstDayOfWeek must be a named day")
+                raise EwsRecurrenceError("FirstDayOfWeek must be a named day")
         if isinstance(pattern, AbsoluteMonthlyPattern | AbsoluteYearlyPattern) and not (
             1 <= pattern.day_of_month <= 31
         ):
-            raise InvalidRecurrence("DayOfMonth must be between 1 and 31")
+            raise EwsRecurrenceError("DayOfMonth must be between 1 and 31")
         if isinstance(pattern, AbsoluteYearlyPattern | RelativeYearlyPattern) and not (
             1 <= pattern.month <= 12
         ):
-            raise InvalidRecurrence("Month must be between 1 and 12")
+            raise EwsRecurrenceError("Month must be between 1 and 12")
         rng = self.range
         if isinstance(rng, EndDateRange) and rng.end_date < rng.start_date:
-            raise InvalidRecurrence("EndDate is earlier than StartDate")
+            raise EwsRecurrenceError("EndDate is earlier than StartDate")
         if isinstance(rng, NumberedRange) and not 1 <= rng.count <= 999:
-            raise InvalidRecurrence("NumberOfOccurrences must be between 1 and 999")
+            raise EwsRecurrenceError("NumberOfOccurrences must be between 1 and 999")
 
     @property
     def is_bounded(self) -> bool:

@@ -22,11 +22,11 @@ from sim.recurrence import (
     DayOfWeek,
     DayOfWeekIndex,
     EndDateRange,
+    EwsRecurrence,
     NoEndRange,
     NumberedRange,
     Pattern,
     Range,
-    Recurrence,
     RelativeMonthlyPattern,
     RelativeYearlyPattern,
     WeeklyPattern,
@@ -84,7 +84,7 @@ def _interval(elem: Element) -> int:
         raise EwsError(ResponseCode.CALENDAR_INVALID_RECURRENCE, "Invalid Interval") from None
 
 
-def parse_recurrence(elem: Element, context: object = None) -> Recurrence:
+def parse_recurrence(elem: Element, context: object = None) -> EwsRecurrence:
     parts = children(elem)
     if len(parts) != 2:
         raise EwsError(
@@ -147,11 +147,11 @@ def parse_recurrence(elem: Element, context: object = None) -> Recurrence:
         rng = NumberedRange(start, count)
     else:
         raise EwsError(ResponseCode.CALENDAR_INVALID_RECURRENCE, f"Unsupported range {range_kind}")
-    return Recurrence(pattern, rng)
+    return EwsRecurrence(pattern, rng)
 
 
 def recurrence_element(
-    recurrence: Recurrence, zone: ZoneInfo | None = None, tag: str = "Recurrence"
+    recurrence: EwsRecurrence, zone: ZoneInfo | None = None, tag: str = "Recurrence"
 ) -> Element:
     pattern, rng = recurrence.pattern, recurrence.range
     if isinstance(pattern, RelativeYearlyPattern):

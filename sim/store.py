@@ -64,7 +64,7 @@ from sim.model import (
     new_uid,
     require_utc,
 )
-from sim.recurrence import InvalidRecurrence, OccurrenceShape, Recurrence
+from sim.recurrence import EwsRecurrence, EwsRecurrenceError, OccurrenceShape
 from sim.timezones import UnknownTimeZone, zoneinfo_for
 
 
@@ -155,7 +155,7 @@ class _Record:
     calendar: CalendarFields | None = None
     task: TaskFields | None = None
     uid: str = ""
-    recurrence: Recurrence | None = None
+    recurrence: EwsRecurrence | None = None
     exceptions: dict[datetime, _Exception] = field(default_factory=dict)
     deleted_occurrences: set[datetime] = field(default_factory=set)
 
@@ -615,7 +615,7 @@ class MailboxStore:
         self,
         mailbox: str,
         fields: CalendarFields,
-        recurrence: Recurrence | None = None,
+        recurrence: EwsRecurrence | None = None,
         *,
         folder: str = "calendar",
         uid: str | None = None,
@@ -662,7 +662,7 @@ class MailboxStore:
         return self._snapshot(box, record)
 
     def _checked_calendar_fields(
-        self, fields: CalendarFields, recurrence: Recurrence | None
+        self, fields: CalendarFields, recurrence: EwsRecurrence | None
     ) -> CalendarFields:
         """Validate times, zones and recurrence; align a series' start with its first occurrence."""
         for zone in (fields.start_time_zone, fields.end_time_zone):
@@ -680,7 +680,7 @@ class MailboxStore:
             return fields
         try:
             recurrence.validate()
-        except InvalidRecurrence as error:
+        except EwsRecurrenceError as error:
             raise EwsError(ResponseCode.CALENDAR_INVALID_RECURRENCE, str(error)) from None
         first_day = next(recurrence.dates(), None)
         if first_day is None:
@@ -909,7 +909,7 @@ class MailboxStore:
                 mailbox, record, occurrence, changes, None, ConflictResolution.ALWAYS_OVERWRITE
             )
 
-    def set_recurrence(self, item_id: str, recurrence: Recurrence | None) -> CalendarItem:
+    def set_recurrence(self, item_id: str, recurrence: EwsRecurrence | None) -> CalendarItem:
         """Change (or remove) a series pattern; exceptions and deleted occurrences are dropped."""
         item = self.update_item(item_id, recurrence=recurrence)
         assert isinstance(item, CalendarItem)

@@ -158,7 +158,7 @@ def task_values(task: Task) -> dict[str, Any]:
     return values
 
 
-def store_recurrence(appointment: Appointment) -> series.Recurrence | None:
+def store_recurrence(appointment: Appointment) -> series.EwsRecurrence | None:
     """The series as Exchange stores it: a pattern and a range from the series' first day."""
     recurrence = appointment.recurrence
     if recurrence is None:
@@ -171,7 +171,7 @@ def store_recurrence(appointment: Appointment) -> series.Recurrence | None:
         rng = series.NumberedRange(first_day, recurrence.count)
     else:
         rng = series.NoEndRange(first_day)
-    return series.Recurrence(_pattern(recurrence), rng)
+    return series.EwsRecurrence(_pattern(recurrence), rng)
 
 
 def _pattern(recurrence: Recurrence) -> series.Pattern:
@@ -286,7 +286,7 @@ def sync_id_of(
         ) from None
 
 
-def domain_recurrence(recurrence: series.Recurrence) -> Recurrence:
+def domain_recurrence(recurrence: series.EwsRecurrence) -> Recurrence:
     """Exchange's pattern and range as our Recurrence (the range's start is the item's start)."""
     pattern = recurrence.pattern
     values: dict[str, Any]

@@ -30,7 +30,7 @@ from sim.recurrence import (
     NumberedRange,
     WeeklyPattern,
 )
-from sim.recurrence import Recurrence as StoreRecurrence
+from sim.recurrence import EwsRecurrence as StoreRecurrence
 from sim.store import StoreSettings
 from tests.exchange.support import (
     MAILBOX,

@@ -19,10 +19,10 @@ from sim.recurrence import (
     DayOfWeek,
     DayOfWeekIndex,
     EndDateRange,
+    EwsRecurrence,
     NumberedRange,
     Pattern,
     Range,
-    Recurrence,
     RelativeMonthlyPattern,
     RelativeYearlyPattern,
     WeeklyPattern,
@@ -72,7 +72,7 @@ def test_the_rrule_expands_to_the_stores_occurrences(
         start_time_zone=ZONE,
         end_time_zone=ZONE,
     )
-    master = store.create_calendar_item(MAILBOX, fields, Recurrence(pattern, rng))
+    master = store.create_calendar_item(MAILBOX, fields, EwsRecurrence(pattern, rng))
     event = vevent(store, master.item_id)
 
     dtstart = event.decoded("DTSTART")

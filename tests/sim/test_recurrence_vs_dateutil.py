@@ -25,11 +25,11 @@ from sim.recurrence import (
     DayOfWeek,
     DayOfWeekIndex,
     EndDateRange,
+    EwsRecurrence,
     NoEndRange,
     NumberedRange,
     Pattern,
     Range,
-    Recurrence,
     RelativeMonthlyPattern,
     RelativeYearlyPattern,
     WeeklyPattern,
@@ -140,7 +140,7 @@ def make_series(
         start_time_zone=windows_zone,
         end_time_zone=windows_zone,
     )
-    return store.create_calendar_item(MAILBOX, fields, Recurrence(pattern, rng)).item_id
+    return store.create_calendar_item(MAILBOX, fields, EwsRecurrence(pattern, rng)).item_id
 
 
 @pytest.fixture

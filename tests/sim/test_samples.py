@@ -23,7 +23,7 @@ from sim.envelope import MESSAGES_NS, SOAP_NS, TYPES_NS, Element, local_name, pa
 from sim.errors import SoapFault
 from sim.model import Attendee, Body, BodyType, CalendarFields, TaskFields
 from sim.operations import OPERATIONS, StreamTiming
-from sim.recurrence import DayOfWeek, NumberedRange, Recurrence, WeeklyPattern
+from sim.recurrence import DayOfWeek, EwsRecurrence, NumberedRange, WeeklyPattern
 from sim.server import EwsServer, ServerConfig
 from sim.store import MailboxStore
 from tests.sim.samples import WRAPPED_NAMESPACES, fresh, load, sample_names, structure
@@ -117,7 +117,7 @@ def seeded(store: MailboxStore) -> Iterator[Seeded]:
     master = store.create_calendar_item(
         ALICE,
         CalendarFields(subject="Weekly", start=start, end=start + dt.timedelta(hours=1)),
-        Recurrence(WeeklyPattern((DayOfWeek.MONDAY,)), NumberedRange(dt.date(2026, 3, 16), 10)),
+        EwsRecurrence(WeeklyPattern((DayOfWeek.MONDAY,)), NumberedRange(dt.date(2026, 3, 16), 10)),
     )
     second = store.occurrence(master.item_id, index=2)
     store.update_occurrence(master.item_id, second.original_start, subject="Moved")
@@ -128,7 +128,7 @@ def seeded(store: MailboxStore) -> Iterator[Seeded]:
     plain_master = store.create_calendar_item(
         ALICE,
         CalendarFields(subject="Plain", start=start, end=start + dt.timedelta(hours=1)),
-        Recurrence(WeeklyPattern((DayOfWeek.TUESDAY,)), NumberedRange(dt.date(2026, 3, 16), 4)),
+        EwsRecurrence(WeeklyPattern((DayOfWeek.TUESDAY,)), NumberedRange(dt.date(2026, 3, 16), 4)),
     )
     doomed = store.create_calendar_item(
         ALICE, CalendarFields(subject="Doomed", start=start, end=start + dt.timedelta(hours=2))

@@ -21,7 +21,7 @@ from sim.envelope import (
 from sim.itemxml import item_element
 from sim.model import CalendarFields
 from sim.operations.get_item import GetItem
-from sim.recurrence import DailyPattern, NumberedRange, Recurrence
+from sim.recurrence import DailyPattern, EwsRecurrence, NumberedRange
 from sim.schema import SchemaValidator
 from sim.server import EwsServer
 from sim.shapes import BaseShape, Shape
@@ -179,7 +179,7 @@ def test_master_with_modified_and_deleted_occurrences_validates(
     master = store.create_calendar_item(
         ALICE,
         CalendarFields(subject="series", start=start, end=start + dt.timedelta(hours=1)),
-        Recurrence(DailyPattern(), NumberedRange(start.date(), 5)),
+        EwsRecurrence(DailyPattern(), NumberedRange(start.date(), 5)),
     )
     store.update_occurrence(master.item_id, start + dt.timedelta(days=1), subject="moved")
     store.delete_occurrence(master.item_id, start + dt.timedelta(days=2))

@@ -15,7 +15,7 @@ from lxml import etree
 from sim.auth import AdminAccount
 from sim.envelope import SOAP_NS
 from sim.model import CalendarFields
-from sim.recurrence import DailyPattern, NumberedRange, Recurrence
+from sim.recurrence import DailyPattern, EwsRecurrence, NumberedRange
 from sim.server import EwsServer, ServerConfig
 from sim.store import MailboxStore
 from tests.sim.support import ADMIN, ALICE, BOB, AccountFactory, envelope, impersonating
@@ -153,7 +153,7 @@ def test_an_item_id_of_another_mailbox_is_refused_in_every_operation(
             start=dt.datetime(2026, 3, 10, 9, tzinfo=dt.UTC),
             end=dt.datetime(2026, 3, 10, 10, tzinfo=dt.UTC),
         ),
-        Recurrence(DailyPattern(1), NumberedRange(dt.date(2026, 3, 10), 3)),
+        EwsRecurrence(DailyPattern(1), NumberedRange(dt.date(2026, 3, 10), 3)),
     )
     bobs_calendar = store.folder(BOB, "calendar").folder_id
     item_id = f'<t:ItemId Id="{bobs.item_id}" ChangeKey="{bobs.change_key}"/>'

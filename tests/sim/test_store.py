@@ -20,7 +20,7 @@ from sim.model import (
     TaskItem,
     TaskStatus,
 )
-from sim.recurrence import DailyPattern, NoEndRange, NumberedRange, Recurrence, WeeklyPattern
+from sim.recurrence import DailyPattern, EwsRecurrence, NoEndRange, NumberedRange, WeeklyPattern
 from sim.recurrence import DayOfWeek as Day
 from sim.store import ConflictResolution, MailboxStore, SyncChangeKind
 
@@ -60,7 +60,7 @@ def daily(store: MailboxStore, count: int | None = 5) -> CalendarItem:
         end_time_zone="W. Europe Standard Time",
     )
     rng = NoEndRange(MONDAY.date()) if count is None else NumberedRange(MONDAY.date(), count)
-    return store.create_calendar_item(MAILBOX, fields, Recurrence(DailyPattern(), rng))
+    return store.create_calendar_item(MAILBOX, fields, EwsRecurrence(DailyPattern(), rng))
 
 
 def test_every_write_changes_the_change_key_and_last_modified_time(
@@ -158,7 +158,9 @@ def test_a_new_pattern_drops_exceptions_but_rewriting_the_same_values_does_not(
     assert isinstance(same, CalendarItem)
     assert len(same.modified_occurrences) == 1 and len(same.deleted_occurrences) == 1
 
-    weekly = Recurrence(WeeklyPattern((Day.MONDAY, Day.THURSDAY)), NumberedRange(MONDAY.date(), 4))
+    weekly = EwsRecurrence(
+        WeeklyPattern((Day.MONDAY, Day.THURSDAY)), NumberedRange(MONDAY.date(), 4)
+    )
     changed = store.set_recurrence(master.item_id, weekly)
 
     assert changed.modified_occurrences == () and changed.deleted_occurrences == ()
@@ -209,7 +211,9 @@ def test_series_start_snaps_to_the_first_day_of_the_pattern(store: MailboxStore)
     fields = CalendarFields(subject="thursdays", start=MONDAY, end=MONDAY + dt.timedelta(hours=1))
 
     master = store.create_calendar_item(
-        MAILBOX, fields, Recurrence(WeeklyPattern((Day.THURSDAY,)), NumberedRange(MONDAY.date(), 2))
+        MAILBOX,
+        fields,
+        EwsRecurrence(WeeklyPattern((Day.THURSDAY,)), NumberedRange(MONDAY.date(), 2)),
     )
 
     assert master.start == MONDAY + dt.timedelta(days=3)
@@ -495,7 +499,7 @@ def test_an_all_day_occurrence_moved_by_hours_keeps_whole_days(store: MailboxSto
         end_time_zone="W. Europe Standard Time",
     )
     master = store.create_calendar_item(
-        MAILBOX, fields, Recurrence(DailyPattern(2), NumberedRange(dt.date(2026, 3, 2), 3))
+        MAILBOX, fields, EwsRecurrence(DailyPattern(2), NumberedRange(dt.date(2026, 3, 2), 3))
     )
     first = store.occurrence(master.item_id, index=1)
 
@@ -521,7 +525,7 @@ def test_a_calendar_view_lists_items_ending_on_or_after_its_start_and_starting_b
     fields = CalendarFields(start=MONDAY + offset_start, end=MONDAY + offset_end)
     single_id = store.create_calendar_item(MAILBOX, fields).item_id
     series = store.create_calendar_item(
-        MAILBOX, fields, Recurrence(DailyPattern(1), NumberedRange(MONDAY.date(), 1))
+        MAILBOX, fields, EwsRecurrence(DailyPattern(1), NumberedRange(MONDAY.date(), 1))
     )
 
     found = [item.item_id for item in store.calendar_view(MAILBOX, view_start, view_end)]
