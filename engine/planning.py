@@ -69,6 +69,8 @@ class Context:
         fields.setdefault("status", self.before.status)
         fields.setdefault("settled", fields["status"])
         fields["base_changed"] = "base" in fields
+        event = self.input
+        fields["at"] = event.observed_at if isinstance(event, Observation) else event.at
         return Decision(
             item=self.item,
             trigger=self.trigger,

@@ -12,7 +12,7 @@ import gc
 import operator
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -348,6 +348,16 @@ def log_time(text: str) -> str:
     return text
 
 
+def decision_time(at: str | None, timestamp: str) -> str:
+    """The transfer log's time of a decision: the time the decision carries (the engine's
+    injected clock, from its observation or trigger), in UTC; the event's timestamp for
+    decisions recorded before they carried one."""
+    if at is None:
+        return log_time(timestamp)
+    moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    return log_time(_iso(moment.astimezone(UTC)))
+
+
 def _iso(value: datetime) -> str:
     """Sortable UTC text, the same form JSON events carry."""
     return value.isoformat().replace("+00:00", "Z")
@@ -460,7 +470,7 @@ class _Page:
             details["dropped_occurrences"] = decision["dropped_occurrences"]
         log_row = {
             "id": note_id,
-            "at": log_time(state["timestamp"]),
+            "at": decision_time(decision.get("at"), state["timestamp"]),
             "user": row["user"],
             "stream_id": stream_id,
             "kind": row["kind"],
