@@ -109,14 +109,19 @@ def _rows() -> list[dict[str, Any]]:
     return rows
 
 
-MACHINE = Machine(
-    model=None,
-    states=STATES,
-    transitions=_rows(),
-    initial=None,
-    auto_transitions=False,
-    ignore_invalid_triggers=False,
-)
+def build_machine() -> Machine:
+    """The machine over the table of `_rows` (built once at import; tests build it anew)."""
+    return Machine(
+        model=None,
+        states=STATES,
+        transitions=_rows(),
+        initial=None,
+        auto_transitions=False,
+        ignore_invalid_triggers=False,
+    )
+
+
+MACHINE = build_machine()
 
 
 class Deliberation:
@@ -322,9 +327,10 @@ def decide(
     event: Observation | Trigger,
     options: SyncOptions,
     stamp: OptionsStamp | None = None,
+    machine: Machine = MACHINE,
 ) -> Decision:
     """The decision for one observation or trigger: pure, no I/O, no clock, no randomness."""
-    return deliberate(item, event, options, stamp)[1]
+    return deliberate(item, event, options, stamp, machine)[1]
 
 
 def deliberate(
@@ -332,6 +338,7 @@ def deliberate(
     event: Observation | Trigger,
     options: SyncOptions,
     stamp: OptionsStamp | None = None,
+    machine: Machine = MACHINE,
 ) -> tuple[ItemState, Decision]:
     """`decide`, also returning the item with the observation folded in (the runtime records
     both; computing that state once is cheaper)."""
@@ -347,8 +354,8 @@ def deliberate(
     )
     model = Deliberation(ctx)
     if (
-        name not in MACHINE.events
-        or not MACHINE.events[name].trigger(model)
+        name not in machine.events
+        or not machine.events[name].trigger(model)
         or model.decision is None
     ):
         raise NoRuleApplies(f"no rule for {name} in state {item.status.value}")
