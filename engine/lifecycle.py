@@ -296,7 +296,9 @@ class Deliberation:
         self.decision = plan_preexisting(self.ctx)
 
     def skip_scope_left(self) -> None:
-        reason = self.ctx.input.reason if isinstance(self.ctx.input, Trigger) else ""
+        trigger = self.ctx.input
+        assert isinstance(trigger, Trigger)  # only a trigger leads here (the table's row)
+        reason = trigger.reason
         self.decision = self.ctx.skip(
             reasons.SCOPE_LEFT,
             f"left the sync scope ({reason or 'no longer synchronised'}); this is not a deletion",

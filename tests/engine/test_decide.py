@@ -17,10 +17,11 @@ import pytest
 from transitions import MachineError
 
 from engine import reasons
-from engine.lifecycle import build_machine, deliberate
+from engine.lifecycle import Deliberation, _rows, build_machine, deliberate
 from engine.model import Appointment, ItemKind, ModifiedOccurrence, Side, Task, TaskStatus
 from engine.observation import Change, ItemError, Observation, Origin, Trigger
 from engine.options import SyncOptions
+from engine.planning import Context
 from engine.recurrence import Recurrence
 from engine.state import (
     Decision,
@@ -928,3 +929,141 @@ def test_no_rule_for_a_write_outcome_outside_a_transfer() -> None:
     pair = Pair()
     with pytest.raises(MachineError):
         pair.decide(Trigger(name="retry", at=T0))  # nothing failed, nothing to retry
+
+
+# ---- where an item rests when nothing is written ---------------------------------------------
+
+
+def test_the_same_change_rests_in_sync_with_its_sentence() -> None:
+    pair = linked()
+    pair.see(Side.EXCHANGE, MEETING.replace(location="Room 4", info_text=""))
+    decision = pair.see(Side.ERP, MEETING.replace(location="Room 4"))
+    assert decision.sentence.startswith("skipped: both sides made the same change (")
+
+
+def test_an_info_text_change_found_on_coming_back_into_scope_rests_in_sync() -> None:
+    pair = linked()
+    pair.trigger("scope_left", user_eligible=False)
+    pair.see(Side.ERP, MEETING.replace(info_text="Agenda v2"), eligible=False)
+    decision = pair.trigger("scope_entered")
+    assert summary(decision)[:4] == (
+        Verdict.SKIP,
+        reasons.INFO_TEXT_NOT_WRITTEN,
+        Status.IN_SYNC,
+        Status.IN_SYNC,
+    )
+    assert decision.sentence.startswith(
+        'skipped: only the info text changed in the ERP, and "do not write info text" is on ('
+    )
+    assert decision.base is not None and decision.base.info_text == "Agenda v2"
+
+
+def test_a_change_the_other_side_already_has_rests_in_sync_and_becomes_the_base() -> None:
+    pair = Pair(SyncOptions(export_enabled=False))
+    pair.see(Side.EXCHANGE, MEETING)
+    pair.written()
+    pair.trigger("scope_left", user_eligible=False)
+    pair.see(Side.ERP, pair.current(Side.ERP).replace(location="Room 4"), eligible=False)
+    pair.see(Side.EXCHANGE, pair.current(Side.EXCHANGE).replace(location="Room 4"), eligible=False)
+    decision = pair.trigger("scope_entered")
+    assert summary(decision) == (
+        Verdict.SKIP,
+        reasons.UNCHANGED,
+        Status.IN_SYNC,
+        Status.IN_SYNC,
+        "none",
+        "none",
+        (),
+    )
+    assert decision.sentence.startswith("skipped: the other side already has this content (")
+    assert decision.base is not None and decision.base.location == "Room 4"
+
+
+def test_an_item_never_transferred_rests_new() -> None:
+    pair = Pair(SyncOptions(export_enabled=False))
+    assert pair.see(Side.ERP, MEETING).reason == reasons.EXPORT_OFF
+    pair.trigger("scope_left", user_eligible=False)
+    decision = pair.trigger("scope_entered")
+    assert (decision.reason, decision.status) == (reasons.UNCHANGED, Status.NEW)
+    assert decision.sentence.startswith("skipped: nothing changed since the last transfer (")
+
+
+# ---- edit beats delete, in detail -------------------------------------------------------------
+
+
+def test_a_row_recreated_in_the_erp_gets_the_erp_text_and_the_series_exceptions() -> None:
+    series = SERIES.replace(info_text="Agenda", deleted_occurrences=(MONDAYS[3],))
+    pair = linked(series, options=SyncOptions(info_text_format="html"))
+    moved_one = moved(MONDAYS[1], "Moved in Outlook")
+    outlook = pair.current(Side.EXCHANGE).replace(modified_occurrences=(moved_one,))
+    pair.see(Side.EXCHANGE, outlook)
+    decision = pair.delete(Side.ERP)
+    (write,) = decision.writes
+    assert write.snapshot is not None and write.snapshot.info_text == "Agenda"
+    assert write.info_text_format == "html"
+    assert {(o.original_start, o.action) for o in write.occurrences} == {
+        (MONDAYS[1], "modify"),
+        (MONDAYS[3], "delete"),
+    }
+    assert decision.changed_fields == write.fields and "info_text" in write.fields
+    assert decision.base == write.snapshot
+
+
+# ---- occurrences written to Exchange ------------------------------------------------------------
+
+
+def test_one_occurrence_changed_is_written_without_rewriting_the_series() -> None:
+    pair = linked(SERIES.replace(deleted_occurrences=(MONDAYS[4],)))
+    decision = pair.see(
+        Side.ERP,
+        SERIES.replace(
+            deleted_occurrences=(MONDAYS[4],), modified_occurrences=(moved(MONDAYS[1], "Moved"),)
+        ),
+    )
+    (write,) = decision.writes
+    assert write.pattern_changed is False
+    assert [(o.original_start, o.action) for o in write.occurrences] == [(MONDAYS[1], "modify")]
+
+
+def test_a_deleted_occurrence_brought_back_rewrites_the_series_in_exchange() -> None:
+    pair = linked(SERIES.replace(deleted_occurrences=(MONDAYS[4], MONDAYS[5])))
+    decision = pair.see(Side.ERP, SERIES.replace(deleted_occurrences=(MONDAYS[5],)))
+    (write,) = decision.writes
+    assert write.pattern_changed is True
+    assert [(o.original_start, o.action) for o in write.occurrences] == [(MONDAYS[5], "delete")]
+
+
+# ---- the table itself -------------------------------------------------------------------------
+
+
+def test_the_machine_has_the_tables_states_and_triggers_and_nothing_else() -> None:
+    machine = build_machine()
+    assert set(machine.states) == {s.value for s in Status}
+    assert set(machine.events) == {row["trigger"] for row in _rows()}  # no auto transitions
+
+
+@pytest.mark.parametrize(
+    ("settled", "outcome"), [(Status.DELETED, "deleted"), (Status.IN_SYNC, "in_sync")]
+)
+@pytest.mark.parametrize("trigger", ["export_done", "import_done"])
+def test_a_write_outcome_moves_the_item_along_the_table(
+    trigger: str, settled: Status, outcome: str
+) -> None:
+    pair = linked()
+    if settled is Status.DELETED:
+        pair.delete(Side.ERP if trigger == "export_done" else Side.EXCHANGE)
+    else:
+        pair.see(Side.ERP, MEETING.replace(location="Room 1"))
+    assert pair.state.pending_settled is settled
+    model = Deliberation(
+        Context(
+            trigger=trigger,
+            before=pair.state,
+            after=pair.state,
+            input=Trigger(name="retry", at=T0),
+            options=pair.options,
+            stamp=pair.options.stamp(),
+        )
+    )
+    assert pair.machine.events[trigger].trigger(model)
+    assert model.state == outcome
