@@ -245,7 +245,7 @@ class Deliberation:
 
     def park_invalid(self) -> None:
         obs = self.ctx.observation
-        assert obs is not None and obs.error is not None
+        assert obs is not None and obs.error is not None  # pragma: no mutate (types only)
         self.decision = self.ctx.decision(
             Verdict.FAIL,
             obs.error.code,
@@ -275,7 +275,7 @@ class Deliberation:
 
     def skip_unchanged(self) -> None:
         obs = self.ctx.observation
-        assert obs is not None and obs.snapshot is not None
+        assert obs is not None and obs.snapshot is not None  # pragma: no mutate (types only)
         view = self.ctx.before.view(obs.side)
         if (
             obs.side is Side.EXCHANGE

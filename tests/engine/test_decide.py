@@ -75,6 +75,7 @@ class Pair:
         version: str | None = None,
         paused: bool = False,
         eligible: bool = True,
+        why: str = "the login is locked",
         native_id: str | None = None,
         error: ItemError | None = None,
     ) -> Decision:
@@ -98,7 +99,7 @@ class Pair:
                 origin=origin,
                 deletions_paused=paused,
                 user_eligible=eligible,
-                user_reason="" if eligible else "the login is locked",
+                user_reason="" if eligible else why,
             )
         )
 
@@ -467,6 +468,8 @@ def test_one_occurrence_changed_on_both_sides_is_a_conflict_for_that_occurrence(
     (conflict,) = decision.conflicts
     assert conflict.field == f"occurrence {key.astimezone(UTC).isoformat().replace('+00:00', 'Z')}"
     assert conflict.winner is winner
+    assert conflict.erp_value["subject"] == "ERP"  # type: ignore[index]
+    assert conflict.exchange_value["subject"] == "Outlook"  # type: ignore[index]
     (kept,) = decision.base.modified_occurrences  # type: ignore[union-attr]
     assert kept.subject == ("ERP" if winner is Side.ERP else "Outlook")
 
@@ -736,7 +739,9 @@ def test_only_the_outlook_body_changed_is_not_imported() -> None:
         Status.IN_SYNC,
         Status.IN_SYNC,
     )
-    assert "only the body changed in Outlook" in decision.sentence
+    assert decision.sentence.startswith(
+        "skipped: only the body changed in Outlook; the info text flows from the ERP to Outlook only ("
+    )
 
 
 @pytest.mark.parametrize(
@@ -912,7 +917,7 @@ def test_a_failed_write_is_retried_with_the_same_plan() -> None:
     assert pair.state.status is Status.IN_SYNC and pair.state.attempts == 0
 
 
-def test_a_merge_that_makes_an_invalid_item_is_parked() -> None:
+def test_the_timing_fields_travel_together_in_a_conflict() -> None:
     pair = linked(options=SyncOptions(conflict_policy="exchange_wins"))
     late = MEETING.replace(start=at(1, 9), end=at(1, 12))
     pair.see(Side.EXCHANGE, late.replace(info_text=""))
@@ -1067,3 +1072,83 @@ def test_a_write_outcome_moves_the_item_along_the_table(
     )
     assert pair.machine.events[trigger].trigger(model)
     assert model.state == outcome
+
+
+def test_a_user_not_eligible_without_a_reason_is_not_eligible() -> None:
+    decision = Pair().see(Side.ERP, MEETING, eligible=False, why="")
+    assert decision.sentence.startswith("skipped: mueller is not synchronised: not eligible (")
+
+
+def test_decide_records_the_given_options_stamp_and_uses_the_given_machine() -> None:
+    from transitions import Machine
+
+    from engine.lifecycle import STATES, NoRuleApplies, decide
+
+    item = new_state(uuid.UUID(int=3), "mueller", ItemKind.APPOINTMENT)
+    seen = Observation(
+        side=Side.ERP,
+        kind=ItemKind.APPOINTMENT,
+        user="mueller",
+        native_id="3",
+        change=Change.CHANGED,
+        observed_at=T0,
+        snapshot=MEETING,
+    )
+    recorded = SyncOptions(conflict_policy="exchange_wins").stamp()
+    assert decide(item, seen, SyncOptions(), recorded).options == recorded
+    assert decide(item, seen, SyncOptions()).options == SyncOptions().stamp()
+    empty = Machine(model=None, states=STATES, transitions=[], initial=None, auto_transitions=False)
+    with pytest.raises(NoRuleApplies):
+        decide(item, seen, SyncOptions(), machine=empty)
+
+
+def test_a_preexisting_item_reported_without_content_or_error_stays_put() -> None:
+    decision = Pair().see(Side.ERP, change=Change.BASELINE)
+    assert decision.sentence.endswith("has not changed since (appointment of mueller)")
+
+
+def test_only_the_fields_that_differ_in_a_conflicting_group_are_conflicts() -> None:
+    pair = linked()
+    pair.see(Side.EXCHANGE, MEETING.replace(start=at(1, 8), info_text=""))
+    decision = pair.see(Side.ERP, MEETING.replace(start=at(1, 9, 30)))
+    assert [c.field for c in decision.conflicts] == ["start"]  # end, zone, all-day agree
+
+
+def test_an_exception_removed_on_one_side_while_the_other_changes_the_series_is_merged() -> None:
+    base = SERIES.replace(modified_occurrences=(moved(MONDAYS[2], "Moved"),))
+    pair = linked(base)
+    pair.see(Side.EXCHANGE, pair.current(Side.EXCHANGE).replace(location="Room 2"))
+    decision = pair.see(
+        Side.ERP, base.replace(modified_occurrences=(), deleted_occurrences=(MONDAYS[2],))
+    )
+    assert (decision.reason, decision.conflicts) == (reasons.MERGED, ())
+    merged = decision.base
+    assert isinstance(merged, Appointment)
+    assert (merged.location, merged.modified_occurrences, merged.deleted_occurrences) == (
+        "Room 2",
+        (),
+        (MONDAYS[2],),
+    )
+
+
+NIGHTLY = Recurrence(pattern="weekly", weekdays=("monday", "wednesday"))  # type: ignore[arg-type]
+
+
+def test_a_pattern_change_keeps_the_exceptions_on_the_new_pattern_of_an_endless_series() -> None:
+    # 00:30 in Berlin is the day before in UTC: the exceptions' local day is what counts.
+    night = Appointment(subject="Backup", start=at(7, 0, 30), end=at(7, 1, 30), recurrence=NIGHTLY)
+    starts = night.occurrence_starts(until=date(2026, 12, 31))
+    monday, wednesday = starts[4], starts[5]
+    pair = linked(
+        night.replace(
+            modified_occurrences=(moved(wednesday, "Late"),), deleted_occurrences=(monday,)
+        )
+    )
+    mondays_only = Recurrence(pattern="weekly", weekdays=("monday",))  # type: ignore[arg-type]
+    changed = pair.current(Side.ERP).replace(recurrence=mondays_only)
+    decision = pair.see(Side.ERP, changed)
+    assert decision.reason == reasons.PATTERN_CHANGED
+    exported = target(decision, Side.EXCHANGE)
+    assert exported.deleted_occurrences == (monday,)  # still a Monday: kept
+    assert exported.modified_occurrences == ()  # a Wednesday no more: dropped
+    assert decision.dropped_occurrences == (wednesday,)
