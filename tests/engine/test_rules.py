@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from engine import reasons
 from engine.eligibility import eligibility, mailbox_address
@@ -611,10 +612,23 @@ def test_r12_status_tells_per_user_whether_and_why_not(fresh: Harness) -> None:
     fresh.user("weber")
     fresh.sync()
     assert fresh.engine is not None
-    status = {s.user.login: (s.eligible, s.reason) for s in fresh.engine.user_scopes()}
-    assert status["mueller"] == (True, "eligible")
-    assert status["schmidt"] == (False, "the login is locked")
-    assert status["weber"][1] == "the mailbox cannot be reached: ErrorImpersonateUserDenied"
+    status = {
+        s.user.login: (s.eligible, s.reason, s.mailbox_reachable)
+        for s in fresh.engine.user_scopes()
+    }
+    assert status == {
+        "mueller": (True, "eligible", True),
+        "schmidt": (False, "the login is locked", True),
+        "weber": (False, "the mailbox cannot be reached: ErrorImpersonateUserDenied", False),
+    }
+    # What a status query reads: the user_status projection, kept from the log.
+    projector = fresh.engine.projector
+    with projector.db.connect() as conn:
+        rows = {
+            r["user"]: (r["eligible"], r["reason"])
+            for r in conn.execute(sa.select(projector.users)).mappings()
+        }
+    assert rows == {login: (eligible, reason) for login, (eligible, reason, _) in status.items()}
 
 
 # ---- R13, R18: every decision logged with a code and a sentence --------------------------------
