@@ -626,6 +626,10 @@ def test_a_deletion_before_the_transfer_was_confirmed_deletes_any_copy(deleted: 
         ((deleted.other, "delete"),),
     )
     assert decision.writes[0].native_id is None  # whatever carries our stream id
+    where, other = ("the ERP", "Outlook") if deleted is Side.ERP else ("Outlook", "the ERP")
+    assert decision.sentence.startswith(
+        f"deleted in {where} before its transfer was confirmed: deleting any copy in {other} ("
+    )
 
 
 def test_a_deletion_of_an_item_never_transferred_deletes_nothing() -> None:
@@ -656,6 +660,7 @@ def test_a_deletion_when_the_counterpart_is_already_gone() -> None:
         Status.DELETED,
         Status.DELETED,
     )
+    assert decision.sentence.startswith("skipped: deleted in the ERP; already gone in Outlook (")
 
 
 @pytest.mark.parametrize("deleted", [Side.ERP, Side.EXCHANGE])
@@ -671,7 +676,11 @@ def test_a_deletion_during_a_burst_is_held_then_released(deleted: Side) -> None:
         "none",
         (),
     )
-    assert "deletions for mueller are paused after a burst" in decision.sentence
+    where = "the ERP" if deleted is Side.ERP else "Outlook"
+    assert decision.sentence == (
+        f"held: deleted in {where}, but deletions for mueller are paused after a burst; "
+        "an administrator must release them (appointment 'Kickoff' of mueller)"
+    )
     released = pair.trigger("deletions_released", reason="released by admin")
     assert released.reason == (
         reasons.DELETED_IN_ERP if deleted is Side.ERP else reasons.DELETED_IN_EXCHANGE
@@ -1152,3 +1161,19 @@ def test_a_pattern_change_keeps_the_exceptions_on_the_new_pattern_of_an_endless_
     assert exported.deleted_occurrences == (monday,)  # still a Monday: kept
     assert exported.modified_occurrences == ()  # a Wednesday no more: dropped
     assert decision.dropped_occurrences == (wednesday,)
+
+
+def test_a_report_of_a_deletion_on_the_side_we_are_creating_on_deletes_nothing() -> None:
+    pair = Pair()
+    pair.see(Side.ERP, MEETING)  # the creation in Outlook is decided, not yet made
+    decision = pair.delete(Side.EXCHANGE)
+    assert summary(decision)[:3] == (Verdict.SKIP, reasons.NOT_LINKED, Status.EXPORTING)
+    assert [(w.side, w.operation) for w in pair.state.pending] == [(Side.EXCHANGE, "create")]
+
+
+def test_with_the_import_off_an_outlook_edit_does_not_bring_back_a_row_deleted_in_the_erp() -> None:
+    pair = linked(options=SyncOptions(import_enabled=False))
+    skipped = pair.see(Side.EXCHANGE, pair.current(Side.EXCHANGE).replace(location="Room 7"))
+    assert skipped.reason == reasons.IMPORT_OFF
+    decision = pair.delete(Side.ERP)
+    assert decision.reason == reasons.DELETED_IN_ERP
