@@ -1177,3 +1177,16 @@ def test_with_the_import_off_an_outlook_edit_does_not_bring_back_a_row_deleted_i
     assert skipped.reason == reasons.IMPORT_OFF
     decision = pair.delete(Side.ERP)
     assert decision.reason == reasons.DELETED_IN_ERP
+
+
+def test_our_copy_read_back_before_its_creation_was_recorded_is_the_same_item() -> None:
+    pair = Pair()
+    pair.see(Side.ERP, MEETING)  # the creation in Outlook is made, then the process dies
+    decision = pair.see(Side.EXCHANGE, MEETING.replace(info_text=""))  # no agreed content yet
+    assert summary(decision)[:4] == (
+        Verdict.SKIP,
+        reasons.SAME_CHANGE,
+        Status.IN_SYNC,
+        Status.IN_SYNC,
+    )
+    assert decision.base == MEETING
