@@ -1,0 +1,67 @@
+"""The three-way merge on its own: groups, the ERP's info text, pattern changes, dropped exceptions."""
+
+from __future__ import annotations
+
+from engine.merge import merge
+from engine.model import Appointment
+from tests.engine.test_decide import MEETING, MONDAYS, SERIES, moved
+
+FORTNIGHTLY = SERIES.recurrence.model_copy(update={"interval": 2})  # type: ignore[union-attr]
+
+
+def test_the_info_text_is_always_the_erps() -> None:
+    erp = MEETING.replace(subject="ERP", info_text="ERP text")
+    outlook = MEETING.replace(location="Outlook", info_text="Outlook body")
+    merged = merge(MEETING, erp, outlook, policy="exchange_wins", erp_is_newer=False)
+    assert (merged.snapshot.subject, merged.snapshot.location) == ("ERP", "Outlook")
+    assert merged.snapshot.info_text == "ERP text"
+
+
+def test_without_an_erp_side_the_agreed_info_text_stays() -> None:
+    outlook = MEETING.replace(location="Outlook", info_text="Outlook body")
+    other = MEETING.replace(subject="Other", info_text="Outlook body")
+    merged = merge(MEETING, None, outlook, policy="erp_wins", erp_is_newer=True)
+    assert merged.snapshot.info_text == "Outlook body"  # the fast path: Exchange's snapshot as is
+    both = merge(
+        MEETING, MEETING.replace(subject="Other"), other, policy="erp_wins", erp_is_newer=True
+    )
+    assert both.snapshot.info_text == "Agenda"
+
+
+def test_a_pattern_changed_on_one_side_while_the_other_edits_is_a_pattern_change() -> None:
+    fortnightly = SERIES.replace(recurrence=FORTNIGHTLY)
+    merged = merge(
+        SERIES, fortnightly, SERIES.replace(location="Room 2"), policy="erp_wins", erp_is_newer=True
+    )
+    assert merged.pattern_changed is True
+    assert merged.snapshot.recurrence == FORTNIGHTLY and merged.snapshot.location == "Room 2"  # type: ignore[union-attr]
+
+
+def test_other_edits_of_a_series_on_both_sides_are_no_pattern_change() -> None:
+    merged = merge(
+        SERIES,
+        SERIES.replace(subject="ERP"),
+        SERIES.replace(location="Room 2"),
+        policy="erp_wins",
+        erp_is_newer=True,
+    )
+    assert merged.pattern_changed is False
+    single = merge(
+        MEETING,
+        MEETING.replace(end=MEETING.end.replace(hour=MEETING.end.hour + 1)),
+        MEETING.replace(location="Room 2"),
+        policy="erp_wins",
+        erp_is_newer=True,
+    )
+    assert single.pattern_changed is False  # a single appointment has no pattern
+
+
+def test_an_exception_exchange_removed_itself_without_a_pattern_change_stays_removed() -> None:
+    base = SERIES.replace(modified_occurrences=(moved(MONDAYS[1], "Moved"),))
+    restored_in_outlook = SERIES  # the occurrence put back as the series has it
+    merged = merge(
+        base, base.replace(subject="ERP"), restored_in_outlook, policy="erp_wins", erp_is_newer=True
+    )
+    assert isinstance(merged.snapshot, Appointment)
+    assert (merged.snapshot.subject, merged.snapshot.modified_occurrences) == ("ERP", ())
+    assert merged.conflicts == ()
