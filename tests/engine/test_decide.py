@@ -1195,5 +1195,5 @@ def test_our_copy_read_back_before_its_creation_was_recorded_is_the_same_item() 
 def test_a_merge_of_nothing_is_a_programming_error_that_says_so() -> None:
     from engine.merge import merge
 
-    with pytest.raises(AssertionError, match="^nothing to merge$"):
+    with pytest.raises(AssertionError, match=r"^nothing to merge$"):
         merge(None, None, None, policy="erp_wins", erp_is_newer=True)
