@@ -1107,7 +1107,7 @@ def test_decide_records_the_given_options_stamp_and_uses_the_given_machine() -> 
     assert decide(item, seen, SyncOptions(), recorded).options == recorded
     assert decide(item, seen, SyncOptions()).options == SyncOptions().stamp()
     empty = Machine(model=None, states=STATES, transitions=[], initial=None, auto_transitions=False)
-    with pytest.raises(NoRuleApplies):
+    with pytest.raises(NoRuleApplies, match=r"^no rule for erp_changed in state new$"):
         decide(item, seen, SyncOptions(), machine=empty)
 
 
@@ -1197,3 +1197,92 @@ def test_a_merge_of_nothing_is_a_programming_error_that_says_so() -> None:
 
     with pytest.raises(AssertionError, match=r"^nothing to merge$"):
         merge(None, None, None, policy="erp_wins", erp_is_newer=True)
+
+
+def _model(pair: Pair, trigger: str) -> Deliberation:
+    return Deliberation(
+        Context(
+            trigger=trigger,
+            before=pair.state,
+            after=pair.state,
+            input=Trigger(name="retry", at=T0),
+            options=pair.options,
+            stamp=pair.options.stamp(),
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "trigger", "outcome"),
+    [
+        (Status.EXPORTING, "action_failed", "failed"),
+        (Status.IMPORTING, "action_failed", "failed"),
+        (Status.CONFLICT, "action_failed", "failed"),
+        (Status.FAILED, "action_failed", "failed"),
+        (Status.IN_SYNC, "action_failed", None),
+        (Status.IN_SYNC, "export_done", None),
+        (Status.DELETED, "import_done", None),
+        (Status.HELD, "export_done", None),
+    ],
+)
+def test_write_outcomes_apply_only_to_an_item_in_flight(
+    status: Status, trigger: str, outcome: str | None
+) -> None:
+    pair = linked()
+    pair.state = pair.state._replace(status=status)
+    model = _model(pair, trigger)
+    if outcome is None:
+        with pytest.raises(MachineError):
+            pair.machine.events[trigger].trigger(model)
+    else:
+        assert pair.machine.events[trigger].trigger(model)
+        assert model.state == outcome
+
+
+@pytest.mark.parametrize("name", ["scope_entered", "deletions_released", "retry"])
+def test_a_trigger_for_another_status_is_refused(name: str) -> None:
+    pair = linked()  # in sync: not out of scope, not held, not failed
+    with pytest.raises(MachineError):
+        pair.trigger(name)
+
+
+def test_a_baseline_after_a_lost_sync_state_still_transfers_a_change() -> None:
+    pair = linked()
+    changed = pair.current(Side.EXCHANGE).replace(location="Room 6")
+    decision = pair.see(Side.EXCHANGE, changed, change=Change.BASELINE)
+    assert (decision.reason, decision.status) == (reasons.CHANGED_IN_EXCHANGE, Status.IMPORTING)
+    again = pair.see(Side.EXCHANGE, changed, change=Change.BASELINE, version="9")
+    assert again.reason == reasons.UNCHANGED
+
+
+def test_the_erp_reporting_a_row_again_unchanged_says_so() -> None:
+    pair = linked()
+    decision = pair.see(Side.ERP, MEETING)
+    assert decision.sentence.startswith(
+        "skipped: the ERP reported it again without a content change ("
+    )
+
+
+def test_an_invalid_report_is_parked_with_that_sides_error_even_if_the_other_is_parked() -> None:
+    pair = linked()
+    erp_error = ItemError(code="UNKNOWN_TIME_ZONE", message="zone")
+    pair.see(Side.ERP, change=Change.INVALID, error=erp_error)
+    outlook_error = ItemError(code="INVALID_TEXT", message="control character")
+    decision = pair.see(Side.EXCHANGE, change=Change.INVALID, error=outlook_error)
+    assert decision.reason == "INVALID_TEXT"
+    assert decision.sentence.startswith(
+        "parked: control character; it syncs again once corrected in Outlook ("
+    )
+
+
+def test_the_echo_of_a_deletion_names_no_version() -> None:
+    pair = linked()
+    pair.delete(Side.ERP)
+    pair.written()
+    echo = pair.delete(Side.EXCHANGE)
+    assert echo.sentence.startswith("echo of our own write to Outlook: nothing to do (")
+
+
+def test_an_unknown_condition_name_is_an_attribute_error_naming_it() -> None:
+    with pytest.raises(AttributeError, match=r"^no_such_condition$"):
+        _model(linked(), "retry").no_such_condition  # noqa: B018
