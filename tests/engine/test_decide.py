@@ -241,7 +241,9 @@ def test_changed_in_the_erp_is_exported() -> None:
         ((Side.EXCHANGE, "update"),),
     )
     assert decision.changed_fields == ("location",)
-    assert decision.sentence.startswith("exported to Exchange: location changed in the ERP")
+    assert decision.sentence == (
+        "exported to Exchange: location changed in the ERP (appointment 'Kickoff' of mueller)"
+    )
     (write,) = decision.writes
     assert (write.native_id, write.expected_version) == (NATIVE[Side.EXCHANGE], "1")
 
@@ -441,6 +443,9 @@ def test_a_task_group_changed_on_both_sides_is_one_conflict_taken_whole() -> Non
     decision = pair.see(Side.ERP, CALL.replace(start=date(2026, 12, 2)))
     assert decision.reason == reasons.CONFLICT_RESOLVED
     assert [c.field for c in decision.conflicts] == ["start", "due"]
+    assert "exchange_wins: due, start changed on both sides, Outlook's version kept" in (
+        decision.sentence
+    )
     assert (decision.base.start, decision.base.due) == (date(2026, 12, 1), date(2026, 12, 9))  # type: ignore[union-attr]
 
 
@@ -603,6 +608,7 @@ def test_an_edit_beats_a_deletion_and_the_outlook_body_stays_unwritten_by_defaul
     pair.see(Side.ERP, MEETING.replace(location="Room 8"))
     pair.state = pair.state._replace(status=Status.IN_SYNC, pending=())  # the export never ran
     decision = pair.delete(Side.EXCHANGE)
+    assert decision.status is Status.EXPORTING
     (write,) = decision.writes
     assert write.write_info_text is False and write.snapshot.info_text == ""  # type: ignore[union-attr]
     assert "info_text" not in write.fields
@@ -1037,6 +1043,7 @@ def test_one_occurrence_changed_is_written_without_rewriting_the_series() -> Non
     (write,) = decision.writes
     assert write.pattern_changed is False
     assert [(o.original_start, o.action) for o in write.occurrences] == [(MONDAYS[1], "modify")]
+    assert write.occurrences[0].occurrence == moved(MONDAYS[1], "Moved")
 
 
 def test_a_deleted_occurrence_brought_back_rewrites_the_series_in_exchange() -> None:
@@ -1148,9 +1155,11 @@ def test_a_pattern_change_keeps_the_exceptions_on_the_new_pattern_of_an_endless_
     night = Appointment(subject="Backup", start=at(7, 0, 30), end=at(7, 1, 30), recurrence=NIGHTLY)
     starts = night.occurrence_starts(until=date(2026, 12, 31))
     monday, wednesday = starts[4], starts[5]
+    later_wednesday = starts[7]
     pair = linked(
         night.replace(
-            modified_occurrences=(moved(wednesday, "Late"),), deleted_occurrences=(monday,)
+            modified_occurrences=(moved(wednesday, "Late"),),
+            deleted_occurrences=(monday, later_wednesday),
         )
     )
     mondays_only = Recurrence(pattern="weekly", weekdays=("monday",))  # type: ignore[arg-type]
@@ -1160,7 +1169,13 @@ def test_a_pattern_change_keeps_the_exceptions_on_the_new_pattern_of_an_endless_
     exported = target(decision, Side.EXCHANGE)
     assert exported.deleted_occurrences == (monday,)  # still a Monday: kept
     assert exported.modified_occurrences == ()  # a Wednesday no more: dropped
-    assert decision.dropped_occurrences == (wednesday,)
+    assert decision.dropped_occurrences == (wednesday, later_wednesday)
+    when = f"{wednesday.isoformat()}, {later_wednesday.isoformat()}"
+    assert decision.sentence == (
+        f"exported to Exchange: the series pattern changed in the ERP; exceptions at {when} no "
+        "longer fall on an occurrence of the new pattern and were dropped "
+        "(appointment 'Backup' of mueller)"
+    )
 
 
 def test_a_report_of_a_deletion_on_the_side_we_are_creating_on_deletes_nothing() -> None:
@@ -1286,3 +1301,58 @@ def test_the_echo_of_a_deletion_names_no_version() -> None:
 def test_an_unknown_condition_name_is_an_attribute_error_naming_it() -> None:
     with pytest.raises(AttributeError, match=r"^no_such_condition$"):
         _model(linked(), "retry").no_such_condition  # noqa: B018
+
+
+def test_an_invalid_row_found_on_coming_back_into_scope_is_parked() -> None:
+    pair = linked()
+    pair.trigger("scope_left", user_eligible=False)
+    error = ItemError(code="UNKNOWN_TIME_ZONE", message="unknown zone Nowhere/City")
+    pair.see(Side.ERP, change=Change.INVALID, error=error, eligible=False)
+    decision = pair.trigger("scope_entered")
+    assert summary(decision)[:4] == (
+        Verdict.FAIL,
+        "UNKNOWN_TIME_ZONE",
+        Status.FAILED,
+        Status.FAILED,
+    )
+    assert decision.sentence.startswith(
+        "parked: unknown zone Nowhere/City; it syncs again once corrected in the ERP ("
+    )
+
+
+def test_a_deletion_after_a_failed_creation_deletes_any_copy_in_flight() -> None:
+    pair = Pair()
+    pair.see(Side.ERP, MEETING)
+    pair.failed()
+    decision = pair.delete(Side.ERP)
+    assert (decision.reason, decision.status) == (reasons.DELETED_IN_ERP, Status.EXPORTING)
+
+
+def test_a_preexisting_row_changed_is_created_in_outlook_with_its_text_when_allowed() -> None:
+    pair = Pair(SyncOptions(write_info_text=True))
+    pair.see(Side.ERP, MEETING, change=Change.BASELINE)
+    decision = pair.see(Side.ERP, MEETING.replace(location="Room 3"))
+    (write,) = decision.writes
+    assert (write.operation, write.write_info_text) == ("create", True)
+    assert write.snapshot is not None and write.snapshot.info_text == "Agenda"
+
+
+def test_an_export_keeps_the_outlook_body_in_the_target_when_the_text_is_not_written() -> None:
+    pair = linked()
+    pair.see(Side.EXCHANGE, pair.current(Side.EXCHANGE).replace(info_text="My notes"))
+    decision = pair.see(Side.ERP, MEETING.replace(location="Room 3"))
+    (write,) = decision.writes
+    assert write.write_info_text is False
+    assert write.snapshot is not None and write.snapshot.info_text == "My notes"
+
+
+def test_values_the_erp_set_while_saving_our_import_are_taken_over() -> None:
+    pair = Pair()
+    pair.see(Side.EXCHANGE, MEETING)
+    pair.written()
+    ours = pair.state.erp
+    decision = pair.see(
+        Side.ERP, ours.current.replace(location="Set by the ERP"), version=ours.written_version
+    )
+    assert decision.reason == reasons.ADJUSTED_ON_SAVE
+    assert "the ERP saved our write with other values (location); taken over" in decision.sentence
