@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from engine.merge import merge
 from engine.model import Appointment
+from engine.recurrence import Recurrence
 from tests.engine.test_decide import MEETING, MONDAYS, SERIES, moved
 
-FORTNIGHTLY = SERIES.recurrence.model_copy(update={"interval": 2})  # type: ignore[union-attr]
+FORTNIGHTLY = Recurrence(pattern="weekly", weekdays=("monday",), count=6, interval=2)  # type: ignore[arg-type]
 
 
 def test_the_info_text_is_always_the_erps() -> None:
@@ -65,3 +66,20 @@ def test_an_exception_exchange_removed_itself_without_a_pattern_change_stays_rem
     assert isinstance(merged.snapshot, Appointment)
     assert (merged.snapshot.subject, merged.snapshot.modified_occurrences) == ("ERP", ())
     assert merged.conflicts == ()
+
+
+MON_FRI = Recurrence(pattern="weekly", weekdays=("monday", "friday"), count=6)  # type: ignore[arg-type]
+
+
+def test_exceptions_exchange_dropped_with_its_pattern_change_come_back_where_they_fit() -> None:
+    for base in (
+        SERIES.replace(deleted_occurrences=(MONDAYS[2],)),
+        SERIES.replace(modified_occurrences=(moved(MONDAYS[2], "Moved"),)),
+    ):
+        outlook = SERIES.replace(recurrence=MON_FRI)  # Exchange cleared the exceptions itself
+        merged = merge(base, None, outlook, policy="erp_wins", erp_is_newer=True)
+        assert isinstance(merged.snapshot, Appointment)
+        assert merged.snapshot.recurrence == MON_FRI
+        assert merged.snapshot.deleted_occurrences == base.deleted_occurrences
+        assert merged.snapshot.modified_occurrences == base.modified_occurrences
+        assert merged.pattern_changed is True
