@@ -1356,3 +1356,26 @@ def test_values_the_erp_set_while_saving_our_import_are_taken_over() -> None:
     )
     assert decision.reason == reasons.ADJUSTED_ON_SAVE
     assert "the ERP saved our write with other values (location); taken over" in decision.sentence
+
+
+@pytest.mark.parametrize("off", [Side.ERP, Side.EXCHANGE])
+def test_a_side_whose_direction_is_off_keeps_its_own_edit_when_the_other_side_changes(
+    off: Side,
+) -> None:
+    """With the export off, an import must not revert the ERP user's edit (and vice versa)."""
+    options = SyncOptions(
+        export_enabled=off is not Side.ERP, import_enabled=off is not Side.EXCHANGE
+    )
+    pair = linked(options=SyncOptions())
+    pair.options = options
+    local = pair.current(off).replace(location="Kept locally")
+    assert pair.see(off, local).verdict is Verdict.SKIP  # its direction is off
+    decision = pair.see(off.other, pair.current(off.other).replace(subject="From the other side"))
+    (write,) = decision.writes
+    assert write.side is off
+    assert write.snapshot is not None
+    assert (write.snapshot.subject, write.snapshot.location) == (
+        "From the other side",
+        "Kept locally",
+    )
+    assert write.fields == ("subject",)
