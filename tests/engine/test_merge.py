@@ -83,3 +83,18 @@ def test_exceptions_exchange_dropped_with_its_pattern_change_come_back_where_the
         assert merged.snapshot.deleted_occurrences == base.deleted_occurrences
         assert merged.snapshot.modified_occurrences == base.modified_occurrences
         assert merged.pattern_changed is True
+
+
+def test_a_task_changed_on_both_sides_has_no_pattern_to_change() -> None:
+    from engine.model import Priority, Task
+
+    call = Task(subject="Call back")
+    merged = merge(
+        call,
+        call.replace(subject="ERP"),
+        call.replace(priority=Priority.HIGH),
+        policy="erp_wins",
+        erp_is_newer=True,
+    )
+    assert merged.pattern_changed is False
+    assert (merged.snapshot.subject, merged.snapshot.priority) == ("ERP", Priority.HIGH)  # type: ignore[union-attr]
