@@ -229,6 +229,10 @@ def test_the_transfer_log_goes_by_the_engines_clock_and_rebuilds_the_same(world:
         ("ECHO", _log_text(edited)),
     ]
     expected = _rows(world.engine.projector)
+    (item,) = expected["item_mapping"]
+    assert item["updated_at"] == _log_text(edited)  # its last outcome, by the same clock
+    (user,) = expected["user_status"]
+    assert user["updated_at"] == _log_text(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))  # set up
     world.engine.projector.rebuild()
     assert _rows(world.engine.projector) == expected
 
