@@ -14,6 +14,10 @@ Figures (higher is better, except the wake-up time):
 - `notify_wakeup_ms`: median, over 20 rounds, of the time from an ERP commit returning to a
   reader blocked in `wait_for_changes` on PostgreSQL (LISTEN/NOTIFY) waking up.
 
+`--check` exits 1 when a figure misses its target (`TARGETS`, the README's table: measured on
+the shared 2-core machine with a safety margin); a null figure is not checked. `--entries`,
+`--appointments` and `--wakeups` shrink the run (the tests run it tiny).
+
 PostgreSQL figures are null when no server answers at EINKLANG_BENCH_POSTGRES_URL, else at the
 tests' EINKLANG_TEST_POSTGRES (default postgresql://postgres@127.0.0.1:5432/test); the benchmark
 uses a schema of its own and drops it afterwards. The figures depend on the machine; compare runs on the same one.
@@ -21,7 +25,7 @@ uses a schema of its own and drops it afterwards. The figures depend on the mach
 
 from __future__ import annotations
 
-import json
+import argparse
 import os
 import statistics
 import sys
@@ -45,10 +49,23 @@ from adapters.erp.schema import (
 )
 from adapters.erp.store import ErpStore
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.check import Target, add_arguments, report, targets_for
+
 FEED_ENTRIES = 20_000
 APPOINTMENTS = 5_000
 BATCH = 1_000
 WAKEUPS = 20
+# Measured 2 Dec 2026 on the busy 2-core machine: 14,000 and 1,300 (SQLite), 18,800 and 2,200
+# (PostgreSQL) per second, wake-up 0.3 ms.
+TARGETS = (
+    Target("sqlite_entries_per_s", 4_000),
+    Target("sqlite_snapshots_per_s", 400),
+    Target("postgres_entries_per_s", 4_000),
+    Target("postgres_snapshots_per_s", 500),
+    Target("notify_wakeup_ms", 100, at_most=True),
+)
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
@@ -64,21 +81,21 @@ def postgres_url(environ: Mapping[str, str] = os.environ) -> str:
 POSTGRES_URL = postgres_url()
 
 
-def _fill_feed(store: ErpStore) -> int:
+def _fill_feed(store: ErpStore, count: int) -> int:
     start = store.feed_position()
     with store.engine.begin() as conn:
         conn.execute(
             tasks.insert(),
-            [{"user_login": f"user{n % 50}", "subject": f"Task {n}"} for n in range(FEED_ENTRIES)],
+            [{"user_login": f"user{n % 50}", "subject": f"Task {n}"} for n in range(count)],
         )
     return start
 
 
-def _fill_appointments(store: ErpStore) -> int:
+def _fill_appointments(store: ErpStore, count: int) -> int:
     start = store.feed_position()
     first = datetime(2026, 11, 2, 8, tzinfo=UTC)
     rows: list[dict[str, Any]] = []
-    for n in range(APPOINTMENTS):
+    for n in range(count):
         begins = first + timedelta(days=7 * (n % 20), hours=n % 8)
         series = n % 2 == 0
         rows.append(
@@ -130,7 +147,7 @@ def _entries_per_s(store: ErpStore, start: int) -> float:
     return read / (time.perf_counter() - began)
 
 
-def _snapshots_per_s(store: ErpStore, start: int) -> float:
+def _snapshots_per_s(store: ErpStore, start: int, count: int) -> float:
     position, observed = start, 0
     began = time.perf_counter()
     while True:
@@ -140,14 +157,14 @@ def _snapshots_per_s(store: ErpStore, start: int) -> float:
         observed += sum(1 for c in batch.changes if getattr(c, "snapshot", None) is not None)
         position = batch.position
     elapsed = time.perf_counter() - began
-    if observed < APPOINTMENTS:
-        raise RuntimeError(f"expected at least {APPOINTMENTS} observations, got {observed}")
+    if observed < count:
+        raise RuntimeError(f"expected at least {count} observations, got {observed}")
     return observed / elapsed
 
 
-def _wakeup_ms(store: ErpStore) -> float:
+def _wakeup_ms(store: ErpStore, rounds: int) -> float:
     samples: list[float] = []
-    for n in range(WAKEUPS):
+    for n in range(rounds):
         position = store.feed_position()
         armed = threading.Event()
         woke: list[float] = []
@@ -173,14 +190,16 @@ def _wakeup_ms(store: ErpStore) -> float:
     return statistics.median(samples)
 
 
-def _measure(store: ErpStore) -> tuple[float, float]:
+def _measure(store: ErpStore, args: argparse.Namespace) -> tuple[float, float]:
     store.init()
-    entries = _entries_per_s(store, _fill_feed(store))
-    snapshots = _snapshots_per_s(store, _fill_appointments(store))
+    entries = _entries_per_s(store, _fill_feed(store, args.entries))
+    snapshots = _snapshots_per_s(
+        store, _fill_appointments(store, args.appointments), args.appointments
+    )
     return entries, snapshots
 
 
-def _postgres() -> dict[str, float | None]:
+def _postgres(args: argparse.Namespace) -> dict[str, float | None]:
     schema = f"einklang_bench_{uuid.uuid4().hex[:8]}"
     try:
         store = ErpStore(POSTGRES_URL, schema=schema)
@@ -194,8 +213,8 @@ def _postgres() -> dict[str, float | None]:
             "notify_wakeup_ms": None,
         }
     try:
-        entries, snapshots = _measure(store)
-        wakeup = _wakeup_ms(store)
+        entries, snapshots = _measure(store, args)
+        wakeup = _wakeup_ms(store, args.wakeups)
     finally:
         store.close()
         engine = sa.create_engine(erp_url(POSTGRES_URL))
@@ -209,19 +228,26 @@ def _postgres() -> dict[str, float | None]:
     }
 
 
-def main() -> None:
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=FEED_ENTRIES)
+    parser.add_argument("--appointments", type=int, default=APPOINTMENTS)
+    parser.add_argument("--wakeups", type=int, default=WAKEUPS)
+    add_arguments(parser)
+    args = parser.parse_args()
+    targets = targets_for(args, TARGETS)
     with (
         tempfile.TemporaryDirectory() as directory,
         ErpStore(f"sqlite:///{Path(directory) / 'erp.sqlite3'}") as store,
     ):
-        sqlite_entries, sqlite_snapshots = _measure(store)
+        sqlite_entries, sqlite_snapshots = _measure(store, args)
     figures: dict[str, float | None] = {
         "sqlite_entries_per_s": round(sqlite_entries),
         "sqlite_snapshots_per_s": round(sqlite_snapshots),
-        **_postgres(),
+        **_postgres(args),
     }
-    print(json.dumps(figures))
+    return report(figures, args, targets)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -109,14 +109,19 @@ def _rows() -> list[dict[str, Any]]:
     return rows
 
 
-MACHINE = Machine(
-    model=None,
-    states=STATES,
-    transitions=_rows(),
-    initial=None,
-    auto_transitions=False,
-    ignore_invalid_triggers=False,
-)
+def build_machine() -> Machine:
+    """The machine over the table of `_rows` (built once at import; tests build it anew)."""
+    return Machine(
+        model=None,
+        states=STATES,
+        transitions=_rows(),
+        initial=None,
+        auto_transitions=False,
+        ignore_invalid_triggers=False,
+    )
+
+
+MACHINE = build_machine()
 
 
 class Deliberation:
@@ -240,7 +245,7 @@ class Deliberation:
 
     def park_invalid(self) -> None:
         obs = self.ctx.observation
-        assert obs is not None and obs.error is not None
+        assert obs is not None and obs.error is not None  # pragma: no mutate (types only)
         self.decision = self.ctx.decision(
             Verdict.FAIL,
             obs.error.code,
@@ -270,7 +275,7 @@ class Deliberation:
 
     def skip_unchanged(self) -> None:
         obs = self.ctx.observation
-        assert obs is not None and obs.snapshot is not None
+        assert obs is not None and obs.snapshot is not None  # pragma: no mutate (types only)
         view = self.ctx.before.view(obs.side)
         if (
             obs.side is Side.EXCHANGE
@@ -291,7 +296,9 @@ class Deliberation:
         self.decision = plan_preexisting(self.ctx)
 
     def skip_scope_left(self) -> None:
-        reason = self.ctx.input.reason if isinstance(self.ctx.input, Trigger) else ""
+        trigger = self.ctx.input
+        assert isinstance(trigger, Trigger)  # only a trigger leads here (the table's row)
+        reason = trigger.reason
         self.decision = self.ctx.skip(
             reasons.SCOPE_LEFT,
             f"left the sync scope ({reason or 'no longer synchronised'}); this is not a deletion",
@@ -322,9 +329,10 @@ def decide(
     event: Observation | Trigger,
     options: SyncOptions,
     stamp: OptionsStamp | None = None,
+    machine: Machine = MACHINE,
 ) -> Decision:
     """The decision for one observation or trigger: pure, no I/O, no clock, no randomness."""
-    return deliberate(item, event, options, stamp)[1]
+    return deliberate(item, event, options, stamp, machine)[1]
 
 
 def deliberate(
@@ -332,6 +340,7 @@ def deliberate(
     event: Observation | Trigger,
     options: SyncOptions,
     stamp: OptionsStamp | None = None,
+    machine: Machine = MACHINE,
 ) -> tuple[ItemState, Decision]:
     """`decide`, also returning the item with the observation folded in (the runtime records
     both; computing that state once is cheaper)."""
@@ -347,8 +356,8 @@ def deliberate(
     )
     model = Deliberation(ctx)
     if (
-        name not in MACHINE.events
-        or not MACHINE.events[name].trigger(model)
+        name not in machine.events
+        or not machine.events[name].trigger(model)
         or model.decision is None
     ):
         raise NoRuleApplies(f"no rule for {name} in state {item.status.value}")

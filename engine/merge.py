@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from engine.errors import InvalidItem
 from engine.model import Appointment, ItemKind, Side, Task, typed_error, zone
 from engine.options import ConflictPolicy
 from engine.state import FieldConflict
@@ -102,7 +101,7 @@ def merge(
         merged["deleted_occurrences"] = [k for k, v in occurrences.items() if v == _DELETED]
         if merged.get("recurrence") is None:
             merged["modified_occurrences"], merged["deleted_occurrences"] = [], []
-    snapshot = _validate(type(template), merged, e, x, winner)
+    snapshot = _validate(type(template), merged)
     if isinstance(snapshot, Appointment):
         snapshot, dropped = drop_stray_occurrences(snapshot)
     return Merged(snapshot, tuple(conflicts), dropped, pattern_changed)
@@ -183,25 +182,28 @@ def _merge_group(
     ev, xv = _project(e, group), _project(x, group)
     bv = _project(b, group) if b is not None else None
     if ev == xv or xv == bv:
-        return dict(zip(group, ev, strict=True)), []
+        return _values(group, ev), []
     if ev == bv:
-        return dict(zip(group, xv, strict=True)), []
+        return _values(group, xv), []
     conflicts = [
         FieldConflict(field=name, erp_value=e.get(name), exchange_value=x.get(name), winner=winner)
         for name in group
         if e.get(name) != x.get(name)
     ]
     chosen = ev if winner is Side.ERP else xv
-    return dict(zip(group, chosen, strict=True)), conflicts
+    return _values(group, chosen), conflicts
+
+
+def _values(group: tuple[str, ...], values: tuple[Any, ...]) -> dict[str, Any]:
+    # `values` is `_project(…, group)`: always as long as `group` (strict cannot fail).
+    return dict(zip(group, values, strict=True))  # pragma: no mutate
 
 
 def _occurrence_map(fields: dict[str, Any] | None) -> dict[str, Any]:
     if fields is None:
         return {}
-    result: dict[str, Any] = {
-        o["original_start"]: o for o in fields.get("modified_occurrences", ())
-    }
-    for start in fields.get("deleted_occurrences", ()):
+    result: dict[str, Any] = {o["original_start"]: o for o in fields["modified_occurrences"]}
+    for start in fields["deleted_occurrences"]:
         result[start] = _DELETED
     return result
 
@@ -237,23 +239,13 @@ def _merge_occurrences(
     return merged, conflicts
 
 
-def _validate(
-    cls: type[Appointment] | type[Task],
-    merged: dict[str, Any],
-    e: dict[str, Any],
-    x: dict[str, Any],
-    winner: Side,
-) -> Snapshot:
-    """The merged snapshot; if mixing groups made it inconsistent, the winner's whole item."""
+def _validate(cls: type[Appointment] | type[Task], merged: dict[str, Any]) -> Snapshot:
+    """The merged snapshot. Every rule that ties fields together holds inside one group, so
+    a mix of valid groups is valid; should a rule ever span groups, the merge is refused with
+    the typed error (the planner parks the item, MERGE_INVALID) rather than half-applied."""
     from pydantic import ValidationError
 
     try:
         return cls.model_validate(merged)
     except ValidationError as exc:
-        error: InvalidItem = typed_error(exc)
-    fallback = dict(e if winner is Side.ERP else x)
-    fallback["info_text"] = merged["info_text"]
-    try:
-        return cls.model_validate(fallback)
-    except ValidationError:
-        raise error from None
+        raise typed_error(exc) from None

@@ -53,7 +53,12 @@ class Observation(Frozen):
     user: str
     native_id: str
     change: Change
-    observed_at: datetime
+    observed_at: datetime  # when the engine saw it (the injected clock)
+    # When that side last modified the item, by the side's own clock: the ERP row's change time
+    # (its change-feed entry), Exchange's LastModifiedTime. `newest_wins` compares these. None
+    # where the side does not say (a deletion, events recorded before the field existed):
+    # `observed_at` stands in for it then.
+    modified_at: datetime | None = None
     native_version: str | None = None
     snapshot: ItemSnapshot | None = None
     error: ItemError | None = None
@@ -63,6 +68,11 @@ class Observation(Frozen):
     user_eligible: bool = True
     user_reason: str = ""
     deletions_paused: bool = False  # the user's deletion burst guard is holding deletes (R17)
+
+    @property
+    def changed_at(self) -> datetime:
+        """The time `newest_wins` goes by: the side's modification time, else when it was seen."""
+        return self.modified_at or self.observed_at
 
     @property
     def stream_id(self) -> uuid.UUID:

@@ -69,6 +69,8 @@ class Context:
         fields.setdefault("status", self.before.status)
         fields.setdefault("settled", fields["status"])
         fields["base_changed"] = "base" in fields
+        event = self.input
+        fields["at"] = event.observed_at if isinstance(event, Observation) else event.at
         return Decision(
             item=self.item,
             trigger=self.trigger,
@@ -107,17 +109,19 @@ def plan_reconcile(ctx: Context) -> Decision:
             )
     if a.erp.deleted or a.exchange.deleted:
         return plan_deletion(ctx, Side.ERP if a.erp.deleted else Side.EXCHANGE)
-    erp_changed = ctx.side_changed(Side.ERP) and ctx.may_write(Side.EXCHANGE)
-    exchange_changed = ctx.side_changed(Side.EXCHANGE) and ctx.may_write(Side.ERP)
+    erp_edited, exchange_edited = ctx.side_changed(Side.ERP), ctx.side_changed(Side.EXCHANGE)
+    # A change counts as one to transfer only where its direction is on ...
+    erp_changed = erp_edited and ctx.may_write(Side.EXCHANGE)
+    exchange_changed = exchange_edited and ctx.may_write(Side.ERP)
     if not erp_changed and not exchange_changed:
         return ctx.skip(
             reasons.UNCHANGED, "nothing changed since the last transfer", status=_resting(a)
         )
     try:
-        merged = merge(
+        merged = merge(  # ... but every edit is merged: a side keeps its own (R10)
             a.base,
-            a.erp.current if erp_changed else None,
-            a.exchange.current if exchange_changed else None,
+            a.erp.current if erp_edited else None,
+            a.exchange.current if exchange_edited else None,
             policy=ctx.options.conflict_policy,
             erp_is_newer=_erp_is_newer(a),
         )

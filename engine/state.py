@@ -51,7 +51,8 @@ class SideView(NamedTuple):
     invalid: ItemError | None = None
     written_version: str | None = None  # the version our last write produced (echo by version)
     written_hash: str | None = None  # the content our last write produced (echo by content)
-    changed_at: datetime | None = None  # when its content last really changed (newest_wins)
+    # When its content last really changed, by that side's own clock where it says (newest_wins)
+    changed_at: datetime | None = None
 
     @property
     def exists(self) -> bool:
@@ -94,6 +95,10 @@ class Decision(Frozen):
     conflicts: tuple[FieldConflict, ...] = ()
     dropped_occurrences: tuple[datetime, ...] = ()
     options: OptionsStamp
+    # When it was decided: the time its observation or trigger carries (the injected clock),
+    # so that the transfer log and a rebuild of it show the same time. None in decisions
+    # recorded before the field existed: the projection takes the event's timestamp then.
+    at: datetime | None = None
 
 
 class WriteDone(Frozen):
@@ -171,7 +176,7 @@ def observe(state: ItemState, obs: Observation) -> ItemState:
             version=obs.native_version,
             invalid=None,
             native_id=view.native_id or obs.native_id,
-            changed_at=obs.observed_at,
+            changed_at=obs.changed_at,
         )
     elif obs.change is Change.INVALID or obs.snapshot is None:
         # Unreadable now (or already at setup): keep the last good content, note the error.
@@ -189,7 +194,7 @@ def observe(state: ItemState, obs: Observation) -> ItemState:
             current=obs.snapshot,
             deleted=False,
             invalid=None,
-            changed_at=obs.observed_at if changed or view.changed_at is None else view.changed_at,
+            changed_at=obs.changed_at if changed or view.changed_at is None else view.changed_at,
         )
     state = state.with_view(obs.side, view)
     if obs.change is Change.BASELINE and state.baseline_at is None:

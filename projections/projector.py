@@ -12,7 +12,7 @@ import gc
 import operator
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -348,6 +348,16 @@ def log_time(text: str) -> str:
     return text
 
 
+def decision_time(at: str | None, timestamp: str) -> str:
+    """The transfer log's time of a decision: the time the decision carries (the engine's
+    injected clock, from its observation or trigger), in UTC; the event's timestamp for
+    decisions recorded before they carried one."""
+    if at is None:
+        return log_time(timestamp)
+    moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    return log_time(_iso(moment.astimezone(UTC)))
+
+
 def _iso(value: datetime) -> str:
     """Sortable UTC text, the same form JSON events carry."""
     return value.isoformat().replace("+00:00", "Z")
@@ -371,8 +381,8 @@ class _Page:
         row = self.items.get(stream_id)
         if row is None:
             return  # an outcome is always preceded by its decision; nothing to attach it to
-        row["updated_at"] = state["timestamp"]
         outcome = state["outcome"]
+        row["updated_at"] = decision_time(outcome.get("at"), state["timestamp"])
         if topic == WRITTEN:
             row["erp_id" if outcome["side"] == "erp" else "exchange_id"] = outcome["native_id"]
             row["pending_writes"] = max(0, row["pending_writes"] - 1)
@@ -415,8 +425,9 @@ class _Page:
     def _decided(self, stream_id: str, note_id: int, state: dict[str, Any]) -> None:
         decision = state["decision"]
         item = decision["item"]
-        row = self._row(stream_id, item, state["timestamp"])
-        row["updated_at"] = state["timestamp"]
+        at = decision_time(decision.get("at"), state["timestamp"])
+        row = self._row(stream_id, item, at)
+        row["updated_at"] = at
         row["erp_id"] = item["erp_id"] or row["erp_id"]
         row["exchange_id"] = item["exchange_id"] or row["exchange_id"]
         row["subject"] = item["subject"] or row["subject"]
@@ -460,7 +471,7 @@ class _Page:
             details["dropped_occurrences"] = decision["dropped_occurrences"]
         log_row = {
             "id": note_id,
-            "at": log_time(state["timestamp"]),
+            "at": at,
             "user": row["user"],
             "stream_id": stream_id,
             "kind": row["kind"],
@@ -508,7 +519,7 @@ class _Page:
         if user is None:
             return
         changes = self.users.setdefault(user, {})
-        changes["updated_at"] = state["timestamp"]
+        changes["updated_at"] = decision_time(state.get("at"), state["timestamp"])
         if topic == SET_UP:
             changes["set_up_at"] = state["at"]
         elif topic == SCOPE:

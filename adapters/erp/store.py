@@ -184,14 +184,19 @@ class ErpStore:
                     )
                     continue
                 kind = ItemKind(kind_name)
-                origin = _ORIGINS.get(newer.get(entry.item, entry).origin, Origin.UNKNOWN)
+                last = newer.get(entry.item, entry)
+                origin = _ORIGINS.get(last.origin, Origin.UNKNOWN)
                 loaded = rows[kind].get(item_id)
                 if loaded is None:
                     changes.append(
                         self._deletion(kind, item_id, entry.user_login, entry.sync_id, origin, now)
                     )
                 else:
-                    changes.append(self._observation(loaded, Change.CHANGED, origin, now))
+                    changes.append(
+                        self._observation(
+                            loaded, Change.CHANGED, origin, now, _modified_at(loaded, last)
+                        )
+                    )
             return ErpBatch(changes=tuple(changes), position=end)
 
     def _newer_entries(
@@ -290,7 +295,7 @@ class ErpStore:
         origin = Origin.UNKNOWN
         if entry is not None and entry.row_version == loaded.row_version:
             origin = _ORIGINS.get(entry.origin, Origin.UNKNOWN)
-        return self._observation(loaded, Change.CHANGED, origin, now)
+        return self._observation(loaded, Change.CHANGED, origin, now, _modified_at(loaded, entry))
 
     def apply(self, user: str, stream_id: uuid.UUID, write: Write) -> WriteResult:
         with _translated_errors(), _lost_races(), writing(self._engine) as conn:
@@ -302,7 +307,12 @@ class ErpStore:
     # ---- observations --------------------------------------------------------------------
 
     def _observation(
-        self, loaded: LoadedItem, change: Change, origin: Origin, now: datetime
+        self,
+        loaded: LoadedItem,
+        change: Change,
+        origin: Origin,
+        now: datetime,
+        modified_at: datetime | None = None,
     ) -> Observation:
         if loaded.error is not None and change is Change.CHANGED:
             change = Change.INVALID
@@ -313,6 +323,7 @@ class ErpStore:
             native_id=str(loaded.row_id),
             change=change,
             observed_at=now,
+            modified_at=modified_at,
             native_version=str(loaded.row_version),
             snapshot=loaded.snapshot,
             error=loaded.error,
@@ -339,6 +350,13 @@ class ErpStore:
             sync_id=_uuid_or_none(sync_id),
             origin=origin,
         )
+
+
+def _modified_at(loaded: LoadedItem, entry: FeedEntry | None) -> datetime | None:
+    """The row's change time: that of the feed entry which wrote the version we read."""
+    if entry is None or entry.row_version != loaded.row_version:
+        return None
+    return entry.changed_at
 
 
 def _uuid_or_none(value: str | None) -> uuid.UUID | None:

@@ -361,6 +361,8 @@ class MailboxStorePort:
             "observed_at": self.clock(),
         }
         try:
+            # LastModifiedTime: of a series, changing one occurrence moves the master's too.
+            common["modified_at"] = item.last_modified
             common["sync_id"] = sync_id_of(item.extended_properties)
             snapshot = self._content(item)
         except InvalidItem as error:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -207,4 +208,62 @@ def test_the_transfer_log_answers_what_happened_to_an_item(world: Harness) -> No
     assert (
         entries[2]["erp_id"] == row
         and entries[2]["exchange_id"] == world.counterpart_in_exchange(row).id
+    )
+
+
+def test_the_transfer_log_goes_by_the_engines_clock_and_rebuilds_the_same(world: Harness) -> None:
+    """One clock: a decision is logged at the time its observation carries, not the wall clock's."""
+    assert world.engine is not None
+    row = world.erp_appointment(subject="Budget")
+    world.sync()
+    created = world.clock.now
+    world.clock.advance(hours=3, microseconds=250)
+    world.erp.edit(row, subject="Budget 2027")
+    world.sync()
+    edited = world.clock.now
+    times = [(e["reason"], e["at"]) for e in world.log()]
+    assert times == [
+        ("CREATED_IN_ERP", _log_text(created)),
+        ("ECHO", _log_text(created)),
+        ("CHANGED_IN_ERP", _log_text(edited)),
+        ("ECHO", _log_text(edited)),
+    ]
+    expected = _rows(world.engine.projector)
+    (item,) = expected["item_mapping"]
+    assert item["updated_at"] == _log_text(edited)  # its last outcome, by the same clock
+    (user,) = expected["user_status"]
+    assert user["updated_at"] == _log_text(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))  # set up
+    world.engine.projector.rebuild()
+    assert _rows(world.engine.projector) == expected
+
+
+def _log_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_events_recorded_before_modified_at_and_the_decision_time_still_load() -> None:
+    """Older events lack `modified_at` (observations) and `at` (decisions): they load, and the
+    observation's time stands in for the modification time."""
+    from engine import state as st
+    from engine.lifecycle import decide
+    from engine.options import SyncOptions
+    from projections.projector import decision_time
+
+    old = orjson.loads(_observation(1).model_dump_json())
+    del old["modified_at"]
+    observation = Observation.model_validate(old)
+    assert observation.modified_at is None
+    assert observation.changed_at == observation.observed_at
+    item = st.observe(st.new_state(uuid.uuid4(), "mueller", ItemKind.APPOINTMENT), observation)
+    assert item.erp.changed_at == observation.observed_at
+    decision = orjson.loads(
+        decide(
+            st.new_state(uuid.uuid4(), "mueller", ItemKind.APPOINTMENT), observation, SyncOptions()
+        ).model_dump_json()
+    )
+    del decision["at"]
+    assert st.Decision.model_validate(decision).at is None
+    assert decision_time(None, "2026-11-02T08:00:00Z") == "2026-11-02T08:00:00.000000Z"
+    assert decision_time("2026-11-02T09:00:00+01:00", "2026-12-01T00:00:00Z") == (
+        "2026-11-02T08:00:00.000000Z"
     )
