@@ -32,7 +32,9 @@ from engine.recurrence_pattern import (
 )
 from engine.rrule_parts import RuleParts
 
-REFERENCE_YEARS = (2001, 2028)  # 28 years: every (leap year?, weekday of 1 January) pair
+# 28 years: every (leap year?, weekday of 1 January) pair. Close to 9999, where dateutil stops
+# by itself: it checks UNTIL only at an occurrence and would search on for a rule without any.
+REFERENCE_YEARS = (9970, 9997)
 _ALL_DAYS = frozenset(range(7))
 _INDEX = {1: WeekIndex.FIRST, 2: WeekIndex.SECOND, 3: WeekIndex.THIRD, 4: WeekIndex.FOURTH}
 _INDEX[-1] = WeekIndex.LAST
@@ -83,7 +85,7 @@ def pattern_fields(parts: RuleParts, dtstart: datetime, text: str) -> Fields:
     if rule.freq == "DAILY":
         return _daily(rule, dtstart.date())
     if rule.freq == "WEEKLY":
-        return _weekly(rule)
+        return _weekly(rule, dtstart.date())
     if rule.freq == "MONTHLY":
         return _monthly(rule, dtstart.date())
     return _yearly(rule, dtstart.date())
@@ -99,6 +101,15 @@ def _explicit(parts: RuleParts, start: date, text: str) -> _Rule:
             monthdays = frozenset({start.day})
         elif parts.freq == "WEEKLY":
             days = frozenset({(None, start.weekday())})
+    if parts.freq == "MONTHLY" or (parts.freq == "YEARLY" and months):
+        # No month has a sixth weekday: such ordinals pick nothing (and upset dateutil).
+        possible = frozenset((n, wd) for n, wd in days if n is None or abs(n) <= 5)
+        if days and not possible:
+            raise UnsupportedRecurrence(
+                f"Exchange cannot express RRULE {text!r}: no month has such a weekday",
+                field="recurrence",
+            )
+        days = possible
     if len(months) == 12 and parts.freq != "YEARLY":
         months = frozenset()  # all months: no limit (in YEARLY it makes BYDAY ordinals monthly)
     return _Rule(
@@ -148,16 +159,25 @@ def _daily(rule: _Rule, start: date) -> Fields:
     return _weekly_fields(n, frozenset(day.weekday() for day in hits), start.weekday())
 
 
-def _weekly(rule: _Rule) -> Fields:
+def _weekly(rule: _Rule, start: date) -> Fields:
     if rule.months:
         rule.refuse("Exchange cannot limit a weekly series to some months")
     n = _limit_interval(rule, rule.interval, "weekly")
-    in_week = sorted(rule.plain_days, key=lambda wd: (wd - rule.wkst) % 7)
-    if rule.setpos:
-        in_week = [wd for i, wd in enumerate(in_week) if _picked(i, len(in_week), rule.setpos)]
-        if not in_week:
-            rule.refuse("BYSETPOS picks no day of the week: no occurrence")
-    return _weekly_fields(n, frozenset(in_week), rule.wkst)
+    week = sorted(rule.plain_days, key=lambda wd: (wd - rule.wkst) % 7)
+    if not rule.setpos:
+        return _weekly_fields(n, frozenset(week), rule.wkst)
+    picked = _pick(week, rule.setpos)
+    if not picked:
+        rule.refuse("BYSETPOS picks no day of the week: no occurrence")
+    # dateutil counts BYSETPOS in DTSTART's week from DTSTART on, not from the week's start.
+    rest = [wd for wd in week if (wd - rule.wkst) % 7 >= (start.weekday() - rule.wkst) % 7]
+    if [wd for wd in picked if wd in rest] != _pick(rest, rule.setpos):
+        rule.refuse("BYSETPOS counts differently in the week DTSTART cuts short")
+    return _weekly_fields(n, frozenset(picked), rule.wkst)
+
+
+def _pick(days: list[int], setpos: frozenset[int]) -> list[int]:
+    return [wd for i, wd in enumerate(days) if _picked(i, len(days), setpos)]
 
 
 def _picked(index: int, size: int, setpos: frozenset[int]) -> bool:
@@ -187,7 +207,9 @@ def _yearly(rule: _Rule, start: date) -> Fields:
             rule.refuse("Exchange repeats every n years as every 12n months from DTSTART's month")
         return _monthly_fields(rule, 12 * rule.interval, day_fields)
     if rule.interval == 1 and not rule.setpos and (rule.months or not rule.has_ordinals):
-        return _monthly(replace(rule, freq="MONTHLY"), start)  # the same days, month by month
+        # The same days, month by month (all twelve months: no limit in a monthly rule).
+        months = frozenset() if len(rule.months) == 12 else rule.months
+        return _monthly(replace(rule, freq="MONTHLY", months=months), start)
     rule.refuse("it does not pick one day in one month every year")
 
 
@@ -208,19 +230,20 @@ def _monthly(rule: _Rule, start: date) -> Fields:
         rule.refuse("BYMONTH never meets the months INTERVAL reaches: no occurrence")
     residues = {i % 12 + 1 for i in active}
     samples = []
-    for (year, month), days in _period_dates(rule, "MONTHLY", _year_month).items():
+    for (_, month), days in _period_dates(rule, "MONTHLY", _year_month).items():
         if month not in residues:
             continue
+        name = calendar.month_name[month]
         if not days:
             rule.refuse(
-                f"RFC 5545 skips {calendar.month_name[month]} {year}, which lacks its day; "
+                f"RFC 5545 skips a {name} that lacks its day; "
                 "Exchange would move it to the month's last day"
             )
         if len(days) > 1:
-            rule.refuse(f"it picks {len(days)} days in {calendar.month_name[month]} {year}")
+            rule.refuse(f"it picks {len(days)} days in a {name}; Exchange picks one a month")
         samples.append(days[0])
     step = active[1] - active[0] if len(active) > 1 else cycle
-    if active == list(range(first, first + cycle, step)):
+    if cycle % step == 0 and active == list(range(first, first + cycle, step)):
         return _monthly_fields(rule, step, _day_fields(rule, samples, None))
     every_year = [i for i in range(first, first + cycle) if i % 12 + 1 in residues]
     if len(residues) == 1 and active == every_year:

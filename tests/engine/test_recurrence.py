@@ -272,7 +272,10 @@ def test_last_day_of_month_is_exchanges_day_31() -> None:
         ("FREQ=MONTHLY;BYDAY=MO;BYMONTH=3", datetime(2026, 3, 2, 9), "some months"),
         ("FREQ=MONTHLY;BYMONTHDAY=1,15", datetime(2026, 3, 1, 9), "2 days"),
         ("FREQ=MONTHLY;BYMONTH=1,7;BYMONTHDAY=1", datetime(2026, 3, 1, 9), "fixed step"),
+        ("FREQ=MONTHLY;BYMONTH=2,3;BYMONTHDAY=5", datetime(2026, 3, 1, 9), "fixed step"),
         ("FREQ=YEARLY;BYDAY=-2MO", datetime(2026, 3, 1, 9), "n-th weekday"),
+        ("FREQ=MONTHLY;BYDAY=6TU,-7WE", datetime(2026, 3, 1, 9), "no month has such"),
+        ("FREQ=YEARLY;BYMONTH=3;BYDAY=20TU", datetime(2026, 3, 1, 9), "no month has such"),
     ],
 )
 def test_rules_exchange_cannot_express_are_refused_with_the_reason(
@@ -373,6 +376,7 @@ def test_outlook_every_weekday_and_every_n_years_map_to_exchange_patterns() -> N
         # ... and BYMONTHDAY in every month of the year.
         ("FREQ=YEARLY;BYMONTHDAY=1", ("absolute_monthly", None, None, None)),
         ("FREQ=MONTHLY;BYDAY=MO", ("weekly", None, None, None)),  # every Monday
+        ("FREQ=YEARLY;BYDAY=MO;BYMONTH=1,2,3,4,5,6,7,8,9,10,11,12", ("weekly", None, None, None)),
         (
             "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1",
             ("relative_monthly", None, DaySpec.WEEKDAY, WeekIndex.LAST),
