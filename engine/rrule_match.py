@@ -208,8 +208,8 @@ def _yearly(rule: _Rule, start: date) -> Fields:
         return _monthly_fields(rule, 12 * rule.interval, day_fields)
     if rule.interval == 1 and not rule.setpos and (rule.months or not rule.has_ordinals):
         # The same days, month by month (all twelve months: no limit in a monthly rule).
-        months = frozenset() if len(rule.months) == 12 else rule.months
-        return _monthly(replace(rule, freq="MONTHLY", months=months), start)
+        limit = frozenset() if len(rule.months) == 12 else rule.months
+        return _monthly(replace(rule, freq="MONTHLY", months=limit), start)
     rule.refuse("it does not pick one day in one month every year")
 
 
