@@ -1,0 +1,281 @@
+"""parse_rrule case by case: each branch of the conversion, with the pattern it must give (R2).
+
+Every accepted case is also expanded and compared with dateutil, so a case cannot pin a wrong
+answer; the refused ones name their reason. Written against the mutants mutation testing left.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from dateutil.rrule import rrulestr
+
+from engine.recurrence import (
+    DaySpec,
+    Recurrence,
+    UnsupportedRecurrence,
+    Weekday,
+    WeekIndex,
+    parse_rrule,
+    to_rrule,
+)
+from engine.recurrence_pattern import exchange_day
+from engine.rrule_parts import split_rrule
+
+BERLIN = ZoneInfo("Europe/Berlin")
+MON = datetime(2026, 3, 2, 9, 0, tzinfo=BERLIN)  # a Monday
+WED = datetime(2026, 3, 4, 9, 0, tzinfo=BERLIN)
+MO, TU, WE, TH, FR, SA, SU = list(Weekday)
+
+ACCEPTED: list[tuple[str, datetime, dict[str, Any]]] = [
+    ("FREQ=DAILY;INTERVAL=2;BYDAY=MO,TU,WE,TH,FR,SA,SU", MON, {"pattern": "daily", "interval": 2}),
+    ("FREQ=DAILY;INTERVAL=14;BYDAY=MO,FR", MON, {"pattern": "daily", "interval": 14}),
+    ("FREQ=DAILY;INTERVAL=7;BYDAY=WE", WED, {"pattern": "daily", "interval": 7}),
+    ("FREQ=DAILY;BYDAY=MO,WE", MON, {"pattern": "weekly", "weekdays": (MO, WE)}),
+    (
+        "FREQ=DAILY;INTERVAL=3;BYDAY=MO,TH",
+        MON,
+        {"pattern": "weekly", "interval": 3, "weekdays": (MO, TH), "first_day_of_week": MO},
+    ),
+    (
+        "FREQ=DAILY;INTERVAL=2;BYDAY=WE,FR",
+        WED,
+        {"pattern": "weekly", "interval": 2, "weekdays": (WE, FR), "first_day_of_week": WE},
+    ),
+    ("FREQ=DAILY;BYSETPOS=-1;BYDAY=MO", MON, {"pattern": "weekly", "weekdays": (MO,)}),
+    ("FREQ=DAILY;BYSETPOS=1,3;BYDAY=MO", MON, {"pattern": "weekly", "weekdays": (MO,)}),
+    ("FREQ=DAILY;BYMONTHDAY=15", MON, {"pattern": "absolute_monthly", "day_of_month": 15}),
+    ("FREQ=DAILY;BYHOUR=9;BYMINUTE=0;BYSECOND=0", MON, {"pattern": "daily"}),
+    (
+        "FREQ=DAILY;BYMONTHDAY=1;BYMONTH=3;BYSETPOS=1",
+        MON,
+        {"pattern": "absolute_monthly", "interval": 12, "day_of_month": 1},  # from March
+    ),
+    ("FREQ=DAILY;BYMONTH=1,2,3,4,5,6,7,8,9,10,11,12", MON, {"pattern": "daily"}),
+    (
+        "FREQ=WEEKLY;BYDAY=MO,WE,FR;BYSETPOS=2",
+        MON,
+        {"pattern": "weekly", "weekdays": (WE,)},
+    ),
+    (
+        "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE,FR;BYSETPOS=-1;WKST=SU",
+        MON,
+        {"pattern": "weekly", "interval": 2, "weekdays": (FR,), "first_day_of_week": SU},
+    ),
+    (
+        "FREQ=WEEKLY;INTERVAL=2;BYDAY=SU,MO;BYSETPOS=1;WKST=SU",
+        datetime(2026, 3, 1, 9, 0, tzinfo=BERLIN),
+        {"pattern": "weekly", "interval": 2, "weekdays": (SU,), "first_day_of_week": SU},
+    ),
+    ("FREQ=WEEKLY;INTERVAL=999", MON, {"pattern": "weekly", "interval": 999, "weekdays": (MO,)}),
+    ("FREQ=DAILY;INTERVAL=999", MON, {"pattern": "daily", "interval": 999}),
+    ("FREQ=MONTHLY;INTERVAL=99", MON, {"pattern": "absolute_monthly", "interval": 99, "day_of_month": 2}),
+    ("FREQ=MONTHLY;BYMONTHDAY=-1", MON, {"pattern": "absolute_monthly", "day_of_month": 31}),
+    (
+        "FREQ=MONTHLY;BYMONTHDAY=28,29,30;BYSETPOS=-1",
+        MON,
+        {"pattern": "absolute_monthly", "day_of_month": 30},
+    ),
+    ("FREQ=MONTHLY;BYMONTHDAY=29,28;BYSETPOS=-1", MON, {"pattern": "absolute_monthly", "day_of_month": 29}),
+    (
+        "FREQ=MONTHLY;BYMONTH=4;INTERVAL=12;BYMONTHDAY=-1",
+        datetime(2026, 4, 30, 9, 0, tzinfo=BERLIN),
+        {"pattern": "absolute_monthly", "interval": 12, "day_of_month": 31},
+    ),
+    (
+        "FREQ=MONTHLY;BYMONTH=3;BYMONTHDAY=5",
+        datetime(2026, 1, 5, 9, 0, tzinfo=BERLIN),
+        {"pattern": "absolute_yearly", "day_of_month": 5, "month": 3},
+    ),
+    (
+        "FREQ=MONTHLY;BYMONTH=1,4,7,10;BYDAY=-1FR",
+        datetime(2026, 1, 30, 9, 0, tzinfo=BERLIN),
+        {"pattern": "relative_monthly", "interval": 3, "day": DaySpec.FRIDAY,
+         "week_index": WeekIndex.LAST},
+    ),
+    (
+        "FREQ=MONTHLY;BYDAY=SA,SU;BYSETPOS=2",
+        MON,
+        {"pattern": "relative_monthly", "day": DaySpec.WEEKEND_DAY, "week_index": WeekIndex.SECOND},
+    ),
+    (
+        "FREQ=MONTHLY;BYDAY=TU;BYSETPOS=3",
+        MON,
+        {"pattern": "relative_monthly", "day": DaySpec.TUESDAY, "week_index": WeekIndex.THIRD},
+    ),
+    (
+        "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR,SA,SU;BYSETPOS=4",
+        MON,
+        {"pattern": "relative_monthly", "day": DaySpec.DAY, "week_index": WeekIndex.FOURTH},
+    ),
+    ("FREQ=MONTHLY;BYMONTHDAY=4", MON, {"pattern": "absolute_monthly", "day_of_month": 4}),
+    (
+        "FREQ=MONTHLY;BYDAY=4SA",
+        MON,
+        {"pattern": "relative_monthly", "day": DaySpec.SATURDAY, "week_index": WeekIndex.FOURTH},
+    ),
+    ("FREQ=MONTHLY;BYDAY=TH,TU;BYMONTH=1,2,3,4,5,6,7,8,9,10,11,12", MON,
+     {"pattern": "weekly", "weekdays": (TU, TH)}),
+    (
+        "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=28,29;BYSETPOS=-1",
+        MON,
+        {"pattern": "absolute_yearly", "day_of_month": 29, "month": 2},
+    ),
+    (
+        "FREQ=YEARLY;BYMONTH=4;BYMONTHDAY=-1",
+        MON,
+        {"pattern": "absolute_yearly", "day_of_month": 30, "month": 4},
+    ),
+    (
+        "FREQ=YEARLY;BYMONTH=9;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=1",
+        MON,
+        {"pattern": "relative_yearly", "day": DaySpec.WEEKDAY, "week_index": WeekIndex.FIRST,
+         "month": 9},
+    ),
+    (
+        "FREQ=YEARLY;BYDAY=2WE",
+        MON,
+        {"pattern": "relative_yearly", "day": DaySpec.WEDNESDAY, "week_index": WeekIndex.SECOND,
+         "month": 1},
+    ),
+    (
+        "FREQ=YEARLY;INTERVAL=8",
+        MON,
+        {"pattern": "absolute_monthly", "interval": 96, "day_of_month": 2},
+    ),
+    (
+        "FREQ=YEARLY;INTERVAL=3;BYMONTH=3;BYDAY=-1SU",
+        MON,
+        {"pattern": "relative_monthly", "interval": 36, "day": DaySpec.SUNDAY,
+         "week_index": WeekIndex.LAST},
+    ),
+    (
+        "FREQ=YEARLY;BYMONTH=1,4,7,10;BYMONTHDAY=2",
+        datetime(2026, 1, 2, 9, 0, tzinfo=BERLIN),
+        {"pattern": "absolute_monthly", "interval": 3, "day_of_month": 2},
+    ),
+    (
+        "FREQ=YEARLY;BYMONTH=3;BYMONTHDAY=2;UNTIL=20300302T080000Z",
+        MON,
+        {"pattern": "absolute_yearly", "day_of_month": 2, "month": 3, "end_date": date(2030, 3, 2)},
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("rule", "start", "fields"), ACCEPTED, ids=[a[0] for a in ACCEPTED])
+def test_each_accepted_shape_gives_its_exchange_pattern(
+    rule: str, start: datetime, fields: dict[str, Any]
+) -> None:
+    recurrence = parse_rrule(rule, dtstart=start)
+    assert recurrence == Recurrence(**fields)
+    ours = list(itertools.islice(recurrence.dates(start.date()), 60))
+    theirs = [d.date() for d in itertools.islice(rrulestr(rule, dtstart=start), 60)]
+    assert ours == theirs
+    assert parse_rrule(to_rrule(recurrence, start), dtstart=start) == recurrence
+
+
+REFUSED = [
+    ("FREQ=DAILY;INTERVAL=14;BYDAY=TU,FR", MON, "no occurrence"),
+    ("FREQ=DAILY;INTERVAL=3;BYDAY=MO,FR", MON, "every 3 days on 2 weekdays"),
+    ("FREQ=DAILY;BYSETPOS=2,-2;BYMONTHDAY=1", MON, "BYSETPOS picks no occurrence"),
+    ("FREQ=WEEKLY;BYDAY=MO,FR;BYSETPOS=3,-3", MON, "BYSETPOS picks no day"),
+    # dateutil counts BYSETPOS=1 in DTSTART's cut week from Wednesday: Wednesday, not Monday.
+    ("FREQ=WEEKLY;BYDAY=MO,WE;BYSETPOS=1", WED, "cuts short"),
+    ("FREQ=MONTHLY;INTERVAL=12;BYMONTH=3", datetime(2026, 1, 5, 9, tzinfo=BERLIN), "no occurrence"),
+    ("FREQ=MONTHLY;BYMONTH=3,6", MON, "fixed step"),
+    ("FREQ=MONTHLY;BYMONTH=3,4;BYMONTHDAY=5", MON, "fixed step"),
+    ("FREQ=YEARLY;INTERVAL=2;BYMONTH=3;BYMONTHDAY=5", datetime(2026, 1, 5, 9, tzinfo=BERLIN),
+     "DTSTART's month"),
+    ("FREQ=YEARLY;INTERVAL=2;BYMONTH=1,7;BYMONTHDAY=1", MON, "one day in one month"),
+    ("FREQ=YEARLY;BYDAY=MO;BYSETPOS=1,2", MON, "one day in one month"),
+    ("FREQ=YEARLY;BYDAY=5MO", MON, "one day in one month"),
+    ("FREQ=MONTHLY;BYDAY=MO,TU;BYSETPOS=1", MON, "no day of month or n-th weekday"),
+    ("FREQ=MONTHLY;BYMONTHDAY=2;BYSETPOS=1;BYDAY=5MO", MON, "skips"),
+    ("FREQ=DAILY;BYMINUTE=0,30", MON, "BYMINUTE"),
+    ("FREQ=DAILY;BYHOUR=10", MON, "BYHOUR"),
+    ("FREQ=SECONDLY", MON, "at most daily"),
+    ("FREQ=MINUTELY", MON, "at most daily"),
+    ("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", MON, "skips"),
+    ("FREQ=DAILY;UNTIL=20260302T075959Z", MON, "no occurrence"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("rule", "start", "why"), REFUSED, ids=[r[0] for r in REFUSED])
+def test_each_refused_shape_names_its_reason(rule: str, start: datetime, why: str) -> None:
+    with pytest.raises(UnsupportedRecurrence, match=why) as raised:
+        parse_rrule(rule, dtstart=start)
+    assert raised.value.field == "recurrence"
+    assert raised.value.code == "UNSUPPORTED_RECURRENCE"
+    assert rule in str(raised.value)
+
+
+def test_first_day_of_week_matters_only_where_it_changes_dates() -> None:
+    biweekly = parse_rrule("FREQ=WEEKLY;INTERVAL=2;BYDAY=TU;WKST=SU", dtstart=MON)
+    assert biweekly.first_day_of_week is SU
+    weekly = parse_rrule("FREQ=WEEKLY;BYDAY=TU;WKST=SU", dtstart=MON)
+    assert weekly.first_day_of_week is MO  # every week: the first day changes nothing
+    assert to_rrule(weekly, MON) == "FREQ=WEEKLY;BYDAY=TU"
+    assert to_rrule(biweekly, MON) == "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU;WKST=SU"
+
+
+@pytest.mark.parametrize(
+    ("recurrence", "text"),
+    [
+        (Recurrence(pattern="absolute_monthly", day_of_month=28), "FREQ=MONTHLY;BYMONTHDAY=28"),
+        (
+            Recurrence(pattern="absolute_monthly", day_of_month=29),
+            "FREQ=MONTHLY;BYMONTHDAY=28,29;BYSETPOS=-1",
+        ),
+        (Recurrence(pattern="absolute_monthly", day_of_month=31), "FREQ=MONTHLY;BYMONTHDAY=-1"),
+        (
+            Recurrence(pattern="absolute_yearly", day_of_month=30, month=4),
+            "FREQ=YEARLY;BYMONTH=4;BYMONTHDAY=30",
+        ),
+        (
+            Recurrence(pattern="absolute_yearly", day_of_month=29, month=2),
+            "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=28,29;BYSETPOS=-1",
+        ),
+        (
+            Recurrence(pattern="relative_yearly", day=DaySpec.DAY, week_index=WeekIndex.LAST,
+                       month=2),
+            "FREQ=YEARLY;BYMONTH=2;BYDAY=MO,TU,WE,TH,FR,SA,SU;BYSETPOS=-1",
+        ),
+        (
+            Recurrence(pattern="weekly", interval=3, weekdays=(MO, FR), count=5),
+            "FREQ=WEEKLY;INTERVAL=3;BYDAY=MO,FR;COUNT=5;WKST=MO",
+        ),
+    ],
+)  # fmt: skip
+def test_to_rrule_writes_the_shortest_exact_rule(recurrence: Recurrence, text: str) -> None:
+    assert to_rrule(recurrence, MON) == text
+
+
+def test_exchange_day_clamps_and_counts_like_exchange() -> None:
+    assert exchange_day(2026, 2, 31, None, None) == date(2026, 2, 28)
+    assert exchange_day(2028, 2, 30, None, None) == date(2028, 2, 29)
+    assert exchange_day(2026, 3, 1, None, None) == date(2026, 3, 1)
+    assert exchange_day(2026, 3, None, DaySpec.MONDAY, WeekIndex.FIRST) == date(2026, 3, 2)
+    assert exchange_day(2026, 3, None, DaySpec.MONDAY, WeekIndex.FOURTH) == date(2026, 3, 23)
+    assert exchange_day(2026, 3, None, DaySpec.MONDAY, WeekIndex.LAST) == date(2026, 3, 30)
+    assert exchange_day(2026, 8, None, DaySpec.WEEKEND_DAY, WeekIndex.FIRST) == date(2026, 8, 1)
+    assert exchange_day(2026, 8, None, DaySpec.WEEKDAY, WeekIndex.LAST) == date(2026, 8, 31)
+
+
+def test_rule_parts_keep_what_the_text_says() -> None:
+    parts = split_rrule("FREQ=MONTHLY;INTERVAL=3;COUNT=4;WKST=SU;BYDAY=-1FR,MO;BYSETPOS=1,-1")
+    assert (parts.freq, parts.interval, parts.count, parts.until, parts.wkst) == (
+        "MONTHLY",
+        3,
+        4,
+        None,
+        6,
+    )
+    assert parts.byday == frozenset({(-1, 4), (None, 0)})
+    assert parts.by("BYSETPOS") == frozenset({1, -1})
+    assert parts.by("BYMONTHDAY") == frozenset()
+    until = split_rrule("FREQ=DAILY;UNTIL=20261231T235959Z").until
+    assert until is not None and until.isoformat() == "2026-12-31T23:59:59+00:00"
