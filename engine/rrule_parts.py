@@ -60,7 +60,7 @@ def split_rrule(text: str) -> RuleParts:
     if body.upper().startswith("RRULE:"):
         body = body[6:]
     if not body or any(c in body for c in "\r\n"):
-        raise InvalidRecurrence(f"not a single RRULE: {text!r}", field="recurrence")
+        _fail("it is empty or more than one line", text)
     raw: dict[str, str] = {}
     for part in body.split(";"):
         if not part.strip():

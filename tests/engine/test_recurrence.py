@@ -9,7 +9,7 @@ test_recurrence_rfc.py.
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -288,60 +288,88 @@ def test_rules_exchange_cannot_express_are_refused_with_the_reason(
 @pytest.mark.parametrize(
     ("rule", "why"),
     [
-        ("garbage", "no value"),
-        ("", "not a single RRULE"),
-        ("FREQ=DAILY\nCOUNT=2", "not a single RRULE"),
+        ("garbage", "part 'garbage' has no value"),
+        ("", "it is empty or more than one line"),
+        ("FREQ=DAILY\nCOUNT=2", "it is empty or more than one line"),
         ("COUNT=2", "FREQ is missing"),
-        ("FREQ=SOMETIMES", "FREQ=SOMETIMES"),
-        ("FREQ=DAILY;FREQ=WEEKLY", "twice"),
-        ("FREQ=DAILY;X-NAME=1", "unknown part"),
-        ("FREQ=WEEKLY;INTERVAL=0", "INTERVAL=0"),
-        ("FREQ=WEEKLY;INTERVAL=-1", "INTERVAL=-1"),
-        ("FREQ=DAILY;COUNT=0", "COUNT=0"),
-        ("FREQ=DAILY;COUNT=2;UNTIL=20260101T000000Z", "exclude"),
-        ("FREQ=DAILY;UNTIL=2026", "UTC date-time"),
-        ("FREQ=DAILY;UNTIL=20260310", "UTC date-time"),  # a DATE next to a zoned DTSTART
-        ("FREQ=DAILY;UNTIL=20260310T235959", "UTC date-time"),  # floating: the old bug
-        ("FREQ=DAILY;UNTIL=20261340T000000Z", "not a valid date-time"),
-        ("FREQ=DAILY;WKST=XX", "WKST"),
-        ("FREQ=MONTHLY;BYDAY=XX", "BYDAY item"),
-        ("FREQ=MONTHLY;BYDAY=0MO", "ordinal 0"),
-        ("FREQ=MONTHLY;BYDAY=54MO", "ordinal 54"),
-        ("FREQ=WEEKLY;BYDAY=1MO", "ordinal"),  # RFC: only MONTHLY and YEARLY
-        ("FREQ=DAILY;BYDAY=-1FR", "ordinal"),
-        ("FREQ=YEARLY;BYWEEKNO=1;BYDAY=1MO", "BYWEEKNO"),
-        ("FREQ=MONTHLY;BYMONTHDAY=0", "BYMONTHDAY=0"),
-        ("FREQ=MONTHLY;BYMONTHDAY=32", "BYMONTHDAY=32"),
-        ("FREQ=MONTHLY;BYMONTHDAY=-32", "BYMONTHDAY=-32"),
-        ("FREQ=MONTHLY;BYMONTHDAY=1.5", "not a number"),
-        ("FREQ=YEARLY;BYMONTH=13", "BYMONTH=13"),
-        ("FREQ=YEARLY;BYMONTH=-1", "not a number"),
-        ("FREQ=DAILY;BYHOUR=24", "BYHOUR=24"),
-        ("FREQ=DAILY;BYMINUTE=60", "BYMINUTE=60"),
-        ("FREQ=DAILY;BYSECOND=61", "BYSECOND=61"),
-        ("FREQ=MONTHLY;BYDAY=MO;BYSETPOS=0", "BYSETPOS=0"),
-        ("FREQ=MONTHLY;BYDAY=MO;BYSETPOS=367", "BYSETPOS=367"),
-        ("FREQ=WEEKLY;BYMONTHDAY=1", "WEEKLY"),
-        ("FREQ=MONTHLY;BYYEARDAY=1", "BYYEARDAY"),
-        ("FREQ=MONTHLY;BYWEEKNO=1", "BYWEEKNO"),
-        ("FREQ=YEARLY;BYYEARDAY=0", "BYYEARDAY=0"),
-        ("FREQ=YEARLY;BYWEEKNO=54", "BYWEEKNO=54"),
-        ("FREQ=MONTHLY;BYSETPOS=1", "another BYxxx"),
-        ("FREQ=MONTHLY;BYSETPOS=1;COUNT=2", "another BYxxx"),
+        (
+            "FREQ=SOMETIMES",
+            "FREQ=SOMETIMES is not one of SECONDLY, MINUTELY, HOURLY, DAILY, WEEKLY, MONTHLY, YEARLY",
+        ),
+        ("FREQ=DAILY;FREQ=WEEKLY", "FREQ is given twice"),
+        ("FREQ=DAILY;X-NAME=1", "unknown part X-NAME"),
+        ("FREQ=WEEKLY;INTERVAL=0", "INTERVAL=0 is not a positive whole number"),
+        ("FREQ=WEEKLY;INTERVAL=-1", "INTERVAL=-1 is not a positive whole number"),
+        ("FREQ=DAILY;COUNT=0", "COUNT=0 is not a positive whole number"),
+        ("FREQ=DAILY;COUNT=2;UNTIL=20260101T000000Z", "UNTIL and COUNT exclude each other"),
+        (
+            "FREQ=DAILY;UNTIL=2026",
+            "UNTIL=2026 must be a UTC date-time like 20261231T230000Z, since DTSTART has a time zone",
+        ),
+        (
+            "FREQ=DAILY;UNTIL=20260310",
+            "UNTIL=20260310 must be a UTC date-time like 20261231T230000Z, since DTSTART has a time zone",
+        ),  # a DATE next to a zoned DTSTART
+        (
+            "FREQ=DAILY;UNTIL=20260310T235959",
+            "UNTIL=20260310T235959 must be a UTC date-time like 20261231T230000Z, since DTSTART has a time zone",
+        ),  # floating: the old bug
+        ("FREQ=DAILY;UNTIL=20261340T000000Z", "UNTIL=20261340T000000Z is not a valid date-time"),
+        ("FREQ=DAILY;WKST=XX", "WKST=XX is not a weekday"),
+        ("FREQ=MONTHLY;BYDAY=XX", "BYDAY item 'XX' is not a weekday like MO or 2TU"),
+        ("FREQ=MONTHLY;BYDAY=0MO", "BYDAY ordinal 0 is outside ±1..53"),
+        ("FREQ=MONTHLY;BYDAY=54MO", "BYDAY ordinal 54 is outside ±1..53"),
+        (
+            "FREQ=WEEKLY;BYDAY=1MO",
+            "a BYDAY ordinal (like 1MO) needs FREQ=MONTHLY or YEARLY",
+        ),  # RFC: only MONTHLY and YEARLY
+        ("FREQ=DAILY;BYDAY=-1FR", "a BYDAY ordinal (like 1MO) needs FREQ=MONTHLY or YEARLY"),
+        ("FREQ=YEARLY;BYWEEKNO=1;BYDAY=1MO", "a BYDAY ordinal cannot go with BYWEEKNO"),
+        ("FREQ=MONTHLY;BYMONTHDAY=0", "BYMONTHDAY=0 is outside ±1..31"),
+        ("FREQ=MONTHLY;BYMONTHDAY=32", "BYMONTHDAY=32 is outside ±1..31"),
+        ("FREQ=MONTHLY;BYMONTHDAY=-32", "BYMONTHDAY=-32 is outside ±1..31"),
+        ("FREQ=MONTHLY;BYMONTHDAY=1.5", "BYMONTHDAY item '1.5' is not a number"),
+        ("FREQ=YEARLY;BYMONTH=13", "BYMONTH=13 is outside 1..12"),
+        ("FREQ=YEARLY;BYMONTH=-1", "BYMONTH item '-1' is not a number"),
+        ("FREQ=DAILY;BYHOUR=24", "BYHOUR=24 is outside 0..23"),
+        ("FREQ=DAILY;BYMINUTE=60", "BYMINUTE=60 is outside 0..59"),
+        ("FREQ=DAILY;BYSECOND=61", "BYSECOND=61 is outside 0..60"),
+        ("FREQ=MONTHLY;BYDAY=MO;BYSETPOS=0", "BYSETPOS=0 is outside ±1..366"),
+        ("FREQ=MONTHLY;BYDAY=MO;BYSETPOS=367", "BYSETPOS=367 is outside ±1..366"),
+        ("FREQ=WEEKLY;BYMONTHDAY=1", "BYMONTHDAY cannot go with FREQ=WEEKLY"),
+        ("FREQ=MONTHLY;BYYEARDAY=1", "BYYEARDAY cannot go with FREQ=MONTHLY"),
+        ("FREQ=MONTHLY;BYWEEKNO=1", "BYWEEKNO needs FREQ=YEARLY"),
+        ("FREQ=YEARLY;BYYEARDAY=0", "BYYEARDAY=0 is outside ±1..366"),
+        ("FREQ=YEARLY;BYWEEKNO=54", "BYWEEKNO=54 is outside ±1..53"),
+        ("FREQ=MONTHLY;BYSETPOS=1", "BYSETPOS needs another BYxxx part"),
+        ("FREQ=MONTHLY;BYSETPOS=1;COUNT=2", "BYSETPOS needs another BYxxx part"),
     ],
 )
 def test_malformed_rules_are_invalid_not_unsupported(rule: str, why: str) -> None:
     dtstart = datetime(2026, 3, 2, 9, 0, tzinfo=BERLIN)
-    with pytest.raises(InvalidRecurrence, match=why) as raised:
+    with pytest.raises(InvalidRecurrence) as raised:
         parse_rrule(rule, dtstart=dtstart)
     assert not isinstance(raised.value, UnsupportedRecurrence)
+    assert str(raised.value) == f"invalid RRULE {rule!r}: {why}"
+    assert (raised.value.field, raised.value.code) == ("recurrence", "INVALID_RECURRENCE")
 
 
-def test_dtstart_must_carry_its_time_zone() -> None:
-    with pytest.raises(InvalidRecurrence, match="time zone"):
-        parse_rrule("FREQ=DAILY", dtstart=datetime(2026, 3, 2, 9))
-    with pytest.raises(InvalidRecurrence, match="time zone"):
-        to_rrule(Recurrence(pattern="daily"), datetime(2026, 3, 2, 9))
+class _NoOffset(tzinfo):
+    """A tzinfo that knows no offset: as good as none."""
+
+    def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+
+@pytest.mark.parametrize(
+    "start", [datetime(2026, 3, 2, 9), datetime(2026, 3, 2, 9, tzinfo=_NoOffset())]
+)
+def test_dtstart_must_carry_its_time_zone(start: datetime) -> None:
+    with pytest.raises(InvalidRecurrence, match=r"^DTSTART needs a time zone$") as parsing:
+        parse_rrule("FREQ=DAILY", dtstart=start)
+    with pytest.raises(InvalidRecurrence, match=r"^DTSTART needs a time zone$") as writing:
+        to_rrule(Recurrence(pattern="daily"), start)
+    assert parsing.value.field == writing.value.field == "recurrence"
 
 
 def test_rrule_prefix_lower_case_and_trailing_semicolon_are_read() -> None:
