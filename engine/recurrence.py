@@ -33,8 +33,10 @@ Other spellings of the same dates are accepted too (BYSETPOS, BYMONTH limits, DA
 BYMONTHDAY, FREQ=MONTHLY;BYDAY=MO for every Monday...). Refused: several occurrences a day or a
 time other than DTSTART's (BYHOUR...), BYYEARDAY, BYWEEKNO, sub-daily FREQ, days RFC skips in
 some months while Exchange moves them to the month's last day, several days a month, months at no
-fixed step, intervals over Exchange's limits (daily/weekly 999, monthly 99, yearly none), COUNT
-over 999, and rules without any occurrence. UNTIL must be UTC (`...Z`): DTSTART always has a zone.
+fixed step from DTSTART's month, intervals over Exchange's limits (daily/weekly 999, monthly 99,
+yearly none), COUNT over 999, BYSETPOS that dateutil counts differently in the week DTSTART cuts
+short, and rules without any occurrence. UNTIL must be UTC (`...Z`): DTSTART always has a zone.
+A repeated local time (the autumn change) means its first occurrence, as RFC 5545 §3.3.5 says.
 """
 
 from __future__ import annotations
