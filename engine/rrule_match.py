@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import calendar
 import math
-from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, NoReturn
@@ -36,8 +35,6 @@ from engine.rrule_parts import RuleParts
 # by itself: it checks UNTIL only at an occurrence and would search on for a rule without any.
 REFERENCE_YEARS = (9970, 9997)
 _ALL_DAYS = frozenset(range(7))
-_INDEX = {1: WeekIndex.FIRST, 2: WeekIndex.SECOND, 3: WeekIndex.THIRD, 4: WeekIndex.FOURTH}
-_INDEX[-1] = WeekIndex.LAST
 _DU_FREQ: dict[str, Literal[0, 1, 2, 3, 4, 5, 6]] = {"MONTHLY": du.MONTHLY, "YEARLY": du.YEARLY}
 
 Fields = dict[str, Any]
@@ -72,14 +69,18 @@ class _Rule:
 
 def pattern_fields(parts: RuleParts, dtstart: datetime, text: str) -> Fields:
     """The Recurrence fields (without the range) for `parts` starting at `dtstart`."""
+    if parts.by("BYYEARDAY") or parts.by("BYWEEKNO"):
+        raise UnsupportedRecurrence(
+            f"Exchange cannot express RRULE {text!r}: "
+            "Exchange has no day-of-year or week-number patterns",
+            field="recurrence",
+        )
     rule = _explicit(parts, dtstart.date(), text)
     for name, value in (("BYHOUR", dtstart.hour), ("BYMINUTE", dtstart.minute)):
         if parts.by(name) not in (frozenset(), frozenset({value})):
             rule.refuse(f"{name} other than DTSTART's; every occurrence starts at its time")
     if parts.by("BYSECOND") not in (frozenset(), frozenset({dtstart.second})):
         rule.refuse("BYSECOND other than DTSTART's; every occurrence starts at its time")
-    if parts.by("BYYEARDAY") or parts.by("BYWEEKNO"):
-        rule.refuse("Exchange has no day-of-year or week-number patterns")
     if parts.freq in ("SECONDLY", "MINUTELY", "HOURLY"):
         rule.refuse("Exchange repeats a series at most daily")
     if rule.freq == "DAILY":
@@ -93,7 +94,7 @@ def pattern_fields(parts: RuleParts, dtstart: datetime, text: str) -> Fields:
 
 def _explicit(parts: RuleParts, start: date, text: str) -> _Rule:
     months, monthdays, days = parts.by("BYMONTH"), parts.by("BYMONTHDAY"), parts.byday
-    if not (monthdays or days or parts.by("BYYEARDAY") or parts.by("BYWEEKNO")):
+    if not (monthdays or days):
         # RFC 5545 / dateutil: what the rule leaves open is taken from DTSTART.
         if parts.freq == "YEARLY":
             months, monthdays = months or frozenset({start.month}), frozenset({start.day})
@@ -101,7 +102,7 @@ def _explicit(parts: RuleParts, start: date, text: str) -> _Rule:
             monthdays = frozenset({start.day})
         elif parts.freq == "WEEKLY":
             days = frozenset({(None, start.weekday())})
-    if parts.freq == "MONTHLY" or (parts.freq == "YEARLY" and months):
+    if parts.freq == "MONTHLY" or months:
         # No month has a sixth weekday: such ordinals pick nothing (and upset dateutil).
         possible = frozenset((n, wd) for n, wd in days if n is None or abs(n) <= 5)
         if days and not possible:
@@ -138,7 +139,7 @@ def _daily(rule: _Rule, start: date) -> Fields:
     if rule.monthdays:
         if rule.interval != 1:
             rule.refuse("every n-th day limited to days of the month fits no Exchange pattern")
-        return _monthly(replace(rule, freq="MONTHLY"), start)  # the same days, month by month
+        return _monthly(rule, start)  # the same days, month by month
     if rule.months:
         rule.refuse("Exchange cannot limit a daily series to some months")
     n = _limit_interval(rule, rule.interval, "daily")
@@ -209,7 +210,7 @@ def _yearly(rule: _Rule, start: date) -> Fields:
     if rule.interval == 1 and not rule.setpos and (rule.months or not rule.has_ordinals):
         # The same days, month by month (all twelve months: no limit in a monthly rule).
         limit = frozenset() if len(rule.months) == 12 else rule.months
-        return _monthly(replace(rule, freq="MONTHLY", months=limit), start)
+        return _monthly(replace(rule, months=limit), start)
     rule.refuse("it does not pick one day in one month every year")
 
 
@@ -270,29 +271,22 @@ def _year_month(day: date) -> tuple[int, ...]:
 def _period_dates(rule: _Rule, freq: str, key: Any) -> dict[tuple[int, ...], list[date]]:
     """dateutil's days of `rule` in each year or month of the reference years."""
     first, last = REFERENCE_YEARS
-    periods: dict[tuple[int, ...], list[date]] = defaultdict(list)
-    for year in range(first, last + 1):
-        for month in range(1, 13) if freq == "MONTHLY" else (1,):
-            periods[(year, month) if freq == "MONTHLY" else (year,)] = []
-    weekdays = [du.weekday(wd, n) for n, wd in sorted(rule.days, key=_day_key)]
+    years = range(first, last + 1)
+    monthly = freq == "MONTHLY"
+    keys = [(y, m) for y in years for m in range(1, 13)] if monthly else [(y,) for y in years]
+    periods: dict[tuple[int, ...], list[date]] = {k: [] for k in keys}
     expansion = du.rrule(
         _DU_FREQ[freq],
         dtstart=datetime(first, 1, 1),
         until=datetime(last, 12, 31),
-        wkst=rule.wkst,
         bymonth=sorted(rule.months) or None,
         bymonthday=sorted(rule.monthdays) or None,
-        byweekday=weekdays or None,
+        byweekday=[du.weekday(wd, n) for n, wd in rule.days] or None,
         bysetpos=sorted(rule.setpos) or None,
-        cache=False,
     )
     for moment in expansion:
         periods[key(moment.date())].append(moment.date())
     return periods
-
-
-def _day_key(item: tuple[int | None, int]) -> tuple[int, int]:
-    return (item[1], item[0] or 0)
 
 
 def _day_fields(rule: _Rule, samples: list[date], month: int | None) -> Fields:
@@ -311,22 +305,15 @@ def _day_fields(rule: _Rule, samples: list[date], month: int | None) -> Fields:
 
 
 def _candidates(rule: _Rule) -> list[Fields]:
-    """Every Exchange day selector; the ones the rule spells out first, so they round-trip."""
+    """Every Exchange day selector, in the order that makes `to_rrule`'s output round-trip.
+
+    Relative selectors never coincide with each other; absolute ones can in short months (day 30
+    and 31 of February), so the days the rule names come first. Where an absolute and a relative
+    selector coincide (day 1 and the first Day), the rule's own form decides.
+    """
     absolute = sorted((d for d in rule.monthdays if d > 0), reverse=True)
     if any(d < 0 for d in rule.monthdays):
-        absolute += [31, 30, 29]
-    absolute += range(1, 32)
-    relative: list[tuple[DaySpec, WeekIndex]] = []
-    ordinals = [(n, wd) for n, wd in rule.days if n is not None]
-    if len(rule.days) == 1 and ordinals and ordinals[0][0] in _INDEX:
-        n, wd = ordinals[0]
-        relative.append((DaySpec(WEEKDAYS[wd].value), _INDEX[n]))
-    if rule.plain_days and len(rule.setpos) == 1 and not ordinals:
-        (position,) = rule.setpos
-        spec = [s for s in DaySpec if s.weekdays() == rule.plain_days]
-        if spec and position in _INDEX:
-            relative.append((spec[0], _INDEX[position]))
-    relative += [(spec, index) for spec in DaySpec for index in WeekIndex]
-    by_day: list[Fields] = [{"day_of_month": d} for d in absolute]
-    by_weekday: list[Fields] = [{"day": s, "week_index": i} for s, i in relative]
+        absolute += [31, 30, 29]  # the last day: the largest day the month has
+    by_day: list[Fields] = [{"day_of_month": d} for d in [*absolute, *range(1, 32)]]
+    by_weekday: list[Fields] = [{"day": s, "week_index": i} for s in DaySpec for i in WeekIndex]
     return by_weekday + by_day if rule.days and not rule.monthdays else by_day + by_weekday

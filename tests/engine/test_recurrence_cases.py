@@ -29,6 +29,7 @@ from engine.rrule_parts import split_rrule
 BERLIN = ZoneInfo("Europe/Berlin")
 MON = datetime(2026, 3, 2, 9, 0, tzinfo=BERLIN)  # a Monday
 WED = datetime(2026, 3, 4, 9, 0, tzinfo=BERLIN)
+JAN = datetime(2026, 1, 5, 9, tzinfo=BERLIN)
 MO, TU, WE, TH, FR, SA, SU = list(Weekday)
 
 ACCEPTED: list[tuple[str, datetime, dict[str, Any]]] = [
@@ -159,6 +160,47 @@ ACCEPTED: list[tuple[str, datetime, dict[str, Any]]] = [
         {"pattern": "absolute_monthly", "interval": 3, "day_of_month": 2},
     ),
     (
+        "FREQ=YEARLY;BYMONTH=1,2,3,4,5,6,7,8,9,10,11,12;BYDAY=1MO",  # ordinals in each month
+        MON,
+        {"pattern": "relative_monthly", "day": DaySpec.MONDAY, "week_index": WeekIndex.FIRST},
+    ),
+    (
+        "FREQ=MONTHLY;BYMONTH=1,7;BYMONTHDAY=5",
+        JAN,
+        {"pattern": "absolute_monthly", "interval": 6, "day_of_month": 5},
+    ),
+    (
+        "FREQ=MONTHLY;BYMONTH=4;BYMONTHDAY=-1",
+        JAN,
+        {"pattern": "absolute_yearly", "day_of_month": 30, "month": 4},
+    ),
+    (
+        "FREQ=MONTHLY;BYMONTH=3;BYDAY=-1SU",
+        JAN,
+        {"pattern": "relative_yearly", "day": DaySpec.SUNDAY, "week_index": WeekIndex.LAST,
+         "month": 3},
+    ),
+    (
+        "FREQ=MONTHLY;INTERVAL=12;BYMONTHDAY=28,29,30;BYSETPOS=-1",
+        datetime(2026, 2, 2, 9, tzinfo=BERLIN),
+        {"pattern": "absolute_monthly", "interval": 12, "day_of_month": 30},
+    ),
+    (
+        "FREQ=WEEKLY;BYDAY=MO,WE,FR;BYSETPOS=-1;WKST=SU",
+        datetime(2026, 3, 5, 9, tzinfo=BERLIN),
+        {"pattern": "weekly", "weekdays": (FR,)},
+    ),
+    (
+        "FREQ=WEEKLY;BYDAY=TU,SA;BYSETPOS=1;WKST=WE",
+        WED,
+        {"pattern": "weekly", "weekdays": (SA,)},
+    ),
+    (
+        "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU,SA;BYSETPOS=-1;WKST=SA",
+        datetime(2026, 3, 9, 9, tzinfo=BERLIN),
+        {"pattern": "weekly", "interval": 2, "weekdays": (TU,), "first_day_of_week": SA},
+    ),
+    (
         "FREQ=YEARLY;BYMONTH=3;BYMONTHDAY=2;UNTIL=20300302T080000Z",
         MON,
         {"pattern": "absolute_yearly", "day_of_month": 2, "month": 3, "end_date": date(2030, 3, 2)},
@@ -178,8 +220,11 @@ def test_each_accepted_shape_gives_its_exchange_pattern(
     assert parse_rrule(to_rrule(recurrence, start), dtstart=start) == recurrence
 
 
-JAN = datetime(2026, 1, 5, 9, tzinfo=BERLIN)
 REFUSED = [
+    ("FREQ=WEEKLY;BYDAY=SU,MO;BYSETPOS=2;WKST=SU", MON,
+     "BYSETPOS counts differently in the week DTSTART cuts short"),
+    ("FREQ=YEARLY;BYDAY=53MO", MON, "it does not pick one day in one month every year"),
+    ("FREQ=MONTHLY;INTERVAL=99;BYMONTH=3", MON, "a monthly interval of 396 is over Exchange's 99"),
     ("FREQ=DAILY;INTERVAL=14;BYDAY=TU,FR", MON,
      "BYDAY never falls on the days INTERVAL reaches: no occurrence"),
     ("FREQ=DAILY;INTERVAL=3;BYDAY=MO,FR", MON, "every 3 days on 2 weekdays fits no weekly pattern"),
@@ -313,3 +358,20 @@ def test_until_at_the_ends_of_time() -> None:
     for until in ("00010101T000000Z", "00010101T050000Z", "00010102T000000Z"):
         with pytest.raises(UnsupportedRecurrence, match="no occurrence"):
             parse_rrule(f"FREQ=DAILY;UNTIL={until}", dtstart=new_york)
+
+
+def test_until_counts_whole_seconds_and_the_first_of_a_repeated_hour() -> None:
+    """dateutil drops DTSTART's microseconds; 02:30 on the autumn change is the first 02:30."""
+    fraction = datetime(2026, 3, 2, 9, 0, 0, 500000, tzinfo=BERLIN)
+    assert parse_rrule("FREQ=DAILY;UNTIL=20260310T080000Z", dtstart=fraction).end_date == date(
+        2026, 3, 10
+    )
+    night = datetime(2026, 10, 20, 2, 30, tzinfo=BERLIN)
+    rule = "FREQ=DAILY;UNTIL=20261025T003000Z"  # 02:30 CEST, before the clocks go back
+    assert parse_rrule(rule, dtstart=night).end_date == date(2026, 10, 25)
+    assert list(rrulestr(rule, dtstart=night))[-1].date() == date(2026, 10, 25)
+    weekly = parse_rrule("FREQ=DAILY;COUNT=2", dtstart=night)
+    assert (
+        to_rrule(weekly.model_copy(update={"count": None, "end_date": date(2026, 10, 25)}), night)
+        == rule
+    )
