@@ -64,7 +64,7 @@ def split_rrule(text: str) -> RuleParts:
     raw: dict[str, str] = {}
     for part in body.split(";"):
         if not part.strip():
-            continue  # a trailing ';' is harmless
+            _fail("it has an empty part (';' twice or at the end)", text)
         key, sep, value = part.partition("=")
         key, value = key.strip().upper(), value.strip().upper()
         if not sep or not value:

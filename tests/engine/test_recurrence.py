@@ -298,6 +298,12 @@ def test_rules_exchange_cannot_express_are_refused_with_the_reason(
         ),
         ("FREQ=DAILY;FREQ=WEEKLY", "FREQ is given twice"),
         ("FREQ=DAILY;X-NAME=1", "unknown part X-NAME"),
+        ("FREQ=DAILY;COUNT=2=3", "COUNT=2=3 is not a positive whole number"),
+        ("FREQ=DAILY;COUNT=", "part 'COUNT=' has no value"),
+        ("FREQ=DAILY;;COUNT=2", "it has an empty part (';' twice or at the end)"),
+        ("FREQ=DAILY;COUNT=2;", "it has an empty part (';' twice or at the end)"),
+        ("FREQ=DAILY;BYYEARDAY=1", "BYYEARDAY cannot go with FREQ=DAILY"),
+        ("FREQ=WEEKLY;BYYEARDAY=1", "BYYEARDAY cannot go with FREQ=WEEKLY"),
         ("FREQ=WEEKLY;INTERVAL=0", "INTERVAL=0 is not a positive whole number"),
         ("FREQ=WEEKLY;INTERVAL=-1", "INTERVAL=-1 is not a positive whole number"),
         ("FREQ=DAILY;COUNT=0", "COUNT=0 is not a positive whole number"),
@@ -372,9 +378,9 @@ def test_dtstart_must_carry_its_time_zone(start: datetime) -> None:
     assert parsing.value.field == writing.value.field == "recurrence"
 
 
-def test_rrule_prefix_lower_case_and_trailing_semicolon_are_read() -> None:
+def test_rrule_prefix_and_lower_case_are_read() -> None:
     dtstart = datetime(2026, 3, 2, 9, 0, tzinfo=BERLIN)
-    assert parse_rrule("RRULE:freq=weekly;byday=mo,we;", dtstart=dtstart) == Recurrence(
+    assert parse_rrule("RRULE:freq=weekly;byday=mo,we", dtstart=dtstart) == Recurrence(
         pattern="weekly", weekdays=(Weekday.MONDAY, Weekday.WEDNESDAY)
     )
 

@@ -201,6 +201,16 @@ ACCEPTED: list[tuple[str, datetime, dict[str, Any]]] = [
         {"pattern": "weekly", "interval": 2, "weekdays": (TU,), "first_day_of_week": SA},
     ),
     (
+        "FREQ=DAILY;INTERVAL=3;BYDAY=MO,SU",  # Sunday is the 6th day: still DTSTART's week
+        MON,
+        {"pattern": "weekly", "interval": 3, "weekdays": (MO, SU), "first_day_of_week": MO},
+    ),
+    (
+        "FREQ=MONTHLY;BYMONTHDAY=1;BYDAY=MO,TU,WE,TH,FR,SA,SU",  # the form decides: day 1
+        MON,
+        {"pattern": "absolute_monthly", "day_of_month": 1},
+    ),
+    (
         "FREQ=YEARLY;BYMONTH=3;BYMONTHDAY=2;UNTIL=20300302T080000Z",
         MON,
         {"pattern": "absolute_yearly", "day_of_month": 2, "month": 3, "end_date": date(2030, 3, 2)},
@@ -220,7 +230,13 @@ def test_each_accepted_shape_gives_its_exchange_pattern(
     assert parse_rrule(to_rrule(recurrence, start), dtstart=start) == recurrence
 
 
+TUE = datetime(2026, 3, 3, 9, 0, tzinfo=BERLIN)
 REFUSED = [
+    ("FREQ=DAILY;BYMONTHDAY=1,15;BYSETPOS=1", MON,
+     "it picks 2 days in a January; Exchange picks one a month"),
+    ("FREQ=DAILY;INTERVAL=2;BYDAY=MO,TU,WE", MON, "every 2 days on 3 weekdays fits no weekly pattern"),
+    ("FREQ=WEEKLY;BYDAY=MO,TH;BYSETPOS=1;WKST=SU", TUE,
+     "BYSETPOS counts differently in the week DTSTART cuts short"),
     ("FREQ=WEEKLY;BYDAY=SU,MO;BYSETPOS=2;WKST=SU", MON,
      "BYSETPOS counts differently in the week DTSTART cuts short"),
     ("FREQ=YEARLY;BYDAY=53MO", MON, "it does not pick one day in one month every year"),
@@ -375,3 +391,21 @@ def test_until_counts_whole_seconds_and_the_first_of_a_repeated_hour() -> None:
         to_rrule(weekly.model_copy(update={"count": None, "end_date": date(2026, 10, 25)}), night)
         == rule
     )
+
+
+def test_expansion_stops_at_until_and_before_the_year_9999() -> None:
+    daily = Recurrence(pattern="daily")
+    assert list(daily.dates(date(2026, 3, 2), until=date(2026, 3, 4))) == [
+        date(2026, 3, 2),
+        date(2026, 3, 3),
+        date(2026, 3, 4),
+    ]
+    assert list(daily.dates(date(9998, 12, 30))) == [date(9998, 12, 30), date(9998, 12, 31)]
+    sundays = Recurrence(pattern="weekly", weekdays=(SU,))
+    assert list(sundays.dates(date(9998, 12, 20))) == [
+        date(9998, 12, 20),
+        date(9998, 12, 27),
+        date(9999, 1, 3),  # in the week that starts in 9998
+    ]
+    new_year = Recurrence(pattern="absolute_yearly", day_of_month=1, month=1)
+    assert list(new_year.dates(date(9997, 6, 1))) == [date(9998, 1, 1)]
