@@ -409,3 +409,19 @@ def test_expansion_stops_at_until_and_before_the_year_9999() -> None:
     ]
     new_year = Recurrence(pattern="absolute_yearly", day_of_month=1, month=1)
     assert list(new_year.dates(date(9997, 6, 1))) == [date(9998, 1, 1)]
+
+
+def test_weeks_count_from_the_first_day_of_week_before_the_start() -> None:
+    """Every other week from Sunday, started on a Monday: week 0 runs Sunday 1 to Saturday 7."""
+    weekends = Recurrence(pattern="weekly", interval=2, weekdays=(SA, SU), first_day_of_week=SU)
+    assert list(itertools.islice(weekends.dates(date(2026, 3, 2)), 3)) == [
+        date(2026, 3, 7),
+        date(2026, 3, 15),
+        date(2026, 3, 21),
+    ]
+    rule = to_rrule(weekends, datetime(2026, 3, 7, 9, 0, tzinfo=BERLIN))
+    assert [d.date() for d in itertools.islice(rrulestr(rule, dtstart=MON), 3)] == [
+        date(2026, 3, 7),
+        date(2026, 3, 15),
+        date(2026, 3, 21),
+    ]
