@@ -195,7 +195,7 @@ def appointment_snapshot(row: Row, exceptions: list[Row], participants: list[Row
     rrule = as_optional_text(row["rrule"], "rrule")
     recurrence = None
     if rrule is not None and rrule.strip():
-        recurrence = parse_rrule(rrule, series_start=start.astimezone(tz).date())
+        recurrence = parse_rrule(rrule, dtstart=start.astimezone(tz))
     modified: list[dict[str, Any]] = []
     deleted = []
     for ex in exceptions:

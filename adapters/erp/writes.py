@@ -30,9 +30,10 @@ from adapters.erp.schema import (
 )
 from adapters.erp.snapshots import load_items
 from engine.errors import NotFound, PermanentError, VersionConflict
-from engine.model import Appointment, ItemKind, Side, Task
+from engine.model import Appointment, ItemKind, Side, Task, zone
 from engine.observation import derive_stream_id
 from engine.ports import Write, WriteResult
+from engine.recurrence import to_rrule
 
 
 def apply_write(conn: Connection, user: str, stream_id: uuid.UUID, write: Write) -> WriteResult:
@@ -225,7 +226,9 @@ def row_values(snapshot: Appointment | Task) -> dict[str, Any]:
             "private": snapshot.private,
             "reminder_minutes": snapshot.reminder_minutes,
             "time_zone": snapshot.time_zone,
-            "rrule": None if snapshot.recurrence is None else snapshot.recurrence.to_rrule(),
+            "rrule": None
+            if snapshot.recurrence is None
+            else to_rrule(snapshot.recurrence, snapshot.start.astimezone(zone(snapshot.time_zone))),
         }
     return {
         "subject": snapshot.subject,

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initialize, invariant, rule
 
-from engine.model import Appointment, ItemKind, Side, Task, TaskStatus
+from engine.model import Appointment, ItemKind, Side, Task, TaskStatus, zone
 from engine.options import SyncOptions
 from engine.recurrence import Recurrence
 from tests.harness import Harness, at
@@ -93,7 +93,7 @@ class BothSidesConverge(RuleBasedStateMachine):
             info_text=text,
             start=at(day, hour),
             end=at(day, hour + 1),
-            rrule=series.to_rrule() if series else None,
+            rrule=series.to_rrule(at(day, hour)) if series else None,
         )
         self.erp_info[row] = text
         return row
@@ -152,11 +152,12 @@ class BothSidesConverge(RuleBasedStateMachine):
             or not current.data.get("rrule")
         ):
             return
-        if series is not None:
-            self.world.erp.edit(row, rrule=series.to_rrule())  # stale exceptions stay in the row
-            return
         snapshot = self.world.erp.snapshot_of(row)
         assert isinstance(snapshot, Appointment)
+        if series is not None:
+            start = snapshot.start.astimezone(zone(snapshot.time_zone))
+            self.world.erp.edit(row, rrule=series.to_rrule(start))  # stale exceptions stay
+            return
         starts = snapshot.occurrence_starts()
         if index >= len(starts):
             return

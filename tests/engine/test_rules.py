@@ -40,7 +40,7 @@ WEEKLY_MON_WED = Recurrence(pattern="weekly", weekdays=("monday", "wednesday"), 
 def jour_fixe(world: Harness) -> tuple[str, list[datetime]]:
     """A weekly Monday/Wednesday series in the ERP (Mon 7 Dec, six times) and its original starts."""
     series = world.erp_appointment(
-        subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule()
+        subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule(at(7, 9))
     )
     snapshot = world.erp.snapshot_of(series)
     assert isinstance(snapshot, Appointment)
@@ -136,7 +136,7 @@ def test_r2_pattern_change_in_the_erp_keeps_exceptions_that_still_fall_on_the_pa
     world.sync()
     # Wednesdays become Fridays: Monday's deleted occurrence still fits, Wednesday's does not.
     mon_fri = Recurrence(pattern="weekly", weekdays=("monday", "friday"), count=6)  # type: ignore[arg-type]
-    world.erp.edit(series, rrule=mon_fri.to_rrule())
+    world.erp.edit(series, rrule=mon_fri.to_rrule(at(7, 9)))
     world.sync()
     exported = world.counterpart_in_exchange(series).content
     assert isinstance(exported, Appointment)

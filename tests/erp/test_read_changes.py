@@ -202,7 +202,7 @@ BAD_ROWS: dict[str, tuple[str, dict[str, Any], str, str]] = {
     ),
     "RRULE Exchange cannot express": (
         "appointment",
-        weekly_series(rrule="FREQ=MONTHLY;BYDAY=MO"),
+        weekly_series(rrule="FREQ=MONTHLY;INTERVAL=2;BYDAY=MO"),
         "UNSUPPORTED_RECURRENCE",
         "",
     ),

@@ -1,0 +1,274 @@
+"""parse_rrule against python-dateutil on generated rules and zoned starts (R2).
+
+For every generated RFC 5545 rule and DTSTART (Europe/Berlin across DST, America/New_York,
+Pacific/Auckland, UTC, all-day midnight):
+- accepted: Exchange's expansion of the pattern (`local_occurrence_starts` in the zone) gives
+  dateutil's occurrences — dates, wall-clock times, UTC instants — and, for a finite rule, the
+  same number of them;
+- refused as unsupported: the rule has no occurrence at all (Exchange has no empty series), or
+  every Exchange pattern that could start like it (all of them, built from dateutil's first
+  occurrences) expands differently from dateutil — shown by expanding each one.
+"""
+
+from __future__ import annotations
+
+import datetime as _datetime_module
+import itertools
+import math
+import types
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dateutil import rrule as du_rrule
+from dateutil.rrule import rrulestr
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from engine.recurrence import (
+    DaySpec,
+    InvalidRecurrence,
+    Recurrence,
+    UnsupportedRecurrence,
+    WeekIndex,
+    local_occurrence_starts,
+    parse_rrule,
+)
+
+ZONES = [ZoneInfo(name) for name in ("Europe/Berlin", "America/New_York", "Pacific/Auckland")]
+ZONES.append(ZoneInfo("UTC"))
+DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+HORIZON_YEARS = 8  # every comparison runs this far from DTSTART
+LIMIT = 800  # ... or this many occurrences
+
+
+@st.composite
+def dtstarts(draw: st.DrawFn) -> datetime:
+    zone = draw(st.sampled_from(ZONES))
+    day = draw(
+        st.one_of(
+            st.dates(date(2025, 1, 1), date(2027, 12, 31)),
+            # The days around the DST changes in Europe, the US and New Zealand.
+            st.sampled_from([date(2026, 3, 29), date(2026, 3, 8), date(2026, 4, 5)]).flatmap(
+                lambda d: st.integers(-8, 8).map(lambda k: d + timedelta(days=k))
+            ),
+        )
+    )
+    clock = draw(
+        st.one_of(
+            st.just(time(0, 0)),  # an all-day series: midnight in its zone
+            st.sampled_from([time(2, 30), time(9, 0), time(23, 30)]),
+            # RFC 5545 §3.3.5: a repeated local time means its first occurrence (fold 0).
+            st.times().map(lambda t: t.replace(microsecond=0, fold=0)),
+        )
+    )
+    return datetime.combine(day, clock, tzinfo=zone)
+
+
+@st.composite
+def rules(draw: st.DrawFn, dtstart: datetime) -> str:
+    """An RFC 5545-valid RRULE (no MUST NOT broken) with DAILY..YEARLY semantics to test."""
+    freq = draw(st.sampled_from(["DAILY", "WEEKLY", "MONTHLY", "YEARLY"]))
+    parts = [f"FREQ={freq}"]
+    interval = draw(
+        st.one_of(st.just(1), st.integers(1, 14), st.sampled_from([24, 99, 100, 999, 1000]))
+    )
+    if interval != 1 or draw(st.booleans()):
+        parts.append(f"INTERVAL={interval}")
+    by: list[str] = []
+    if draw(st.booleans()):
+        ordinals = freq in ("MONTHLY", "YEARLY") and draw(st.booleans())
+        days = draw(st.lists(st.sampled_from(DAYS), min_size=1, max_size=7, unique=True))
+        ordinal = st.sampled_from([1, 2, 3, 4, 5, -1, -2])
+        by.append("BYDAY=" + ",".join(f"{draw(ordinal)}{d}" if ordinals else d for d in days))
+    if freq != "WEEKLY" and draw(st.booleans()):
+        monthday = st.one_of(st.integers(1, 31), st.integers(-31, -1), st.sampled_from([-1, 28]))
+        values = draw(st.lists(monthday, min_size=1, max_size=4, unique=True))
+        by.append("BYMONTHDAY=" + ",".join(map(str, values)))
+    if draw(st.integers(0, 3)) == 0:
+        months = draw(st.lists(st.integers(1, 12), min_size=1, max_size=3, unique=True))
+        by.append("BYMONTH=" + ",".join(map(str, months)))
+    if by and draw(st.integers(0, 2)) == 0:
+        positions = draw(st.lists(st.sampled_from([1, 2, 3, 4, -1, -2]), min_size=1, max_size=2))
+        by.append("BYSETPOS=" + ",".join(map(str, sorted(set(positions)))))
+    if draw(st.integers(0, 4)) == 0:
+        by.append(f"BYHOUR={draw(st.sampled_from([dtstart.hour, (dtstart.hour + 1) % 24]))}")
+    parts += draw(st.permutations(by))
+    end = draw(st.sampled_from(["none", "count", "until"]))
+    if end == "count":
+        parts.append(f"COUNT={draw(st.one_of(st.integers(1, 12), st.just(1000)))}")
+    elif end == "until":
+        # Around the local start time of a later day: before or after it, and across UTC dates.
+        later = dtstart + timedelta(
+            days=draw(st.integers(-3, 800)), minutes=draw(st.integers(-14 * 60, 14 * 60))
+        )
+        parts.append(f"UNTIL={later.astimezone(UTC):%Y%m%dT%H%M%SZ}")
+    if draw(st.booleans()):
+        parts.append(f"WKST={draw(st.sampled_from(DAYS))}")
+    return ";".join(parts)
+
+
+def bounded(rule: str, dtstart: datetime, last_year: int) -> Any:
+    """dateutil's rrule for `rule`, iterating no further than `last_year`.
+
+    dateutil looks at its UNTIL only when it finds an occurrence, so a rule without any (BYSETPOS
+    beyond the day's one candidate, 30 February...) would search up to the year 9999. Its own
+    iterator is run with `datetime.MAXYEAR` (where it stops by itself) set to `last_year`.
+    """
+    expansion = rrulestr(rule, dtstart=dtstart, cache=False)
+    patched = types.SimpleNamespace(**vars(_datetime_module))
+    patched.MAXYEAR = last_year
+    code = du_rrule.rrule._iter  # type: ignore[attr-defined]
+    scope = {**vars(du_rrule), "datetime": patched}
+    iterate = types.FunctionType(code.__code__, scope, code.__name__, code.__defaults__)
+    expansion._iter = types.MethodType(iterate, expansion)  # type: ignore[union-attr]
+    return expansion
+
+
+def dateutil_starts(rule: str, dtstart: datetime) -> list[datetime]:
+    """dateutil's occurrences (aware, in the zone) up to the horizon."""
+    until = (dtstart + timedelta(days=366 * HORIZON_YEARS)).astimezone(UTC)
+    until = min(until, _until(rule) or until)
+    expansion = bounded(rule, dtstart, until.year + 1)
+    count = _count(rule)
+    in_time = itertools.takewhile(lambda d: d <= until, expansion)
+    return list(itertools.islice(in_time, min(count or LIMIT, LIMIT)))
+
+
+def _until(rule: str) -> datetime | None:
+    for part in rule.split(";"):
+        if part.startswith("UNTIL="):
+            return datetime.strptime(part[6:], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return None
+
+
+def _count(rule: str) -> int | None:
+    return next((int(p[6:]) for p in rule.split(";") if p.startswith("COUNT=")), None)
+
+
+def exchange_starts(recurrence: Recurrence, dtstart: datetime) -> Iterator[datetime]:
+    """Exchange's occurrences up to the horizon, as the engine builds them (naive local + zone)."""
+    horizon = dtstart.date() + timedelta(days=366 * HORIZON_YEARS)
+    first_local = dtstart.replace(tzinfo=None)
+    starts = local_occurrence_starts(recurrence, first_local, until=horizon)
+    for local in itertools.islice(starts, LIMIT):
+        yield local.replace(tzinfo=dtstart.tzinfo)
+
+
+def unbounded(rule: str) -> str:
+    return ";".join(p for p in rule.split(";") if not p.startswith(("COUNT=", "UNTIL=")))
+
+
+def is_finite(rule: str) -> bool:
+    return "COUNT=" in rule or "UNTIL=" in rule
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.generate],
+)
+@given(data=st.data(), dtstart=dtstarts())
+def test_every_generated_rule_is_converted_exactly_or_refused_with_proof(
+    data: st.DataObject, dtstart: datetime
+) -> None:
+    rule = data.draw(rules(dtstart), label="rule")
+    try:
+        recurrence = parse_rrule(rule, dtstart=dtstart)
+    except UnsupportedRecurrence:
+        assert_no_exchange_pattern_gives(rule, dtstart)
+        return
+    except InvalidRecurrence as error:  # pragma: no cover - the generator writes valid rules
+        raise AssertionError(f"valid rule {rule!r} called malformed: {error}") from error
+    expected = dateutil_starts(rule, dtstart)
+    actual = list(exchange_starts(recurrence, dtstart))
+    assert [d.replace(tzinfo=None) for d in actual] == [d.replace(tzinfo=None) for d in expected]
+    assert [d.astimezone(UTC) for d in actual] == [d.astimezone(UTC) for d in expected]
+    count, until = _count(rule), _until(rule)
+    horizon = dtstart + timedelta(days=366 * HORIZON_YEARS)
+    if len(expected) == count or (until is not None and until <= horizon and len(expected) < LIMIT):
+        everything = list(local_occurrence_starts(recurrence, dtstart.replace(tzinfo=None)))
+        assert len(everything) == len(expected)  # the whole finite series, not a prefix
+
+
+def assert_no_exchange_pattern_gives(rule: str, dtstart: datetime) -> None:
+    """The refusal is right: no series, or every candidate Exchange pattern differs."""
+    expected = [d.replace(tzinfo=None) for d in dateutil_starts(rule, dtstart)]
+    if not expected:
+        return  # no occurrence at all: Exchange has no empty series
+    if (_count(rule) or 0) > 999:
+        return  # Exchange numbers at most 999 occurrences
+    if len({d.time() for d in expected}) > 1 or expected[0].time() != dtstart.time():
+        return  # occurrences at another time of day than DTSTART's: Exchange has one per series
+    # The pattern is compared without its range (COUNT and UNTIL translate exactly) over the
+    # Gregorian calendar's whole 400-year cycle: a weekly pattern can follow a calendar rule for
+    # decades (every 11 years on 21 November is every 574 weeks until 2100).
+    horizon = (dtstart + timedelta(days=146097)).astimezone(UTC)
+    pattern = bounded(unbounded(rule), dtstart, horizon.year + 1)
+    in_time = itertools.takewhile(lambda d: d <= horizon, pattern)
+    pattern_dates = [d.date() for d in itertools.islice(in_time, 3000)]
+    if len(pattern_dates) < 2:
+        return  # one date in 400 years: no Exchange interval reaches that far
+    for candidate in candidate_patterns(pattern_dates, dtstart.date()):
+        ours = itertools.islice(candidate.dates(dtstart.date(), until=horizon.date()), 3000)
+        same = all(a == b for a, b in itertools.zip_longest(ours, pattern_dates))
+        assert not same, f"{rule!r} was refused, but {candidate!r} gives its dates"
+
+
+def candidate_patterns(dates: list[date], start: date) -> Iterator[Recurrence]:
+    """Every Exchange pattern whose first occurrences could be dateutil's."""
+    first, second = dates[0], dates[1]
+    yield from _valid(pattern="daily", interval=(second - first).days)
+    for wkst in range(7):
+        week_of = [
+            (d - timedelta(days=(d.weekday() - wkst) % 7) - _week(start, wkst)).days // 7
+            for d in dates[:60]
+        ]
+        steps = {w for w in week_of if w > 0}
+        weekdays = tuple(sorted({d.weekday() for d in dates[:60]}))
+        names = tuple(_DAY_NAMES[wd] for wd in weekdays)
+        for interval in {min(steps, default=1), math.gcd(*week_of) or 1}:
+            yield from _valid(
+                pattern="weekly",
+                interval=interval,
+                weekdays=names,
+                first_day_of_week=_DAY_NAMES[wkst],
+            )
+    months = (second.year - first.year) * 12 + second.month - first.month
+    selectors: list[dict[str, Any]] = [{"day_of_month": d} for d in range(1, 32)]
+    selectors += [{"day": s, "week_index": i} for s in DaySpec for i in WeekIndex]
+    for selector in selectors:
+        kind = "absolute" if "day_of_month" in selector else "relative"
+        yield from _valid(pattern=f"{kind}_monthly", interval=months, **selector)
+        yield from _valid(pattern=f"{kind}_yearly", month=first.month, **selector)
+
+
+_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _week(day: date, wkst: int) -> date:
+    return day - timedelta(days=(day.weekday() - wkst) % 7)
+
+
+def _valid(**fields: Any) -> Iterator[Recurrence]:
+    try:
+        yield Recurrence(**fields)
+    except ValueError:  # pydantic's ValidationError wraps InvalidRecurrence
+        return  # not a pattern Exchange has (e.g. an interval over its limit)
+
+
+def test_the_refusal_check_finds_a_pattern_when_there_is_one() -> None:
+    """The proof above is not vacuous: for an expressible rule it finds the pattern."""
+    dtstart = datetime(2026, 1, 31, 9, 0, tzinfo=ZONES[0])
+    dates = [
+        d.date()
+        for d in itertools.islice(rrulestr("FREQ=MONTHLY;BYMONTHDAY=-1", dtstart=dtstart), 40)
+    ]
+    found = [
+        c
+        for c in candidate_patterns(dates, dtstart.date())
+        if list(itertools.islice(c.dates(dtstart.date()), 40)) == dates
+    ]
+    assert Recurrence(pattern="absolute_monthly", day_of_month=31) in found
