@@ -16,7 +16,7 @@ from engine.recurrence import Recurrence, local_occurrence_starts, parse_rrule
 
 def series_recurrence(rule: str, start: datetime, tz: ZoneInfo) -> Recurrence:
     """The Exchange pattern of `rule` for a series that starts at `start` in `tz`."""
-    return parse_rrule(rule, series_start=start.astimezone(tz).date())
+    return parse_rrule(rule, dtstart=start.astimezone(tz))
 
 
 def rule_problem(rule: str, start: datetime, time_zone: str) -> str | None:
