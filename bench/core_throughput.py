@@ -99,7 +99,7 @@ def engine_rate(directory: Path, changes: int, users: int) -> dict[str, float]:
         erp.save_user(User(login=login, mailbox=f"{login}@example.com", allow_sync=True))
     store = EventStore(StoreLocation(str(directory / "einklang.db")))
     projector = Projector(store)
-    engine = Engine(store, erp, exchange, SyncOptions(), clock=clock, projector=projector)
+    engine = Engine(store, erp, exchange, SyncOptions(), clock=clock, index=projector)
     engine.start()
     # Half creations, half edits of items the engine already transferred.
     created = changes // 2

@@ -10,10 +10,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from engine.model import Frozen, ItemKind, ItemSnapshot, ModifiedOccurrence, Side, User
 from engine.observation import Observation, UserChange
+
+if TYPE_CHECKING:  # engine.state imports this module
+    from engine.state import Status
 
 Operation = Literal["create", "update", "delete"]
 
@@ -114,3 +117,21 @@ class ExchangePort(Protocol):
         ...
 
     def find_by_stream_id(self, user: User, kind: ItemKind, stream_id: uuid.UUID) -> str | None: ...
+
+
+class ItemIndex(Protocol):
+    """The engine's lookups over what it has recorded: which items exist, which wait for a
+    retry or a write, which belong to a user. Implemented by the projections
+    (`projections.projector.Projector`); the engine never imports them."""
+
+    def run(self, *, per_transaction: int | None = None) -> int: ...
+
+    def stream_ids(self) -> set[uuid.UUID]: ...
+
+    def exchange_ids(self) -> dict[tuple[str, str], uuid.UUID]: ...
+
+    def retries(self) -> dict[uuid.UUID, datetime]: ...
+
+    def streams_in_flight(self) -> list[uuid.UUID]: ...
+
+    def streams_of_user(self, user: str, *, status: Status | None = None) -> list[uuid.UUID]: ...

@@ -229,9 +229,17 @@ def _monthly(rule: _Rule, start: date) -> Fields:
     ]
     if not active:
         rule.refuse("BYMONTH never meets the months INTERVAL reaches: no occurrence")
+    periods = _period_dates(rule, "MONTHLY", _year_month)
+    # A month that never has the day (30 February) is never an occurrence, in RFC 5545 and in
+    # what remains: only a month that lacks it in some years (29 February) cannot be expressed.
+    never = {m for m in range(1, 13) if not any(d for (_, mm), d in periods.items() if mm == m)}
+    dropped = {i % 12 + 1 for i in active} & never
+    active = [i for i in active if i % 12 + 1 not in never]
+    if not active:
+        rule.refuse("no month it reaches ever has its day: no occurrence")
     residues = {i % 12 + 1 for i in active}
     samples = []
-    for (_, month), days in _period_dates(rule, "MONTHLY", _year_month).items():
+    for (_, month), days in periods.items():
         if month not in residues:
             continue
         name = calendar.month_name[month]
@@ -252,6 +260,12 @@ def _monthly(rule: _Rule, start: date) -> Fields:
         day_fields = _day_fields(rule, samples, month)
         kind = "absolute" if "day_of_month" in day_fields else "relative"
         return {"pattern": f"{kind}_yearly", "month": month, **day_fields}
+    if dropped:
+        name = calendar.month_name[min(dropped)]
+        rule.refuse(
+            f"RFC 5545 skips a {name} that lacks its day; "
+            "Exchange would move it to the month's last day"
+        )
     rule.refuse("its months are no fixed step from DTSTART's month")
 
 

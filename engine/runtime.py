@@ -27,10 +27,9 @@ from engine.lifecycle import deliberate
 from engine.model import ItemKind, Side, User
 from engine.observation import Change, Observation, Trigger, UserChange
 from engine.options import SyncOptions
-from engine.ports import ErpPort, ExchangePort, Write, WriteResult
+from engine.ports import ErpPort, ExchangePort, ItemIndex, Write, WriteResult
 from engine.state import Decision, ItemState, Status, WriteDone, WriteFailed, comparable
 from engine.store import EventStore
-from projections.projector import Projector
 
 log = logging.getLogger("einklang.engine")
 # Every decision with its reason, at DEBUG: the extended diagnostics level (R13).
@@ -123,7 +122,7 @@ class Engine:
         exchange: ExchangePort,
         options: SyncOptions,
         *,
-        projector: Projector | None = None,
+        index: ItemIndex,
         clock: Callable[[], datetime] = utc_now,
         retry: RetryPolicy = RetryPolicy(),
         erp_batch: int = 1000,
@@ -137,7 +136,7 @@ class Engine:
         self.exchange = exchange
         self.options = options
         self.stamp = options.stamp()
-        self.projector = projector or Projector(store)
+        self.index = index
         self.clock = clock
         self.retry = retry
         self.erp_batch = erp_batch
@@ -163,10 +162,10 @@ class Engine:
     def start(self) -> None:
         """Resume from the stored positions (R15) and re-check every user (R8)."""
         tune_garbage_collector()
-        self.projector.run()
-        self._known = self.projector.stream_ids()
-        self._exchange_ids = self.projector.exchange_ids()
-        self._retry_at = self.projector.retries()
+        self.index.run()
+        self._known = self.index.stream_ids()
+        self._exchange_ids = self.index.exchange_ids()
+        self._retry_at = self.index.retries()
         self.checkpoints = self.store.checkpoints()
         if ERP_FEED not in self.checkpoints:
             # A new installation starts at the end of the feed: older changes predate setup (R5).
@@ -176,7 +175,7 @@ class Engine:
             self._user_seen(user)
         self._checked_on = self.clock().date()
         # Writes decided before a crash and not known to be done are done now (idempotently).
-        for stream_id in self.projector.streams_in_flight():
+        for stream_id in self.index.streams_in_flight():
             item = self._item(stream_id)
             if item is not None and item.state.status in IN_FLIGHT and item.state.pending:
                 self._tick.to_act[item.id] = item
@@ -312,8 +311,8 @@ class Engine:
     def _scope_changed(self, user: User, eligible: bool, reason: str, now: datetime) -> None:
         name = "scope_entered" if eligible else "scope_left"
         self.save()
-        self.projector.run()
-        for stream_id in self.projector.streams_of_user(user.login):
+        self.index.run()
+        for stream_id in self.index.streams_of_user(user.login):
             item = self._item(stream_id)
             if item is None:
                 continue
@@ -337,8 +336,8 @@ class Engine:
         count = 0
         scope = self.scopes.get(login.lower())
         self.save()
-        self.projector.run()
-        for stream_id in self.projector.streams_of_user(login, status=Status.HELD):
+        self.index.run()
+        for stream_id in self.index.streams_of_user(login, status=Status.HELD):
             item = self._item(stream_id)
             if item is not None and item.state.status is Status.HELD:
                 eligible = scope.eligible if scope else True
@@ -675,7 +674,7 @@ class Engine:
         if tick.report.idle or self._unprojected >= self.project_every:
             # Read models catch up when the engine is quiet or far enough behind: projecting
             # in bigger steps costs less per event, and the runtime does not read them.
-            self.projector.run()
+            self.index.run()
             self._unprojected = 0
         return tick.report
 

@@ -105,10 +105,6 @@ class SqlRow:
     sync_id: uuid.UUID | None
 
 
-# How long a test's feed read waits for other tests' transactions on the shared server.
-TEST_SETTLE_S = 30.0
-
-
 class SqlErp:
     """An ERP database in `path` (a temporary directory of its own when None), or at `url`
     (a PostgreSQL server, in `schema`)."""
@@ -127,9 +123,7 @@ class SqlErp:
                 self._own_directory = Path(tempfile.mkdtemp(prefix="einklang-erp-"))
                 path = self._own_directory / "erp.sqlite3"
             url = f"sqlite:///{path}"
-        # Tests share one PostgreSQL server: a transaction of a test running beside this one
-        # holds the feed back (capture/postgresql.py), so a test's read waits until it ends.
-        self.store = ErpStore(url, schema=schema, clock=clock, settle_s=TEST_SETTLE_S)
+        self.store = ErpStore(url, schema=schema, clock=clock)
         self.store.init()
         # The ERP application is another program: a connection pool of its own.
         self._person = create_erp_engine(url, schema=schema)

@@ -2,7 +2,7 @@
 
 The two sides are the project's one model of each (DESIGN §8): the real ERP adapter on a
 temporary SQLite database (acted in through `tests/erp_person.py`), and the simulator's mailbox
-store behind its port (`adapters/exchange/mailbox_store.py`). Tests drive it the way the product
+store behind its port (`tests/doubles/mailbox_store.py`). Tests drive it the way the product
 runs: they act as a person on one side, let the engine tick until it is quiet, and look at both
 sides and the transfer log.
 """
@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from adapters.exchange.mailbox_store import MailboxStorePort
 from engine.model import Appointment, ItemKind, Side, Task, User
 from engine.options import SyncOptions
 from engine.ports import ExchangePort
@@ -31,6 +30,7 @@ from engine.store import EventStore, StoreLocation
 from projections.projector import Projector
 from replay.verify import verify
 from sim.store import MailboxStore, StoreSettings
+from tests.doubles.mailbox_store import MailboxStorePort
 from tests.erp_person import ErpFactory, SqlErp
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -147,6 +147,7 @@ class Harness:
         if options is not None:
             self.options = options
         self.store = EventStore(self.location)
+        self.projector = Projector(self.store)
         self.engine = Engine(
             self.store,
             self.erp,
@@ -154,7 +155,7 @@ class Harness:
             self.options,
             clock=self.clock,
             retry=self.retry,
-            projector=Projector(self.store),
+            index=self.projector,
         )
         return self.engine
 
@@ -168,7 +169,7 @@ class Harness:
     def close(self) -> None:
         """Stop the engine's process; the two sides live on."""
         if self.engine is not None:
-            self.engine.projector.close()
+            self.projector.close()
         if self.store is not None:
             self.store.close()
         self.engine = self.store = None
@@ -277,7 +278,7 @@ class Harness:
 
     def stream_of_exchange(self, exchange_id: str) -> uuid.UUID:
         assert self.engine is not None
-        found = self.engine.projector.stream_of_native(Side.EXCHANGE, "mueller", exchange_id)
+        found = self.projector.stream_of_native(Side.EXCHANGE, "mueller", exchange_id)
         assert found is not None
         return found
 
@@ -289,11 +290,11 @@ class Harness:
 
     def log(self, **where: Any) -> list[dict[str, Any]]:
         assert self.engine is not None
-        table = self.engine.projector.log
+        table = self.projector.log
         query = sa.select(table).order_by(table.c.id)
         for name, value in where.items():
             query = query.where(table.c[name] == value)
-        with self.engine.projector.db.connect() as conn:
+        with self.projector.db.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
     def reasons(self, **where: Any) -> list[str]:

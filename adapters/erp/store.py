@@ -47,6 +47,9 @@ def _utc_now() -> datetime:
 
 _ORIGINS = {"erp": Origin.USER, "sync": Origin.SYNC}
 # How often to look again while committed entries wait for an older transaction to end.
+# How long a feed read waits, by default, for older PostgreSQL transactions to end before it reads
+# what is settled (capture/postgresql.py): the rest comes with the next read.
+DEFAULT_SETTLE_S = 1.0
 SETTLE_FIRST_POLL_S = 0.002
 SETTLE_MAX_POLL_S = 0.05
 _OBSERVED_KINDS = {"user", "appointment", "task"}
@@ -62,7 +65,7 @@ class ErpStore:
         schema: str | None = None,
         clock: Clock = _utc_now,
         poll_s: float = 0.005,
-        settle_s: float = 1.0,
+        settle_s: float | None = None,
     ) -> None:
         self._url = erp_url(url)
         self._schema = None if schema is None else check_schema_name(schema)
@@ -70,7 +73,7 @@ class ErpStore:
         self._capture = capture_for(self._engine.dialect.name)
         self._clock = clock
         self._poll_s = poll_s
-        self._settle_s = settle_s
+        self._settle_s = DEFAULT_SETTLE_S if settle_s is None else settle_s
         self._waiter: FeedWaiter | None = None
 
     @property

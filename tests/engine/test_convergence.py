@@ -375,8 +375,7 @@ def _imported_stream(world: Harness, item_id: str) -> Any:
     """The stream of an item created in Outlook (it carries no stream id of ours)."""
     assert world.engine is not None
     return (
-        world.engine.projector.stream_of_native(Side.EXCHANGE, _owner(world, item_id), item_id)
-        or item_id
+        world.projector.stream_of_native(Side.EXCHANGE, _owner(world, item_id), item_id) or item_id
     )
 
 

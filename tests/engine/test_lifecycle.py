@@ -132,7 +132,7 @@ def test_the_decision_path_is_found_by_following_imports() -> None:
         "engine.options",
     } <= path
     # ... and none of the imperative shell.
-    assert not path & {"engine.runtime", "engine.store", "engine.aggregates", "engine.cli"}
+    assert not path & {"engine.runtime", "engine.store", "engine.aggregates"}
 
 
 @pytest.mark.parametrize("module", sorted(decision_path()))

@@ -20,6 +20,7 @@ from engine.recurrence import (
     UnsupportedRecurrence,
     Weekday,
     WeekIndex,
+    local_occurrence_starts,
     parse_rrule,
     to_rrule,
 )
@@ -267,7 +268,7 @@ REFUSED = [
     ("FREQ=MONTHLY;BYDAY=MO,TU;BYSETPOS=1", MON,
      "no day of month or n-th weekday of Exchange picks the same days"),
     ("FREQ=MONTHLY;BYMONTHDAY=2;BYSETPOS=1;BYDAY=5MO", MON,
-     "RFC 5545 skips a January that lacks its day; Exchange would move it to the month's last day"),
+     "no month it reaches ever has its day: no occurrence"),
     ("FREQ=MONTHLY;BYDAY=6MO", MON, "no month has such a weekday"),
     ("FREQ=YEARLY;INTERVAL=2;BYMONTH=3;BYMONTHDAY=5", JAN,
      "Exchange repeats every n years as every 12n months from DTSTART's month"),
@@ -277,7 +278,7 @@ REFUSED = [
     ("FREQ=YEARLY;BYDAY=MO;BYSETPOS=1,2", MON, "it does not pick one day in one month every year"),
     ("FREQ=YEARLY;BYDAY=5MO", MON, "it does not pick one day in one month every year"),
     ("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", MON,
-     "RFC 5545 skips a February that lacks its day; Exchange would move it to the month's last day"),
+     "no month it reaches ever has its day: no occurrence"),
     ("FREQ=YEARLY;BYYEARDAY=1", MON, "Exchange has no day-of-year or week-number patterns"),
     ("FREQ=DAILY;BYMINUTE=0,30", MON, "BYMINUTE other than DTSTART's; every occurrence starts at its time"),
     ("FREQ=DAILY;BYHOUR=10", MON, "BYHOUR other than DTSTART's; every occurrence starts at its time"),
@@ -425,3 +426,39 @@ def test_weeks_count_from_the_first_day_of_week_before_the_start() -> None:
         date(2026, 3, 15),
         date(2026, 3, 21),
     ]
+
+
+@pytest.mark.parametrize(
+    ("rule", "dtstart", "dates"),
+    [
+        # February never has a 30th or 31st: RFC 5545 never generates it, so March alone remains.
+        ("FREQ=MONTHLY;BYMONTH=2,3", datetime(2026, 1, 31, 9, tzinfo=BERLIN), ["2026-03-31"]),
+        (
+            "FREQ=MONTHLY;BYMONTH=2,3;COUNT=1",
+            datetime(2026, 3, 31, 9, tzinfo=BERLIN),
+            ["2026-03-31"],
+        ),
+        (
+            "FREQ=MONTHLY;BYMONTHDAY=30;BYMONTH=2,4",
+            datetime(2026, 3, 2, 9, tzinfo=BERLIN),
+            ["2026-04-30", "2027-04-30"],
+        ),
+    ],
+)
+def test_a_month_that_never_has_the_day_is_left_out_not_refused(
+    rule: str, dtstart: datetime, dates: list[str]
+) -> None:
+    """Found by the dateutil oracle: only a month that lacks the day in some years (29 February)
+    is beyond Exchange; one that never has it is never an occurrence on either side."""
+    recurrence = parse_rrule(rule, dtstart=dtstart)
+    expected = list(itertools.islice(rrulestr(rule, dtstart=dtstart), 12))
+    local = dtstart.replace(tzinfo=None)
+    ours = list(itertools.islice(local_occurrence_starts(recurrence, local), len(expected) + 1))
+    assert ours[: len(expected)] == [d.replace(tzinfo=None) for d in expected]
+    assert len(ours) == len(expected) or "COUNT" not in rule
+    assert [d.date().isoformat() for d in expected[: len(dates)]] == dates
+
+
+def test_a_month_that_lacks_the_day_in_some_years_is_refused() -> None:
+    with pytest.raises(UnsupportedRecurrence, match="skips a February"):
+        parse_rrule("FREQ=MONTHLY;BYMONTH=2,3", dtstart=datetime(2026, 3, 29, 9, tzinfo=BERLIN))

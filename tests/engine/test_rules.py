@@ -622,7 +622,7 @@ def test_r12_status_tells_per_user_whether_and_why_not(fresh: Harness) -> None:
         "weber": (False, "the mailbox cannot be reached: ErrorImpersonateUserDenied", False),
     }
     # What a status query reads: the user_status projection, kept from the log.
-    projector = fresh.engine.projector
+    projector = fresh.projector
     with projector.db.connect() as conn:
         rows = {
             r["user"]: (r["eligible"], r["reason"])
@@ -668,7 +668,7 @@ def test_r18_the_audit_log_answers_for_an_item_a_user_a_time_range_and_a_reason(
         world.sync()
     world.erp.edit(row, subject="Budget 2027")
     world.sync()
-    audit = AuditLog(world.engine.projector)
+    audit = AuditLog(world.projector)
     exchange_id = world.counterpart_in_exchange(row).id
     by_erp_id = audit.history(item=row)
     assert [t.reason for t in by_erp_id] == [

@@ -124,10 +124,10 @@ def test_projections_rebuild_from_zero_to_the_same_rows(store_url: str, tmp_path
     world = _busy_world(tmp_path, store_url)
     try:
         assert world.engine is not None
-        incremental = _rows(world.engine.projector)
+        incremental = _rows(world.projector)
         assert len(incremental["transfer_log"]) > 80
-        assert world.engine.projector.rebuild() == world.store.max_notification_id()  # type: ignore[union-attr]
-        assert _rows(world.engine.projector) == incremental
+        assert world.projector.rebuild() == world.store.max_notification_id()  # type: ignore[union-attr]
+        assert _rows(world.projector) == incremental
     finally:
         world.shutdown()
 
@@ -138,7 +138,7 @@ def test_projections_apply_each_event_exactly_once_across_crashes(
     world = _busy_world(tmp_path, store_url)
     try:
         assert world.engine is not None and world.store is not None
-        expected = _rows(world.engine.projector)
+        expected = _rows(world.projector)
         follower = Projector(world.store, page_size=37)
         with follower.db.begin() as conn:  # forget the projections, keep their schema
             for table in (follower.log, follower.occurrences, follower.items, follower.users):
@@ -174,7 +174,7 @@ def test_read_models_of_an_older_schema_are_rebuilt_from_the_log(world: Harness)
     assert world.engine is not None and world.store is not None
     world.erp_appointment()
     world.sync()
-    projector = world.engine.projector
+    projector = world.projector
     expected = _rows(projector)
     with projector.db.begin() as conn:  # as an older release left them
         conn.execute(
@@ -228,13 +228,13 @@ def test_the_transfer_log_goes_by_the_engines_clock_and_rebuilds_the_same(world:
         ("CHANGED_IN_ERP", _log_text(edited)),
         ("ECHO", _log_text(edited)),
     ]
-    expected = _rows(world.engine.projector)
+    expected = _rows(world.projector)
     (item,) = expected["item_mapping"]
     assert item["updated_at"] == _log_text(edited)  # its last outcome, by the same clock
     (user,) = expected["user_status"]
     assert user["updated_at"] == _log_text(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))  # set up
-    world.engine.projector.rebuild()
-    assert _rows(world.engine.projector) == expected
+    world.projector.rebuild()
+    assert _rows(world.projector) == expected
 
 
 def _log_text(moment: datetime) -> str:

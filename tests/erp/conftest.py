@@ -23,7 +23,7 @@ from adapters.erp.database import create_erp_engine
 from adapters.erp.editing import ErpEditor
 from adapters.erp.schema import metadata, users
 from adapters.erp.store import ErpStore
-from tests.erp_person import TEST_SETTLE_S, SqlErp
+from tests.erp_person import SqlErp
 from tests.harness import Clock, Harness
 from tests.postgres import POSTGRES_URL, drop_schema, require_postgres
 
@@ -106,9 +106,7 @@ def existing_erp(erp_db: ErpDatabase) -> None:
 @pytest.fixture
 def store(erp_db: ErpDatabase) -> Iterator[ErpStore]:
     existing_erp(erp_db)
-    with ErpStore(
-        erp_db.url, schema=erp_db.schema, clock=lambda: OBSERVED_AT, settle_s=TEST_SETTLE_S
-    ) as erp_store:
+    with ErpStore(erp_db.url, schema=erp_db.schema, clock=lambda: OBSERVED_AT) as erp_store:
         erp_store.init()
         yield erp_store
 

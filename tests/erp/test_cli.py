@@ -11,9 +11,9 @@ from click.testing import CliRunner, Result
 
 from adapters.erp.migrations import MIGRATIONS
 from adapters.erp.store import ErpStore
-from engine.cli import main
 from engine.model import Appointment, Task
 from engine.observation import Change, Observation, UserChange
+from service.cli import main
 from tests.erp.conftest import PASSWORD, ErpDatabase
 from tests.postgres import POSTGRES_URL, require_postgres
 

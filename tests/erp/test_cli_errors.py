@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from adapters.erp.database import create_erp_engine
 from adapters.erp.editing import TABLES
 from adapters.erp.schema import appointment_exceptions, appointments, tasks, users
-from engine.cli import main
+from service.cli import main
 from tests.postgres import POSTGRES_URL, drop_schema, require_postgres
 
 EINKLANG = Path(sys.executable).parent / "einklang"

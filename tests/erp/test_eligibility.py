@@ -20,9 +20,9 @@ from click.testing import CliRunner
 from adapters.erp import migrations
 from adapters.erp.store import ErpStore
 from engine import reasons
-from engine.cli import main
 from engine.eligibility import MailboxIdentity, eligibility, mailbox_address, sync_scope
 from engine.model import ItemKind, User
+from service.cli import main
 from tests.erp.conftest import ErpDatabase
 from tests.harness import Harness, mailbox_store_exchange
 
@@ -168,8 +168,8 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
 
 def user_status(world: Harness, login: str) -> tuple[bool, str]:
     assert world.engine is not None
-    table = world.engine.projector.users
-    with world.engine.projector.db.connect() as conn:
+    table = world.projector.users
+    with world.projector.db.connect() as conn:
         row = conn.execute(sa.select(table).where(table.c.user == login)).mappings().one()
     return bool(row["eligible"]), str(row["reason"])
 

@@ -33,6 +33,7 @@ from engine.options import SyncOptions
 from engine.runtime import Engine
 from engine.state import Status
 from engine.store import EventStore, StoreLocation
+from projections.projector import Projector
 from tests.erp.conftest import ErpDatabase
 from tests.erp.samples import appointment_fields, berlin, seed
 from tests.harness import Clock, mailbox_store_exchange
@@ -198,28 +199,33 @@ def test_a_row_stored_past_the_limits_is_read_as_a_typed_error_and_the_feed_move
 @pytest.fixture
 def engine_over(
     tmp_path: Path, erp_db: ErpDatabase, store: ErpStore, erp: ErpEditor
-) -> Iterator[tuple[Engine, Any]]:
+) -> Iterator[tuple[Engine, Any, Projector]]:
     clock = Clock(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
     exchange = mailbox_store_exchange(("mueller@example.com",))(clock)
     erp.edit("user", 1, {"exchange_mailbox": "mueller@example.com"})
     events = EventStore(StoreLocation(str(tmp_path / "einklang.db")))
+    projector = Projector(events)
     engine = Engine(
         events,
         ErpStore(erp_db.url, schema=erp_db.schema, clock=clock),
         exchange,
         SyncOptions(),
         clock=clock,
+        index=projector,
     )
     engine.run_until_quiet()  # mueller is set up: what follows is after setup (R5)
-    yield engine, exchange
-    engine.projector.close()
+    yield engine, exchange, projector
+    projector.close()
     events.close()
 
 
 def test_the_engine_parks_an_over_long_field_with_its_reason_and_syncs_everything_else(
-    erp_db: ErpDatabase, erp: ErpEditor, erp_engine: sa.Engine, engine_over: tuple[Engine, Any]
+    erp_db: ErpDatabase,
+    erp: ErpEditor,
+    erp_engine: sa.Engine,
+    engine_over: tuple[Engine, Any, Projector],
 ) -> None:
-    engine, exchange = engine_over
+    engine, exchange, projector = engine_over
     widen(erp_db, erp_engine, appointments, "subject")
     first = erp.add("appointment", appointment_fields(subject="Before"))
     bad = write_unchecked(
@@ -239,8 +245,8 @@ def test_the_engine_parks_an_over_long_field_with_its_reason_and_syncs_everythin
         i.content.subject for i in exchange.items("mueller@example.com", ItemKind.APPOINTMENT)
     ]
     assert sorted(subjects) == ["After", "Before"]
-    log = engine.projector.log
-    with engine.projector.db.connect() as conn:
+    log = projector.log
+    with projector.db.connect() as conn:
         entries: dict[str, Any] = {}  # each item's first decision
         for r in conn.execute(sa.select(log).order_by(log.c.id)).mappings():
             entries.setdefault(r["erp_id"], r)
@@ -248,4 +254,4 @@ def test_the_engine_parks_an_over_long_field_with_its_reason_and_syncs_everythin
     assert (parked["verdict"], parked["reason"]) == ("fail", "FIELD_TOO_LONG")
     assert parked["sentence"].startswith("parked: ") and len(parked["sentence"]) < 1000
     assert entries[str(first)]["reason"] == entries[str(last)]["reason"] == "CREATED_IN_ERP"
-    assert len(engine.projector.streams_of_user("mueller", status=Status.FAILED)) == 1
+    assert len(projector.streams_of_user("mueller", status=Status.FAILED)) == 1

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from adapters.exchange.mailbox_store import MailboxStorePort
+from tests.doubles.mailbox_store import MailboxStorePort
 from tests.harness import Clock, Outlook, mailbox_store_exchange
 
 

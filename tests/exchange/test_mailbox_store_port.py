@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.exchange.mailbox_store import MailboxStorePort, side_error
 from engine.errors import NotFound, PermanentError, SideError, TransientError, VersionConflict
 from engine.model import Appointment, ItemKind, Task, User
 from engine.observation import Change
@@ -32,6 +31,7 @@ from sim.recurrence import (
 )
 from sim.recurrence import EwsRecurrence as StoreRecurrence
 from sim.store import StoreSettings
+from tests.doubles.mailbox_store import MailboxStorePort, side_error
 from tests.exchange.support import (
     MAILBOX,
     USER,

@@ -1,7 +1,7 @@
 """The Exchange port over the simulator's mailbox store, called directly (DESIGN §8).
 
 Exchange's semantics live in one place, `sim.store.MailboxStore`; this port only translates
-between our model and the store's (`adapters.exchange.store_items`) and maps the store's EWS
+between our model and the store's (`tests.doubles.store_items`) and maps the store's EWS
 errors to ours. ChangeKeys, series exceptions dropped by a new pattern or time, occurrences that
 cannot be restored, sync states that page and expire: all of it is the store's doing.
 
@@ -19,17 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from adapters.exchange.store_items import (
-    SYNC_ID,
-    WRITTEN_ZONE,
-    appointment_of,
-    calendar_values,
-    occurrence_of,
-    occurrence_values,
-    sync_id_of,
-    task_of,
-    task_values,
-)
 from engine.errors import (
     InvalidItem,
     NotFound,
@@ -55,6 +44,17 @@ from sim.model import (
     TaskItem,
 )
 from sim.store import ConflictResolution, MailboxStore, SyncBatch, SyncChangeKind
+from tests.doubles.store_items import (
+    SYNC_ID,
+    WRITTEN_ZONE,
+    appointment_of,
+    calendar_values,
+    occurrence_of,
+    occurrence_values,
+    sync_id_of,
+    task_of,
+    task_values,
+)
 
 FOLDER: Final = {ItemKind.APPOINTMENT: "calendar", ItemKind.TASK: "tasks"}
 
