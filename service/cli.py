@@ -6,12 +6,21 @@ import sys
 
 import click
 
-from adapters.erp.cli import erp
+from adapters.erp.cli import OneLineErrors, erp
+from service.config_cli import config
 
 
-@click.group()
+@click.group(cls=OneLineErrors)
 @click.version_option(package_name="einklang")
-def main() -> None:
+@click.option(
+    "--config",
+    "config",
+    envvar="EINKLANG_CONFIG",
+    default=None,
+    metavar="FILE",
+    help="the configuration file (Env: EINKLANG_CONFIG); `einklang config init` writes one",
+)
+def main(config: str | None) -> None:
     """einklang keeps ERP appointments and tasks in step with Exchange mailboxes."""
 
 
@@ -28,3 +37,4 @@ def sim(args: tuple[str, ...]) -> None:
 
 
 main.add_command(erp)
+main.add_command(config)

@@ -1,0 +1,184 @@
+"""The engine's configuration (DESIGN §7, R7–R11): `einklang config init | check` and loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from service.cli import main
+from service.config import EXCHANGE_ONLINE_EWS, ConfigError, Settings, load
+
+SECRET = "s3cr3t-Passw0rd!"
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def init(tmp_path: Path, *extra: str) -> Path:
+    out = tmp_path / "einklang.toml"
+    result = run(
+        "config",
+        "init",
+        "--erp-url",
+        "sqlite:///erp.sqlite3",
+        "--ews-url",
+        "https://mail.example.com/EWS/Exchange.asmx",
+        "--auth",
+        "ntlm",
+        "--username",
+        "EXAMPLE\\svc-einklang",
+        "--password-env",
+        "EWS_PASSWORD",
+        "-o",
+        str(out),
+        *extra,
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_init_writes_a_file_that_check_accepts_with_the_reference_defaults(tmp_path: Path) -> None:
+    path = init(tmp_path)
+    text = path.read_text(encoding="utf-8")
+    assert "R10" in text and "R7" in text  # commented with the rules it serves
+    result = run("--config", str(path), "config", "check", env={"EWS_PASSWORD": SECRET})
+    assert result.exit_code == 0, result.output
+    assert "automatic synchronisation off" in result.output
+    settings = load(path)
+    # The reference ERP's defaults; automatic synchronisation is switched on explicitly (R10).
+    assert settings.sync.automatic_sync is False
+    options = settings.sync.options()
+    assert (options.export_enabled, options.import_enabled) == (True, True)
+    assert (options.sync_appointments, options.sync_tasks) == (True, True)
+    assert options.write_info_text is False  # R7 "do not write info text" is on
+    assert settings.exchange.online_oauth2 is False
+    assert settings.exchange.auth == "ntlm"
+    assert settings.data_dir == tmp_path.resolve()
+
+
+def test_automatic_sync_flag_and_environment_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load(init(tmp_path, "--automatic-sync")).sync.automatic_sync is True
+    plain = init(tmp_path / "b")
+    monkeypatch.setenv("EINKLANG_SYNC__AUTOMATIC_SYNC", "true")
+    monkeypatch.setenv("EINKLANG_SYNC__CONFLICT_POLICY", "newest_wins")
+    settings = load(plain)
+    assert settings.sync.automatic_sync is True
+    assert settings.sync.conflict_policy == "newest_wins"
+    assert settings.exchange.username == "EXAMPLE\\svc-einklang"  # the file still counts
+
+
+def test_config_from_the_environment_variable(tmp_path: Path) -> None:
+    path = init(tmp_path)
+    result = run("config", "check", env={"EINKLANG_CONFIG": str(path), "EWS_PASSWORD": SECRET})
+    assert result.exit_code == 0, result.output
+
+
+def test_the_secret_is_read_at_start_and_never_shown(tmp_path: Path) -> None:
+    path = init(tmp_path)
+    assert SECRET not in path.read_text(encoding="utf-8")
+    result = run("--config", str(path), "config", "check", env={"EWS_PASSWORD": SECRET})
+    assert result.exit_code == 0
+    settings = load(path)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("EWS_PASSWORD", SECRET)
+        password = settings.exchange.password()
+    assert password is not None and password.get_secret_value() == SECRET
+    assert SECRET not in repr(password) and SECRET not in str(password)
+    assert SECRET not in result.output
+
+
+def test_a_secret_from_a_file(tmp_path: Path) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text(SECRET + "\n", encoding="utf-8")
+    path = tmp_path / "c.toml"
+    path.write_text(
+        init(tmp_path / "x")
+        .read_text(encoding="utf-8")
+        .replace('password_env = "EWS_PASSWORD"', f"password_file = {str(secret)!r}"),
+        encoding="utf-8",
+    )
+    password = load(path).exchange.password()
+    assert password is not None and password.get_secret_value() == SECRET
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("[sync]", "[sync]\nbogus = 1"), "sync.bogus: unknown setting"),
+        (('auth = "ntlm"', 'auth = "kerberos"'), "exchange.auth: Input should be"),
+        (("[erp]\n", "[erp]\nurl = 1\n"), "not valid TOML"),  # a key given twice
+        (('auth = "ntlm"', 'auth = "oauth2"'), 'exchange: auth = "oauth2" needs tenant_id'),
+        (('mail_domain = ""', 'mail_domain = "no domain"'), "exchange.mail_domain: give"),
+        (("deletion_burst_threshold = 25", "deletion_burst_threshold = 0"), "greater than"),
+        (("poll_interval_s = 5.0", 'poll_interval_s = "soon"'), "exchange.poll_interval_s"),
+    ],
+)
+def test_check_says_exactly_what_is_wrong(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    path = init(tmp_path)
+    text = path.read_text(encoding="utf-8")
+    assert change[0] in text
+    path.write_text(text.replace(change[0], change[1], 1), encoding="utf-8")
+    result = run("--config", str(path), "config", "check", env={"EWS_PASSWORD": SECRET})
+    assert result.exit_code == 2
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_check_reports_a_missing_secret_missing_file_and_bad_bytes(tmp_path: Path) -> None:
+    path = init(tmp_path)
+    result = run("--config", str(path), "config", "check", env={"EWS_PASSWORD": ""})
+    assert result.exit_code == 0  # set, even if empty: Exchange will say whether it is right
+    missing = CliRunner(env={"EWS_PASSWORD": None}).invoke(
+        main, ["--config", str(path), "config", "check"]
+    )
+    assert missing.exit_code == 2
+    assert "EWS_PASSWORD is not set" in missing.output
+    nowhere = run("--config", str(tmp_path / "absent.toml"), "config", "check")
+    assert nowhere.exit_code == 2 and "no such file" in nowhere.output
+    latin1 = tmp_path / "latin1.toml"
+    latin1.write_bytes(path.read_bytes().replace(b"svc-einklang", b"svc-\xe9"))
+    bad = run("--config", str(latin1), "config", "check", env={"EWS_PASSWORD": SECRET})
+    assert bad.exit_code == 2 and "not UTF-8" in bad.output
+    none = CliRunner(env={"EINKLANG_CONFIG": None}).invoke(main, ["config", "check"])
+    assert none.exit_code == 2 and "no configuration" in none.output
+
+
+def test_init_does_not_overwrite_and_checks_its_answers(tmp_path: Path) -> None:
+    path = init(tmp_path)
+    again = run(
+        "config", "init", "--erp-url", "x", "--ews-url", "https://h/EWS", "--auth", "basic",
+        "-o", str(path),
+    )  # fmt: skip
+    assert again.exit_code == 2 and "exists" in again.output
+    incomplete = run(
+        "config", "init", "--erp-url", "x", "--ews-url", "https://h/EWS", "--auth", "oauth2",
+        "-o", str(tmp_path / "new.toml"),
+    )  # fmt: skip
+    assert incomplete.exit_code == 2
+    assert "needs tenant_id, client_id" in incomplete.output
+    assert not (tmp_path / "new.toml").exists()
+
+
+def test_exchange_online_with_oauth2_defaults_to_its_endpoint() -> None:
+    settings = Settings(
+        erp={"url": "sqlite:///erp.sqlite3"},
+        store={"url": "sqlite:///events.sqlite3"},
+        exchange={
+            "online_oauth2": True,
+            "auth": "oauth2",
+            "tenant_id": "t",
+            "client_id": "c",
+            "client_secret_env": "SECRET",
+        },
+    )
+    assert settings.exchange.endpoint == EXCHANGE_ONLINE_EWS
+    with pytest.raises(ConfigError, match="SECRET is not set"):
+        settings.exchange.client_secret()
