@@ -114,6 +114,19 @@ def read_feed(conn: Connection, position: int, limit: int) -> list[FeedEntry]:
     return [_entry(row) for row in conn.execute(query).mappings()]
 
 
+def prune(conn: Connection, position: int) -> int:
+    """Delete the entries a reader at `position` has consumed; returns how many went.
+
+    The entry at the position stays: it says where the position stands in the read order
+    (`_after`). Entries held back behind a running transaction are after it in that order, so
+    they stay too. Only what the engine has committed as read may be given here."""
+    at = conn.execute(sa.select(_f.tx_id).where(_f.seq == position)).scalar()
+    if at is None:
+        return 0  # a position given by hand, or already pruned up to: nothing is known before it
+    consumed = sa.tuple_(_f.tx_id, _f.seq) < sa.tuple_(sa.literal(int(at)), sa.literal(position))
+    return int(conn.execute(change_feed.delete().where(consumed)).rowcount or 0)
+
+
 def feed_end(conn: Connection) -> int:
     """The position after the last entry that can be read now (0 for an empty feed)."""
     last = conn.execute(

@@ -125,6 +125,12 @@ class ErpStore:
         with self._settled(None) as conn:
             return feed.feed_end(conn)
 
+    def prune_feed(self, position: int) -> int:
+        """Delete the feed entries before `position` (a position the engine has committed as
+        read); the ERP keeps no history of ours. Returns how many entries went."""
+        with _translated_errors(), writing(self._engine) as conn:
+            return feed.prune(conn, position)
+
     def read_feed(self, position: int, limit: int = 1000) -> list[FeedEntry]:
         """The raw feed entries after `position` (for tools and tests)."""
         with self._settled(position) as conn:
