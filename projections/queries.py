@@ -38,6 +38,22 @@ class Transfer:
     options_hash: str
 
 
+@dataclass(frozen=True)
+class Filters:
+    """What an audit query asks for; every given filter must hold."""
+
+    user: str | None = None
+    item: str | None = None  # stream id, ERP id or Exchange id
+    kind: str | None = None
+    direction: str | None = None
+    operation: str | None = None
+    outcome: str | None = None
+    reason: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    text: str | None = None  # in the subject, case-insensitive
+
+
 class AuditLog:
     """Read-only queries over the read models; filters combine (all must hold)."""
 
@@ -80,6 +96,56 @@ class AuditLog:
         )
         with self.projector.db.connect() as conn:
             return list(conn.execute(query).scalars())
+
+    def search(self, where: Filters, *, limit: int = 100, offset: int = 0) -> list[Transfer]:
+        """Transfers matching every given filter, oldest first, a page at a time."""
+        log = self.projector.log
+        query = sa.select(log).where(*self._conditions(where)).order_by(log.c.id)
+        with self.projector.db.connect() as conn:
+            rows = conn.execute(query.limit(limit).offset(offset)).mappings()
+            return [_transfer(row) for row in rows]
+
+    def stats(self, where: Filters, by: str) -> list[tuple[str, int, int]]:
+        """(group, transfers, failures) per user, reason or day, for the matching entries."""
+        log = self.projector.log
+        group: sa.ColumnElement[Any]
+        if by == "day":
+            group = sa.func.substr(log.c.at, 1, 10)
+        elif by in ("user", "reason", "direction", "kind", "outcome"):
+            group = log.c[by]
+        else:
+            raise ValueError(f"cannot group by {by!r}: use user, reason, day, direction, kind")
+        transferred = sa.func.sum(sa.case((log.c.operation != "none", 1), else_=0))
+        failed = sa.func.sum(
+            sa.case((sa.or_(log.c.outcome == "failed", log.c.verdict == "fail"), 1), else_=0)
+        )
+        query = (
+            sa.select(group.label("group"), transferred, failed)
+            .where(*self._conditions(where))
+            .group_by(group)
+            .order_by(group)
+        )
+        with self.projector.db.connect() as conn:
+            return [(str(g), int(t or 0), int(f or 0)) for g, t, f in conn.execute(query)]
+
+    def _conditions(self, where: Filters) -> list[sa.ColumnElement[bool]]:
+        log = self.projector.log
+        conditions: list[sa.ColumnElement[bool]] = []
+        if where.item is not None:
+            conditions.append(log.c.stream_id.in_(self.streams_of(where.item) or [where.item]))
+        for name in ("user", "kind", "direction", "operation", "outcome", "reason"):
+            value = getattr(where, name)
+            if value is not None:
+                conditions.append(log.c[name] == value)
+        if where.since is not None:
+            conditions.append(log.c.at >= _utc(where.since))
+        if where.until is not None:
+            conditions.append(log.c.at < _utc(where.until))
+        if where.text:
+            escaped = where.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            pattern = f"%{escaped}%"
+            conditions.append(log.c.subject.ilike(pattern, escape="\\"))
+        return conditions
 
     def why(self, item: str) -> str:
         """The item's story in sentences, one line per decision (for a support ticket)."""

@@ -145,7 +145,7 @@ def export_bundle(
     created_at: datetime | None = None,
 ) -> int:
     """Write the bundle of `selection` to `out`; returns the number of events in it."""
-    streams = _selected_streams(store, selection)
+    streams = selected_streams(store, selection)
     redactor = Redactor()
     events = list(_events(store, streams))
     if redact:
@@ -236,7 +236,7 @@ def _pages(store: EventStore) -> Iterator[tuple[int, str, str, bytes]]:
         position = page[-1][0] + 1
 
 
-def _selected_streams(store: EventStore, selection: Selection) -> set[str]:
+def selected_streams(store: EventStore, selection: Selection) -> set[str]:
     """Streams of the selected users (items and ledgers); with `since`, those active since."""
     owner: dict[str, str] = {}
     last_at: dict[str, datetime] = {}

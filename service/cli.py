@@ -7,7 +7,9 @@ import sys
 import click
 
 from adapters.erp.cli import OneLineErrors, erp
+from service.audit_cli import audit
 from service.config_cli import config
+from service.replay_cli import replay
 
 
 @click.group(cls=OneLineErrors)
@@ -38,3 +40,5 @@ def sim(args: tuple[str, ...]) -> None:
 
 main.add_command(erp)
 main.add_command(config)
+main.add_command(audit)
+main.add_command(replay)

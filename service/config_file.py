@@ -35,7 +35,7 @@ class Answers:
 
 def render(answers: Answers) -> str:
     a = answers
-    store = a.store_url or "sqlite:///" + str(Path(a.data_dir) / "events.sqlite3")
+    store = a.store_url or "sqlite:///events.sqlite3"
     use_mailboxes = "false" if a.mail_domain else "true"
     if a.auth == "oauth2":
         credentials = f"""\
@@ -63,7 +63,8 @@ password_env = {_toml(a.password_env)}
 # for example EINKLANG_SYNC__AUTOMATIC_SYNC=true. Server settings take effect at the next
 # start (R11); changes to ERP users are followed live.
 
-# Where the engine keeps its event store and files (relative to this file).
+# Where the engine keeps its event store and files (relative to this file). Relative SQLite
+# paths below (sqlite:///name.sqlite3) are taken relative to this directory.
 data_dir = {_toml(a.data_dir)}
 
 [erp]
