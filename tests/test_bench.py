@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench import core_throughput, erp_feed
+from bench import replay as replay_bench
 from bench.check import Target, missed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,9 +19,18 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = {
     "core_throughput": ["--changes", "40", "--users", "2", "--raw-events", "400"],
     "erp_feed": ["--entries", "200", "--appointments", "40", "--wakeups", "2"],
+    "replay": ["--events", "300", "--users", "2"],
 }
-BENCHES = {"core_throughput": core_throughput.TARGETS, "erp_feed": erp_feed.TARGETS}
-IMPOSSIBLE = {"core_throughput": "changes_per_s", "erp_feed": "sqlite_snapshots_per_s"}
+BENCHES = {
+    "core_throughput": core_throughput.TARGETS,
+    "erp_feed": erp_feed.TARGETS,
+    "replay": replay_bench.TARGETS,
+}
+IMPOSSIBLE = {
+    "core_throughput": "changes_per_s",
+    "erp_feed": "sqlite_snapshots_per_s",
+    "replay": "rebuild_ratio",
+}
 
 
 @pytest.mark.parametrize("bench", sorted(BENCHES))
