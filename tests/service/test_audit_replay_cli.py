@@ -129,7 +129,9 @@ def test_replay_rebuild_gives_the_same_read_models(
 
     def rows() -> list[tuple[object, ...]]:
         with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(sa.text("SELECT * FROM transfer_log ORDER BY id"))]
+            return [
+                tuple(r) for r in conn.execute(sa.text("SELECT * FROM transfer_log ORDER BY id"))
+            ]
 
     before = rows()
     result = run(config, "replay", "rebuild")
