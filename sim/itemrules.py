@@ -1,7 +1,4 @@
-"""Exchange's rules for item values that do not need the store: pure functions over fields.
-
-(Moved out of `sim.store`, which is to be split by concern in a later issue.)
-"""
+"""Exchange's rules for item values that do not need the store: pure functions over fields."""
 
 from __future__ import annotations
 

@@ -18,8 +18,6 @@ from typing import Any
 from sim.auth import OAuthApp, Principal, Unauthorized, normalise_mailboxes, same_secret
 from sim.clock import Clock
 
-EWS_SCOPE = "https://outlook.office365.com/.default"
-
 
 @dataclass
 class _Token:

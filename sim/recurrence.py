@@ -206,12 +206,6 @@ class EwsRecurrence:
             return itertools.takewhile(lambda day: day <= end_date, candidates)
         return candidates
 
-    def date_at(self, instance_index: int) -> date | None:
-        """The date of the 1-based `instance_index`-th occurrence, or None past the end."""
-        if instance_index < 1:
-            return None
-        return next(itertools.islice(self.dates(), instance_index - 1, None), None)
-
 
 def _add_months(year: int, month: int, months: int) -> tuple[int, int]:
     index = year * 12 + (month - 1) + months
