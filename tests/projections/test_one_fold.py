@@ -93,9 +93,9 @@ def _assert_rows_are_the_engines_fold(world: Harness) -> None:
         assert _as_projected(row) == _as_the_engine_knows_it(world.state(stream_id)), stream_id
 
 
-def _eventful_world(tmp_path: Path, check: Callable[[Harness], None]) -> Harness:
+def _eventful_world(tmp_path: Path, store_url: str, check: Callable[[Harness], None]) -> Harness:
     """Failures, retries, parking, conflicts, held deletions; `check` after every round."""
-    world = Harness(tmp_path, options=SyncOptions(deletion_burst_threshold=3))
+    world = Harness(tmp_path, SyncOptions(deletion_burst_threshold=3), store_url=store_url)
 
     def sync() -> None:
         world.sync()
@@ -132,8 +132,8 @@ def _eventful_world(tmp_path: Path, check: Callable[[Harness], None]) -> Harness
     return world
 
 
-def test_the_mapping_is_the_engines_own_fold_of_each_item(tmp_path: Path) -> None:
-    world = _eventful_world(tmp_path, _assert_rows_are_the_engines_fold)
+def test_the_mapping_is_the_engines_own_fold_of_each_item(tmp_path: Path, store_url: str) -> None:
+    world = _eventful_world(tmp_path, store_url, _assert_rows_are_the_engines_fold)
     try:
         statuses = {row["status"] for row in _mapping(world).values()}
         assert {"in_sync", "failed", "held", "deleted"} <= statuses, statuses
