@@ -21,7 +21,7 @@ from hypothesis import strategies as st_
 from engine.errors import PermanentError, TransientError
 from engine.model import ItemKind, Side
 from engine.options import SyncOptions
-from engine.ports import Write
+from engine.ports import ItemIndex, Write
 from engine.state import (
     Decision,
     ItemRef,
@@ -137,6 +137,17 @@ def test_the_mapping_is_the_engines_own_fold_of_each_item(tmp_path: Path, store_
     try:
         statuses = {row["status"] for row in _mapping(world).values()}
         assert {"in_sync", "failed", "held", "deleted"} <= statuses, statuses
+        # The runtime's lookups (ItemIndex) say what the engine's fold says: the conflict
+        # waits for its retry, the parked and the permanently failed items do not.
+        index: ItemIndex = world.projector
+        states = {s: world.state(s) for s in _mapping(world)}
+        assert index.retries() == {
+            s: state.next_retry_at
+            for s, state in states.items()
+            if state.status is Status.FAILED and state.next_retry_at is not None
+        }
+        assert len(index.retries()) == 1
+        assert len(index.streams_of_user("mueller", status=Status.FAILED)) == 3
         world.projector.rebuild()
         _assert_rows_are_the_engines_fold(world)
         world.clock.advance(seconds=600)  # the retry is due: the conflict's write goes through
