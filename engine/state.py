@@ -1,8 +1,9 @@
 """What the engine knows about one synchronised item, and how each recorded event changes it.
 
-`ItemState` is immutable; `evolve` folds one recorded event into it. Replaying an item's events
-through `evolve` gives back exactly the state the decisions were made on — no transition
-callbacks, no adapters, no clock.
+`ItemState` is immutable; `observe`, `triggered`, `decided`, `write_done` and `write_failed` each
+fold one kind of recorded event into it (the aggregate's events call them). Replaying an item's
+events through them gives back exactly the state the decisions were made on — no transition
+callbacks, no adapters, no clock. `Progress` is the part of it the read models keep.
 """
 
 from __future__ import annotations
@@ -208,8 +209,7 @@ def triggered(state: ItemState, trigger: Trigger) -> ItemState:
 
 def decided(state: ItemState, decision: Decision) -> ItemState:
     base = decision.base if decision.base_changed and not decision.writes else state.base
-    if decision.verdict in (Verdict.SKIP, Verdict.ECHO):
-        # A pending retry stays pending.
+    if keeps_pending(decision.verdict):
         return state._replace(
             status=decision.status,
             reason=decision.reason,
@@ -267,6 +267,86 @@ def write_failed(state: ItemState, failed: WriteFailed) -> ItemState:
         status=Status.FAILED,
         attempts=failed.attempt,
         next_retry_at=failed.next_retry_at if failed.transient else None,
-        reason=f"WRITE_FAILED:{failed.error_class}",
+        reason=failure_reason(failed.error_class),
         sentence=failed.message,
     )
+
+
+# ---- Progress: where an item's writes stand, the part of its state a read model keeps -------
+
+
+class Progress(NamedTuple):
+    """An item's status and why, which sides still wait for a write of its last transfer, the
+    status it settles in then, whether a transfer ever linked the sides, and when a failed
+    write is retried. Folded by `progress_decided`, `progress_written` and `progress_failed`,
+    the same rules as `decided`, `write_done` and `write_failed` above: the projections fold it
+    from the recorded events without reading the snapshots that `ItemState` carries."""
+
+    status: Status = Status.NEW
+    reason: str = ""
+    sentence: str = ""
+    pending: frozenset[Side] = frozenset()
+    settled: Status | None = None
+    linked: bool = False
+    next_retry_at: datetime | None = None
+
+
+def progress(state: ItemState) -> Progress:
+    """The progress part of what the engine knows about an item."""
+    return Progress(
+        status=state.status,
+        reason=state.reason,
+        sentence=state.sentence,
+        pending=frozenset(w.side for w in state.pending),
+        settled=state.pending_settled,
+        linked=state.linked,
+        next_retry_at=state.next_retry_at,
+    )
+
+
+def keeps_pending(verdict: Verdict) -> bool:
+    """A skip or an echo changes no write: a transfer still pending (or its retry) stays so."""
+    return verdict in (Verdict.SKIP, Verdict.ECHO)
+
+
+def progress_decided(
+    p: Progress,
+    verdict: Verdict,
+    status: Status,
+    settled: Status,
+    sides: frozenset[Side],
+    reason: str,
+    sentence: str,
+) -> Progress:
+    """A decision (`decided`): its writes, to `sides`, replace any pending ones."""
+    if keeps_pending(verdict):
+        return Progress(status, reason, sentence, p.pending, p.settled, p.linked, p.next_retry_at)
+    return Progress(status, reason, sentence, sides, settled if sides else None, p.linked, None)
+
+
+def progress_written(p: Progress, side: Side) -> Progress:
+    """A write done (`write_done`): the last one settles the item, and links it when in sync."""
+    pending = p.pending - {side}
+    if pending:
+        return p._replace(pending=pending)
+    status = p.settled or Status.IN_SYNC
+    return Progress(
+        status, p.reason, p.sentence, pending, None, p.linked or status is Status.IN_SYNC
+    )
+
+
+def progress_failed(
+    p: Progress, error_class: str, message: str, transient: bool, next_retry_at: datetime | None
+) -> Progress:
+    """A write failed (`write_failed`): its writes stay pending; a transient failure is retried
+    at `next_retry_at`, a permanent one parks the item."""
+    return p._replace(
+        status=Status.FAILED,
+        reason=failure_reason(error_class),
+        sentence=message,
+        next_retry_at=next_retry_at if transient else None,
+    )
+
+
+def failure_reason(error_class: str) -> str:
+    return f"WRITE_FAILED:{error_class}"

@@ -10,7 +10,8 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from projections.projector import Projector, log_time
+from projections.projector import Projector
+from projections.rows import log_time
 
 
 @dataclass(frozen=True)

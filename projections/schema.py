@@ -14,7 +14,7 @@ from sqlalchemy import (
 )
 
 # Bump when a table changes: the projector then drops its tables and rebuilds them from the log.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def build_metadata(schema: str | None = None) -> MetaData:
@@ -37,13 +37,14 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("erp_id", String(128)),
         Column("exchange_id", String(512)),
         Column("subject", Text),
+        # Where its writes stand, as the engine folds it (engine.state.Progress):
         Column("status", String(16), nullable=False),
         Column("reason", String(64)),
         Column("sentence", Text),
         Column("linked", Boolean, nullable=False, default=False),
-        Column("pending_writes", Integer, nullable=False, default=0),
-        Column("settled", String(16)),
-        Column("last_decision_id", Integer),
+        Column("pending", String(16), nullable=False, default=""),  # sides waiting for a write
+        Column("settled", String(16)),  # the status once they are written
+        Column("transfer_id", Integer),  # the transfer-log row those writes complete
         Column("next_retry_at", String(32)),
         Column("updated_at", String(32)),
         Column("exceptions", Integer, nullable=False, default=0),  # deviating occurrences (R2)

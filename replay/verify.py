@@ -1,9 +1,10 @@
 """Re-derive recorded decisions from recorded observations (R19): verify and what-if.
 
-Replay folds each item's events through the same pure `engine.state` functions the aggregate
-uses, and at every recorded decision calls `decide` again on exactly the state and input it was
-made on. Verify uses the options recorded with each decision; what-if substitutes others and
-reports where the outcome would differ. Nothing is written anywhere.
+Replay folds each item's events as the store does (each event's `mutate`, which applies the
+pure `engine.state` functions), and at every recorded decision calls `decide` again on exactly
+the state and input it was made on. Verify uses the options recorded with each decision;
+what-if substitutes others and reports where the outcome would differ. Nothing is written
+anywhere.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from eventsourcing.utils import get_topic
 
 from engine import aggregates as ev
 from engine import state as st
@@ -51,22 +54,15 @@ class ReplayReport:
 
 
 def replay_stream(events: Iterable[Any], options: SyncOptions | None = None) -> Iterator[Replayed]:
-    """Every decision of one item's stream, re-derived; `options` None means as recorded."""
-    state: st.ItemState | None = None
+    """Every decision of one item's stream, re-derived; `options` None means as recorded.
+
+    The item is folded by its events themselves (`mutate`, as the store rebuilds it); only a
+    decision is also made again, on the state and the input it was recorded with."""
+    item: ev.SyncItem | None = None
     before: st.ItemState | None = None
     pending: Observation | Trigger | None = None
     for event in events:
-        if isinstance(event, ev.ItemStarted):
-            state = st.new_state(event.originator_id, event.user, event.kind)
-            continue
-        assert state is not None, "stream without a start"
-        if isinstance(event, ev.Observed):
-            before, pending = state, event.observation
-            state = st.observe(state, event.observation)
-        elif isinstance(event, ev.Triggered):
-            before, pending = state, event.trigger
-            state = st.triggered(state, event.trigger)
-        elif isinstance(event, ev.Decided):
+        if isinstance(event, ev.Decided):
             recorded = event.decision
             derived: st.Decision | None = None
             error = None
@@ -79,12 +75,12 @@ def replay_stream(events: Iterable[Any], options: SyncOptions | None = None) -> 
                 except Exception as exc:  # a replay must report, not stop
                     error = f"{type(exc).__name__}: {exc}"
             yield Replayed(event.originator_id, event.originator_version, recorded, derived, error)
-            state = st.decided(state, recorded)
             before = pending = None
-        elif isinstance(event, ev.Written):
-            state = st.write_done(state, event.outcome)
-        elif isinstance(event, ev.WriteFailedEvent):
-            state = st.write_failed(state, event.outcome)
+        elif isinstance(event, ev.Observed | ev.Triggered):
+            assert item is not None, "stream without a start"
+            before = item.state
+            pending = event.observation if isinstance(event, ev.Observed) else event.trigger
+        item = event.mutate(item)
 
 
 def verify(
@@ -103,8 +99,6 @@ def verify(
 
 def item_streams(store: EventStore) -> list[uuid.UUID]:
     """Every item stream in the store, in the order they started."""
-    from eventsourcing.utils import get_topic
-
     started = get_topic(ev.ItemStarted)
     streams: list[uuid.UUID] = []
     position = 1

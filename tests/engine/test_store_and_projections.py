@@ -247,7 +247,7 @@ def test_events_recorded_before_modified_at_and_the_decision_time_still_load() -
     from engine import state as st
     from engine.lifecycle import decide
     from engine.options import SyncOptions
-    from projections.projector import decision_time
+    from projections.rows import decision_time
 
     old = orjson.loads(_observation(1).model_dump_json())
     del old["modified_at"]
