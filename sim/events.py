@@ -347,13 +347,23 @@ class NotificationHub:
         sub.expired = True
         self.wake()
 
-    def _find(self, mailbox_number: int, subscription_id: str, owner: str | None) -> _Subscription:
+    def _find(
+        self,
+        mailbox_number: int,
+        subscription_id: str,
+        owner: str | None,
+        *,
+        grouped: bool = False,
+    ) -> _Subscription:
+        """The subscription, if the caller may use it. `grouped`: a streaming connection may
+        carry the subscriptions of other mailboxes that the same caller made (Exchange's
+        connection groups of up to 200 mailboxes)."""
         sub = self._subscriptions.get(subscription_id)
         if sub is None:
             raise _unknown_subscription(subscription_id)
-        if sub.mailbox_number != mailbox_number or (
-            owner is not None and sub.owner is not None and owner != sub.owner
-        ):
+        same_owner = owner is not None and sub.owner == owner
+        other_mailbox = sub.mailbox_number != mailbox_number and not (grouped and same_owner)
+        if other_mailbox or (owner is not None and sub.owner is not None and owner != sub.owner):
             raise EwsError(
                 ResponseCode.SUBSCRIPTION_ACCESS_DENIED,
                 "Only the subscription owner may access the subscription.",
@@ -361,9 +371,9 @@ class NotificationHub:
         return sub
 
     def _lookup(
-        self, mailbox_number: int, subscription_id: str, owner: str | None
+        self, mailbox_number: int, subscription_id: str, owner: str | None, *, grouped: bool = False
     ) -> _Subscription:
-        sub = self._find(mailbox_number, subscription_id, owner)
+        sub = self._find(mailbox_number, subscription_id, owner, grouped=grouped)
         if self._check_expiry(sub):
             raise EwsError(ResponseCode.EXPIRED_SUBSCRIPTION, "The subscription has expired.")
         return sub
@@ -408,7 +418,7 @@ class NotificationHub:
         self, mailbox_number: int, subscription_ids: Sequence[str], owner: str | None
     ) -> StreamHandle:
         for subscription_id in subscription_ids:
-            sub = self._lookup(mailbox_number, subscription_id, owner)
+            sub = self._lookup(mailbox_number, subscription_id, owner, grouped=True)
             if sub.kind is not SubscriptionKind.STREAMING:
                 raise EwsError(
                     ResponseCode.INVALID_SUBSCRIPTION,
