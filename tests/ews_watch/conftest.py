@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from adapters.exchange.ews.connection import EwsConnection
 from adapters.exchange.ews.settings import EwsSettings
 from adapters.exchange.ews.watch import ExchangeWatcher
+from sim.auth import AdminAccount
 from sim.clock import ManualClock
 from sim.server import EwsServer, ServerConfig
 from sim.store import MailboxStore
@@ -26,6 +27,8 @@ from sim.tls import TlsFiles, generate_self_signed
 from tests.sim.support import ADMIN, ALICE, APP, BOB, CAROL, FAST_STREAMS, MESSAGES_XSD, TENANT
 
 WatcherFactory = Callable[..., ExchangeWatcher]
+# May impersonate every mailbox, also those added while the server runs.
+EVERYONE_ADMIN = AdminAccount("ews-everyone", "everyone-pass-456", None)
 
 
 @pytest.fixture
@@ -43,7 +46,9 @@ def store(clock: ManualClock) -> MailboxStore:
 
 @pytest.fixture
 def server_config() -> ServerConfig:
-    return ServerConfig(admins=(ADMIN,), apps=(APP,), schema=MESSAGES_XSD, timing=FAST_STREAMS)
+    return ServerConfig(
+        admins=(ADMIN, EVERYONE_ADMIN), apps=(APP,), schema=MESSAGES_XSD, timing=FAST_STREAMS
+    )
 
 
 def checked(server: EwsServer) -> Iterator[EwsServer]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from sim.server import EwsServer
 from sim.model import TaskFields
+from sim.server import EwsServer
 from sim.store import MailboxStore
 from tests.ews_watch.conftest import WatcherFactory, basic_settings
 from tests.ews_watch.support import (

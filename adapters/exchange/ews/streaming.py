@@ -93,6 +93,10 @@ class StreamingGroup:
         with self._lock:
             return list(self._members)
 
+    def members(self) -> list[Member]:
+        with self._lock:
+            return list(self._members.values())
+
     def affinity_for(self, address: str) -> Affinity:
         """The group's affinity; the first mailbox to join is its anchor."""
         with self._lock:
@@ -137,6 +141,10 @@ class StreamingGroup:
             error = self._connect(members, affinity)
             if error is None:
                 attempt = 0
+                continue
+            with self._lock:  # those removed meanwhile were unsubscribed on purpose
+                members = [m for m in members if self._members.get(m.login) == m]
+            if self.stopping.is_set() or not members:
                 continue
             delay = self._handle(error, members, attempt)
             attempt += 1
