@@ -31,6 +31,7 @@ from adapters.exchange.ews.settings import EwsSettings
 EWS_SCOPES = ["https://outlook.office365.com/.default"]
 # Renew this long before the token expires (or at half its life, for short-lived tokens).
 RENEW_MARGIN_S = 300.0
+RENEWED_RECENTLY_S = 5.0
 
 
 class TokenError(Exception):
@@ -101,15 +102,21 @@ class MsalCredentials(OAuth2AuthorizationCodeCredentials):  # type: ignore[misc]
     def __init__(self, source: MsalTokenSource, identity: Identity | None = None) -> None:
         super().__init__(access_token=source.token(), identity=identity)
         self.source = source
+        self._renewed_at = -RENEWED_RECENTLY_S
 
     def refresh(self, session: Any) -> None:
         self.access_token = self.source.token()
 
     def renew(self) -> None:
-        """After the server refused the token: a new one from the authority, not the cache."""
-        self.source.forget()
+        """After the server refused the token: a new one from the authority, not the cache.
+        Requests that failed together with the same token renew it once: a token fetched in
+        the last seconds is taken as the answer to their refusal."""
         with self.lock:
+            if time.monotonic() - self._renewed_at < RENEWED_RECENTLY_S:
+                return
+            self.source.forget()
             self.access_token = self.source.token()
+            self._renewed_at = time.monotonic()
 
     def __repr__(self) -> str:
         return f"MsalCredentials(client_id={self.source.app.client_id!r}, token='***')"

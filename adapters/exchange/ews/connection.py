@@ -23,6 +23,7 @@ import base64
 import logging
 import re
 import threading
+import weakref
 from typing import Any
 
 import requests
@@ -149,26 +150,34 @@ _AUTHORIZATION = re.compile(
 )
 
 
+# A token as requests-oauthlib's debug log prints it (the token dict's repr).
+_ACCESS_TOKEN = re.compile(r"(['\"]access_token['\"]\s*:\s*['\"])[^'\"]+")
+
+
 class _SecretScrubber(logging.Filter):
-    def __init__(self, connection: EwsConnection) -> None:
-        super().__init__()
-        self.connection = connection
+    """Blanks the secrets of every live connection in the records of one logger."""
+
+    connections: weakref.WeakSet[EwsConnection] = weakref.WeakSet()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        secrets = self.connection.secrets()
         message = record.getMessage()
         scrubbed = _AUTHORIZATION.sub(rf"\1{_REDACTED}", message)
-        for secret in secrets:
-            scrubbed = scrubbed.replace(secret, _REDACTED)
+        scrubbed = _ACCESS_TOKEN.sub(rf"\1{_REDACTED}", scrubbed)
+        for connection in list(self.connections):
+            for secret in connection.secrets():
+                scrubbed = scrubbed.replace(secret, _REDACTED)
         if scrubbed != message:
             record.msg, record.args = scrubbed, None
         return True
 
 
+_SCRUBBER = _SecretScrubber()
+
+
 def _scrub_exchangelib_logs(connection: EwsConnection) -> None:
-    """A logger's filters see only its own records, so every exchangelib and msal logger gets
-    one (they are created when their modules are imported, before this runs)."""
-    scrubber = _SecretScrubber(connection)
+    """A logger's filters see only its own records, so every exchangelib, msal and oauthlib
+    logger gets the filter (they exist once their modules are imported, before this runs)."""
+    _SecretScrubber.connections.add(connection)
     names = [
         name
         for name in list(logging.root.manager.loggerDict)
@@ -176,6 +185,5 @@ def _scrub_exchangelib_logs(connection: EwsConnection) -> None:
     ]
     for name in ["exchangelib", "msal", *names]:
         logger = logging.getLogger(name)
-        for old in [f for f in logger.filters if isinstance(f, _SecretScrubber)]:
-            logger.removeFilter(old)
-        logger.addFilter(scrubber)
+        if _SCRUBBER not in logger.filters:
+            logger.addFilter(_SCRUBBER)
