@@ -24,7 +24,7 @@ import logging
 import re
 import threading
 import weakref
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
 from exchangelib import (
@@ -157,7 +157,7 @@ _ACCESS_TOKEN = re.compile(r"(['\"]access_token['\"]\s*:\s*['\"])[^'\"]+")
 class _SecretScrubber(logging.Filter):
     """Blanks the secrets of every live connection in the records of one logger."""
 
-    connections: weakref.WeakSet[EwsConnection] = weakref.WeakSet()
+    connections: ClassVar[weakref.WeakSet[EwsConnection]] = weakref.WeakSet()
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
