@@ -44,9 +44,9 @@ TARGETS = (
 
 def _start_sim(addresses: list[str]) -> tuple[subprocess.Popen[str], str]:
     mailboxes = [arg for address in addresses for arg in ("--mailbox", address)]
+    command = [sys.executable, "-m", "sim", "--port", "0", "--admin", f"{ADMIN}:{PASSWORD}"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "sim", "--port", "0", "--admin", f"{ADMIN}:{PASSWORD}"]
-        + ["--stream-minute", "2", "--log-level", "WARNING", *mailboxes],
+        [*command, "--stream-minute", "2", "--log-level", "WARNING", *mailboxes],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -9,6 +9,7 @@ from pydantic import SecretStr
 
 from sim.clock import ManualClock
 from sim.faults import DropStream, ResponseError, ServerBusy
+from sim.model import TaskFields
 from sim.server import EwsServer
 from sim.store import MailboxStore
 from tests.ews_watch.conftest import EVERYONE_ADMIN, WatcherFactory, basic_settings
@@ -188,3 +189,41 @@ def test_pull_an_invalid_watermark_subscribes_anew_and_catches_up(
     store.create_calendar_item(BOB, appointment("bob was never disturbed"))
     assert collect(watcher, {("bob", APPOINTMENT)}, within=1.0) == {("bob", APPOINTMENT)}
     assert subscription_ids(server, ALICE) == 2 and subscription_ids(server, BOB) == 1
+
+
+def test_a_busy_mailbox_does_not_hold_up_the_others(
+    server: EwsServer, make_watcher: WatcherFactory
+) -> None:
+    # exchangelib 5.6.0's FaultTolerance keeps one back-off for the whole process: every
+    # mailbox would wait out BOB's three seconds. The watcher retries per mailbox instead.
+    server.faults.add(ServerBusy(back_off_ms=3000), operation="GetFolder", mailbox=BOB)
+    watcher = make_watcher(basic_settings(server.url))
+    started = time.monotonic()
+    watcher.watch([BOB_USER, ALICE_USER])
+
+    assert alive(watcher, "alice", within=2.5)
+    alice_after = time.monotonic() - started
+    assert alive(watcher, "bob", within=10)
+    bob_after = time.monotonic() - started
+
+    assert alice_after < 2.0 <= 3.0 <= bob_after
+
+
+def test_pull_pages_through_more_events_than_one_get_events_answer(
+    server: EwsServer, store: MailboxStore, make_watcher: WatcherFactory
+) -> None:
+    # exchangelib 5.6.0's Folder.get_events() re-sends its first watermark while MoreEvents is
+    # true and never ends; the watcher pages with the last event's watermark.
+    watcher = make_watcher(basic_settings(server.url, notifications="pull", poll_interval_s=1.0))
+    watcher.watch([ALICE_USER])
+    assert alive(watcher, "alice")
+    settle(watcher)
+    for number in range(store.notifications.settings.max_events_per_get * 2 + 5):
+        store.create_calendar_item(ALICE, appointment(f"item {number}"))
+
+    assert collect(watcher, {("alice", APPOINTMENT)}, within=3.0) == {("alice", APPOINTMENT)}
+    settle(watcher, quiet=1.5)
+    store.create_task(ALICE, TaskFields(subject="after the pages"))
+    assert collect(watcher, {("alice", TASK)}, within=2.0) == {("alice", TASK)}
+    pages = [r for r in server.requests if r.operation == "GetEvents"]
+    assert len(pages) >= 3

@@ -5,8 +5,9 @@ with `Account(smtp, autodiscover=False, access_type=IMPERSONATION)` sends no pro
 Every account shares the configuration, hence one connection pool, sized for the streaming
 connections (each holds a pooled session for its whole life) plus the workers.
 
-The retry policy is exchangelib's `FailFast`: `FaultTolerance` keeps one back-off for the whole
-process, so one busy mailbox would stall all others. Retries are ours, per mailbox
+The retry policy is exchangelib's `FailFast`: exchangelib 5.6.0's `FaultTolerance` keeps one
+back-off for the whole process (one busy mailbox would stall all others) and retries a 401 as
+if the server were busy. Retries are ours, per mailbox
 (`adapters.exchange.ews.errors`).
 
 TLS: verified by default; the CA bundle is honoured by exchangelib (its HTTP adapter class,

@@ -4,11 +4,11 @@ Microsoft's "Maintain affinity between a group of subscriptions and the Mailbox 
 Subscribe of a connection group carries `X-AnchorMailbox` = the group's first mailbox and
 `X-PreferServerAffinity: true`; the first answer's `X-BackEndOverrideCookie` goes with the
 group's later Subscribe requests and its GetStreamingEvents, which carries the subscriptions of
-all the group's mailboxes. exchangelib 5.6 sends the account's own address as X-AnchorMailbox
+all the group's mailboxes. exchangelib 5.6.0 sends the account's own address as X-AnchorMailbox
 and keeps the cookie per account, so the services here set the headers from the group (the one
 place where we change exchangelib's requests for subscriptions).
 
-Pull subscriptions are made without a watermark: exchangelib 5.6 sends `m:Watermark` where the
+Pull subscriptions are made without a watermark: exchangelib 5.6.0 sends `m:Watermark` where the
 schema wants `t:Watermark`, and after ErrorInvalidWatermark / ErrorExpiredSubscription Microsoft
 says to subscribe anew anyway and catch up with SyncFolderItems. `Folder.get_events()` re-sends
 its first watermark while MoreEvents is true (it never ends with more than one page), so
