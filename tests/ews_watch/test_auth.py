@@ -147,3 +147,23 @@ def _eventually(condition: object, within: float = 8) -> bool:
 
     assert callable(condition)
     return until(condition, within)
+
+
+def test_r12_a_refused_client_secret_is_every_users_status_after_one_request_to_the_authority(
+    tls_server: EwsServer, ca_bundle: Path, make_watcher: WatcherFactory
+) -> None:
+    wrong = oauth_settings(
+        tls_server, ca_bundle, client_secret=SecretStr("wrong-secret"), retry_initial_s=5
+    )
+    watcher = make_watcher(wrong)
+    users = [ALICE_USER, BOB_USER] + [
+        ALICE_USER.model_copy(update={"login": f"clone{n}"}) for n in range(4)
+    ]
+    watcher.watch(users)
+
+    assert _eventually(
+        lambda: all("invalid_client" in watcher.status(u.login).reason for u in users)
+    )
+    source = watcher.connection.token_source
+    assert source is not None and source.requests == 1
+    assert all(r.status == 401 for r in tls_server.requests)  # only placeholders went out

@@ -26,7 +26,7 @@ import requests
 from exchangelib import Identity, OAuth2AuthorizationCodeCredentials
 from oauthlib.oauth2 import OAuth2Token
 
-from adapters.exchange.ews.settings import EwsSettings
+from adapters.exchange.ews.settings import MICROSOFT_AUTHORITY, EwsSettings
 
 EWS_SCOPES = ["https://outlook.office365.com/.default"]
 # Renew this long before the token expires (or at half its life, for short-lived tokens).
@@ -47,36 +47,62 @@ def tls_session(settings: EwsSettings) -> requests.Session:
 
 
 class MsalTokenSource:
-    """The process's one msal app; thread-safe."""
+    """The process's one msal app (made on first use: starting needs no network); thread-safe.
+
+    After the authority refused or could not be reached, the same error is raised again for a
+    while (1 s, doubling up to a minute) without asking: a thousand mailboxes needing a token
+    make one request, not a thousand."""
 
     def __init__(self, settings: EwsSettings) -> None:
         assert settings.client_secret is not None  # EwsSettings checks it for oauth2
+        self.settings = settings
+        self.http = tls_session(settings)
         self._lock = threading.Lock()
-        self.tokens_fetched = 0
-        self.app = msal.ConfidentialClientApplication(
-            settings.client_id,
-            client_credential=settings.client_secret.get_secret_value(),
-            authority=f"{settings.authority.rstrip('/')}/{settings.tenant_id}",
-            # A non-Microsoft authority (a test server, a sovereign cloud's host) is taken as is.
-            instance_discovery=settings.authority.rstrip("/")
-            == "https://login.microsoftonline.com",
-            http_client=tls_session(settings),
-        )
+        self._app: msal.ConfidentialClientApplication | None = None
+        self._failure: TokenError | None = None
+        self._failures = 0
+        self._quiet_until = 0.0
+        self.requests = 0  # asked the authority (cache misses)
 
     def __repr__(self) -> str:
-        return f"MsalTokenSource(client_id={self.app.client_id!r})"
+        return f"MsalTokenSource(client_id={self.settings.client_id!r})"
+
+    @property
+    def app(self) -> msal.ConfidentialClientApplication:
+        if self._app is None:
+            settings = self.settings
+            assert settings.client_secret is not None
+            authority = settings.authority.rstrip("/")
+            self._app = msal.ConfidentialClientApplication(
+                settings.client_id,
+                client_credential=settings.client_secret.get_secret_value(),
+                authority=f"{authority}/{settings.tenant_id}",
+                # A non-Microsoft authority (a test server, a sovereign cloud) is taken as is.
+                instance_discovery=authority == MICROSOFT_AUTHORITY,
+                http_client=self.http,
+            )
+        return self._app
 
     def token(self) -> OAuth2Token:
-        """A valid token, from msal's cache while it lasts."""
+        """A valid token, from msal's cache while it lasts; TokenError when there is none."""
         with self._lock:
-            result: dict[str, Any] = self.app.acquire_token_for_client(scopes=EWS_SCOPES)
+            if self._failure is not None and time.monotonic() < self._quiet_until:
+                raise self._failure
+            try:
+                result: dict[str, Any] = self.app.acquire_token_for_client(scopes=EWS_SCOPES)
+            except Exception as error:  # unreachable authority, bad TLS, …
+                result = {"error": type(error).__name__, "error_description": str(error)}
+            if result.get("token_source") != "cache":
+                self.requests += 1
             if "access_token" not in result:
                 # error and error_description name the problem; neither contains the secret.
-                raise TokenError(
+                self._failure = TokenError(
                     f"no OAuth2 token: {result.get('error')}: {result.get('error_description')}"
                 )
-            if result.get("token_source") == "identity_provider":
-                self.tokens_fetched += 1
+                self._quiet_until = time.monotonic() + min(60.0, 2.0**self._failures)
+                self._failures += 1
+                raise self._failure
+            self._failure, self._failures = None, 0
         lifetime = float(result["expires_in"])
         margin = min(RENEW_MARGIN_S, lifetime / 2)
         return OAuth2Token(
@@ -91,34 +117,59 @@ class MsalTokenSource:
     def forget(self) -> None:
         """Drop the cached tokens: the server refused one before it expired (revoked)."""
         with self._lock:
-            cache = self.app.token_cache
+            if self._app is None:
+                return
+            cache = self._app.token_cache
             for entry in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
                 cache.remove_at(entry)
 
 
+def _placeholder(seconds: float) -> OAuth2Token:
+    """A token that is no token: exchangelib needs one to build a session without fetching its
+    own from Microsoft; the server refuses it (401) and the watcher asks msal again."""
+    return OAuth2Token(
+        {
+            "access_token": "none",
+            "token_type": "Bearer",
+            "expires_in": seconds,
+            "expires_at": time.time() + seconds,
+        }
+    )
+
+
 class MsalCredentials(OAuth2AuthorizationCodeCredentials):  # type: ignore[misc]
-    """exchangelib credentials fed by msal; `refresh` asks msal again."""
+    """exchangelib credentials fed by msal; `refresh` asks msal again.
+
+    Starts with an expired placeholder, so the first request asks msal (through `refresh`).
+    `refresh` never raises: exchangelib 5.6.0 calls it between taking a pooled session and
+    giving it back, so an exception there loses the session, and after `max_connections` such
+    losses every request waits forever. When msal has no token, a placeholder goes out instead,
+    the server answers 401, and the watcher's `renew()` raises msal's error in its own code."""
 
     def __init__(self, source: MsalTokenSource, identity: Identity | None = None) -> None:
-        super().__init__(access_token=source.token(), identity=identity)
+        super().__init__(access_token=_placeholder(-1), identity=identity)
         self.source = source
         self._renewed_at = -RENEWED_RECENTLY_S
 
     def refresh(self, session: Any) -> None:
-        self.access_token = self.source.token()
+        try:
+            self.access_token = self.source.token()
+        except TokenError:
+            self.access_token = _placeholder(RENEWED_RECENTLY_S)
 
     def renew(self) -> None:
-        """After the server refused the token: a new one from the authority, not the cache.
-        Requests that failed together with the same token renew it once: a token fetched in
-        the last seconds is taken as the answer to their refusal."""
+        """After the server refused the token: a new one from the authority, not the cache
+        (TokenError when there is none). Requests that failed together with the same token
+        renew it once: a token fetched in the last seconds answers their refusal."""
         with self.lock:
-            if time.monotonic() - self._renewed_at < RENEWED_RECENTLY_S:
+            recent = time.monotonic() - self._renewed_at < RENEWED_RECENTLY_S
+            if recent and self.access_token and self.access_token["access_token"] != "none":
                 return
             self.source.forget()
             self.access_token = self.source.token()
             self._renewed_at = time.monotonic()
 
     def __repr__(self) -> str:
-        return f"MsalCredentials(client_id={self.source.app.client_id!r}, token='***')"
+        return f"MsalCredentials(client_id={self.source.settings.client_id!r}, token='***')"
 
     __str__ = __repr__

@@ -146,7 +146,11 @@ class StreamingGroup:
                 members = [m for m in members if self._members.get(m.login) == m]
             if self.stopping.is_set() or not members:
                 continue
-            delay = self._handle(error, members, attempt)
+            try:
+                delay = self._handle(error, members, attempt)
+            except Exception as failure:  # e.g. msal has no token: back off, keep the thread
+                self.sink.group_status(members, False, reason(failure))
+                delay = self._backoff(failure, attempt)
             attempt += 1
             if delay:
                 self.stopping.wait(delay)
