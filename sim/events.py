@@ -11,6 +11,8 @@ filter over the log (folders, event types):
   receives the events as they happen. The cursor moves only once the events were written to a
   client still connected, so events that happen between connections, or that a connection whose
   client had gone could not deliver, are delivered on the next one. Without any open connection for 30 minutes the subscription expires.
+  One connection may carry the subscriptions of several mailboxes, as long as its caller made
+  them all (Exchange's connection groups: up to 200 mailboxes on one hanging connection).
 
 Watermarks are sealed (tamper-evident) tokens naming the mailbox, the position in its log and the
 time they were issued. They stop being valid when older than the watermark lifetime or when the
