@@ -32,9 +32,7 @@ def test_a_connection_may_not_carry_another_callers_subscription(
     server: EwsServer, store: MailboxStore
 ) -> None:
     alice = make_account(server, ALICE)
-    other = make_account(
-        server, BOB, Credentials(EVERYONE_ADMIN.username, EVERYONE_ADMIN.password)
-    )
+    other = make_account(server, BOB, Credentials(EVERYONE_ADMIN.username, EVERYONE_ADMIN.password))
     ids = [other.calendar.subscribe_to_streaming(), alice.calendar.subscribe_to_streaming()]
 
     with pytest.raises(ErrorSubscriptionAccessDenied):

@@ -17,6 +17,7 @@ from tests.ews_watch.support import (
     appointment,
     collect,
     settle,
+    until,
 )
 from tests.sim.support import ALICE, BOB
 
@@ -83,3 +84,41 @@ def test_r11_watching_another_set_of_users_subscribes_the_new_and_ends_the_old(
     assert watcher.status("alice").reason == "not watched"
     unsubscribed = [r for r in server.requests if r.operation == "Unsubscribe"]
     assert [(r.mailbox, r.response_code) for r in unsubscribed] == [(ALICE, "NoError")]
+
+
+def test_beyond_the_hanging_connection_limit_mailboxes_are_polled(
+    server: EwsServer, store: MailboxStore, make_watcher: WatcherFactory
+) -> None:
+    settings = basic_settings(
+        server.url, mailboxes_per_group=1, max_streaming_connections=1, poll_interval_s=0.3
+    )
+    watcher = make_watcher(settings)
+    watcher.watch([ALICE_USER, BOB_USER])
+    assert alive(watcher, "alice", "bob")
+
+    modes = {watcher.status("alice").mode, watcher.status("bob").mode}
+    assert modes == {"streaming", "pull"}
+    assert len(watcher.groups) == 1
+    settle(watcher)
+    store.create_calendar_item(ALICE, appointment("one"))
+    store.create_calendar_item(BOB, appointment("two"))
+    expected = {("alice", APPOINTMENT), ("bob", APPOINTMENT)}
+    assert collect(watcher, expected, within=1.5) == expected
+
+
+def test_r9_a_user_without_a_mailbox_has_that_as_status_and_a_changed_mailbox_is_followed(
+    server: EwsServer, store: MailboxStore, make_watcher: WatcherFactory
+) -> None:
+    watcher = make_watcher(basic_settings(server.url))
+    nobody = ALICE_USER.model_copy(update={"mailbox": None})
+    watcher.watch([nobody])
+    assert until(
+        lambda: watcher.status("alice").reason.endswith("no mailbox stored on the ERP user"), 5
+    )
+
+    moved = ALICE_USER.model_copy(update={"mailbox": BOB})  # alice now works in bob's mailbox
+    watcher.watch([moved])
+    assert alive(watcher, "alice")
+    settle(watcher)
+    store.create_calendar_item(BOB, appointment("in the new mailbox"))
+    assert collect(watcher, {("alice", APPOINTMENT)}, within=1.0) == {("alice", APPOINTMENT)}
