@@ -131,6 +131,8 @@ def test_settings_exchange_online_default_endpoint_and_coherence() -> None:
         EwsSettings(online_oauth2=True, auth="basic", username="u", password=SecretStr("p"))
     with pytest.raises(ValidationError, match="needs password"):
         EwsSettings(url="https://ex/EWS/Exchange.asmx", auth="ntlm", username="u")
+    with pytest.raises(ValidationError, match="max_connections must be at least 15"):
+        basic_settings("https://ex/EWS/Exchange.asmx", max_connections=14)
     with pytest.raises(ValidationError, match="mail_domain"):
         basic_settings("https://ex/EWS/Exchange.asmx", use_exchange_mailboxes=False)
     by_login = basic_settings(

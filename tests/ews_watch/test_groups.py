@@ -46,6 +46,7 @@ def test_201_mailboxes_make_two_connection_groups_anchored_on_their_first_mailbo
         username=EVERYONE_ADMIN.username,
         password=SecretStr(EVERYONE_ADMIN.password),
         workers=8,
+        max_connections=20,
     )
     watcher = make_watcher(settings)
     watcher.watch(many)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from engine.ports import ChangeSignals
 from sim.model import TaskFields
 from sim.server import EwsServer
 from sim.store import MailboxStore
@@ -25,7 +26,7 @@ from tests.sim.support import ALICE, BOB
 def test_r3_streaming_signals_an_edit_within_a_second(
     server: EwsServer, store: MailboxStore, make_watcher: WatcherFactory
 ) -> None:
-    watcher = make_watcher(basic_settings(server.url))
+    watcher: ChangeSignals = make_watcher(basic_settings(server.url))  # the engine's port
     watcher.watch([ALICE_USER])
     # A new subscription reports its folders: the engine catches up from its sync state.
     first = collect(watcher, {("alice", APPOINTMENT), ("alice", TASK)}, within=10)

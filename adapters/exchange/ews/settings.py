@@ -76,6 +76,13 @@ class EwsSettings(BaseModel):
             raise ValueError("url must be the EWS endpoint, https://…/EWS/Exchange.asmx")
         if not self.use_exchange_mailboxes and not self.mail_domain.strip("@ "):
             raise ValueError("use_exchange_mailboxes = false needs mail_domain")
+        streams = self.max_streaming_connections if self.notifications == "streaming" else 0
+        needed = streams + self.workers + 1
+        if self.max_connections < needed:
+            raise ValueError(
+                f"max_connections must be at least {needed}: each streaming connection holds "
+                "a pooled session, and the workers and the item reads need theirs"
+            )
         if self.retry_max_s < self.retry_initial_s:
             raise ValueError("retry_max_s must not be below retry_initial_s")
         return self

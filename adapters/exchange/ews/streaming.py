@@ -7,7 +7,10 @@ subscriptions could expire (30 minutes without a connection). A renewal after th
 `Closed` needs no catch-up: the subscriptions keep what happens in between and the next
 connection delivers it. Any other end — a dropped connection, an error, a change of members
 (the connection is ended after the envelope being read) — may have lost an event that was on
-its way, so every member of that connection is reported for a catch-up.
+its way, so every member of that connection is reported for a catch-up. A mailbox that joins
+while the connection is open is carried from the next connection on (the current one ends after
+the envelope being read, at the latest with the next keep-alive); its subscription keeps its
+events until then, and it was reported for a catch-up when it was subscribed.
 
 Errors: a lost subscription (ErrorSubscriptionNotFound, ErrorExpiredSubscription, …) sends the
 connection's members back to the watcher to subscribe anew; a refused OAuth2 token is renewed;

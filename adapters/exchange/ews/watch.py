@@ -27,6 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from exchangelib import Account
+
 from adapters.exchange.ews.connection import EwsConnection
 from adapters.exchange.ews.errors import Retrier, jittered, reason
 from adapters.exchange.ews.pull import PullPoller
@@ -189,22 +191,31 @@ class ExchangeWatcher:
         entry.folders = folders
         group = self._reserve_group()
         try:
-            if group is not None:
-                affinity = group.affinity_for(address)
-                subscription_id = self.retrier.call(
-                    lambda: subscribe_streaming(account, folders, affinity)
-                )
-            else:
-                affinity = Affinity(anchor=address)
-                subscription_id, watermark = self.retrier.call(
-                    lambda: subscribe_pull(
-                        account, folders, self.settings.pull_timeout_min, affinity
-                    )
-                )
+            self._subscribe_in(entry, address, account, folders, group)
         finally:
-            if group is not None:
+            if group is not None:  # released once the member is in: the group never overfills
                 with self._lock:
                     self._reserved[group.number] -= 1
+
+    def _subscribe_in(
+        self,
+        entry: _Watched,
+        address: str,
+        account: Account,
+        folders: MailboxFolders,
+        group: StreamingGroup | None,
+    ) -> None:
+        watermark = ""
+        if group is not None:
+            affinity = group.affinity_for(address)
+            subscription_id = self.retrier.call(
+                lambda: subscribe_streaming(account, folders, affinity)
+            )
+        else:
+            affinity = Affinity(anchor=address)
+            subscription_id, watermark = self.retrier.call(
+                lambda: subscribe_pull(account, folders, self.settings.pull_timeout_min, affinity)
+            )
         member = Member(entry.login, address, subscription_id, folders)
         with self._lock:
             still_wanted = self._watched.get(entry.login) is entry
