@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from exchangelib.protocol import close_connections
+from exchangelib.protocol import BaseProtocol, close_connections
 from pydantic import SecretStr
 
 from adapters.exchange.ews.connection import EwsConnection
@@ -29,6 +29,13 @@ from tests.sim.support import ADMIN, ALICE, APP, BOB, CAROL, FAST_STREAMS, MESSA
 WatcherFactory = Callable[..., ExchangeWatcher]
 # May impersonate every mailbox, also those added while the server runs.
 EVERYONE_ADMIN = AdminAccount("ews-everyone", "everyone-pass-456", None)
+
+
+@pytest.fixture(autouse=True)
+def _restore_http_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connection sets exchangelib's process-wide HTTP adapter (its TLS settings): put the
+    previous one back after each test, for the tests that run after these in this process."""
+    monkeypatch.setattr(BaseProtocol, "HTTP_ADAPTER_CLS", BaseProtocol.HTTP_ADAPTER_CLS)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from sim.tls import TlsFiles
 from tests.ews_watch.conftest import WatcherFactory, basic_settings, oauth_settings
 from tests.ews_watch.support import ALICE_USER, APPOINTMENT, BOB_USER, alive, appointment, collect
 from tests.ews_watch.support import settle as drain
-from tests.sim.support import ADMIN, ALICE, APP
+from tests.sim.support import ADMIN, ALICE, APP, BOB
 
 
 @pytest.fixture
@@ -169,3 +169,18 @@ def test_r12_a_refused_client_secret_is_every_users_status_after_one_request_to_
     source = watcher.connection.token_source
     assert source is not None and source.requests == 1
     assert all(r.status == 401 for r in tls_server.requests)  # only placeholders went out
+
+
+def test_accounts_made_after_a_token_renewal_share_the_one_connection_pool(
+    tls_server: EwsServer, clock: ManualClock, ca_bundle: Path, make_watcher: WatcherFactory
+) -> None:
+    watcher = make_watcher(oauth_settings(tls_server, ca_bundle))
+    connection = watcher.connection
+    before = connection.account(ALICE).protocol
+
+    clock.advance(dt.timedelta(minutes=61))
+    watcher.watch([ALICE_USER])
+    assert alive(watcher, "alice")
+    connection.renew_token()
+
+    assert connection.account(BOB).protocol is before

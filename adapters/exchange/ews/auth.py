@@ -63,6 +63,7 @@ class MsalTokenSource:
         self._failures = 0
         self._quiet_until = 0.0
         self.requests = 0  # asked the authority (cache misses)
+        self.renewed_at = -RENEWED_RECENTLY_S  # when a refused token was last replaced
 
     def __repr__(self) -> str:
         return f"MsalTokenSource(client_id={self.settings.client_id!r})"
@@ -148,8 +149,10 @@ class MsalCredentials(OAuth2AuthorizationCodeCredentials):  # type: ignore[misc]
 
     def __init__(self, source: MsalTokenSource, identity: Identity | None = None) -> None:
         super().__init__(access_token=_placeholder(-1), identity=identity)
+        # exchangelib 5.6.0 hashes every attribute but the token into its connection pool's
+        # cache key: what changes lives in `source` (hashed by identity), or a new Account
+        # would get a pool of its own.
         self.source = source
-        self._renewed_at = -RENEWED_RECENTLY_S
 
     def refresh(self, session: Any) -> None:
         try:
@@ -162,12 +165,12 @@ class MsalCredentials(OAuth2AuthorizationCodeCredentials):  # type: ignore[misc]
         (TokenError when there is none). Requests that failed together with the same token
         renew it once: a token fetched in the last seconds answers their refusal."""
         with self.lock:
-            recent = time.monotonic() - self._renewed_at < RENEWED_RECENTLY_S
+            recent = time.monotonic() - self.source.renewed_at < RENEWED_RECENTLY_S
             if recent and self.access_token and self.access_token["access_token"] != "none":
                 return
             self.source.forget()
             self.access_token = self.source.token()
-            self._renewed_at = time.monotonic()
+            self.source.renewed_at = time.monotonic()
 
     def __repr__(self) -> str:
         return f"MsalCredentials(client_id={self.source.settings.client_id!r}, token='***')"

@@ -59,6 +59,10 @@ class EwsConnection:
         if settings.auth == "oauth2":
             self.token_source = MsalTokenSource(settings)
             credentials = MsalCredentials(self.token_source)
+            # exchangelib 5.6.0 keys its connection pools by the credentials' hash, which takes
+            # in `client` once that cached property is first read (at the first request): the
+            # accounts made later would get a second pool. Read it now, so the hash never moves.
+            assert credentials.client is not None
         else:
             assert settings.password is not None  # EwsSettings checks it
             credentials = Credentials(settings.username, settings.password.get_secret_value())
