@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from adapters.exchange.ews.subscriptions import Affinity, _SubscribeToStreaming
 from engine.model import User
 from sim.server import EwsServer, ServerConfig
 from sim.store import MailboxStore
@@ -70,3 +71,22 @@ def test_201_mailboxes_make_two_connection_groups_anchored_on_their_first_mailbo
     ]
     assert len(routed) >= MAILBOXES + 2
     assert set(routed) == anchors and len(anchors) == 2
+    # Each group keeps the backend cookie its first Subscribe got, and sends only that one.
+    cookies = [group.affinity.cookie for group in watcher.groups if group.affinity]
+    assert len(set(cookies)) == 2 and all(str(c).startswith("SIM01~") for c in cookies)
+
+
+def test_a_groups_requests_carry_its_anchor_and_its_cookie_only(
+    server: EwsServer, make_watcher: WatcherFactory
+) -> None:
+    account = make_watcher(basic_settings(server.url)).connection.account("member@example.com")
+    service = _SubscribeToStreaming(account=account)
+    service.affinity = Affinity(anchor="anchor@example.com")
+    first = service._extra_headers()
+    service.affinity.cookie = "SIM01~abc"
+
+    assert first["X-AnchorMailbox"] == "anchor@example.com"
+    assert first["X-PreferServerAffinity"] == "True"
+    assert first["Cookie"] == "" and "X-BackEndOverrideCookie" not in first
+    assert service._extra_headers()["Cookie"] == "X-BackEndOverrideCookie=SIM01~abc"
+    assert service._extra_headers()["X-BackEndOverrideCookie"] == "SIM01~abc"

@@ -59,10 +59,14 @@ class _WithAffinity:
         if self.affinity is not None:
             headers["X-AnchorMailbox"] = self.affinity.anchor
             headers["X-PreferServerAffinity"] = "True"
-            if self.affinity.cookie:
-                headers["X-BackEndOverrideCookie"] = self.affinity.cookie
+            cookie = self.affinity.cookie
+            if cookie:
+                headers["X-BackEndOverrideCookie"] = cookie
             else:
                 headers.pop("X-BackEndOverrideCookie", None)
+            # Pooled sessions are shared by all groups, and their cookie jars remember the last
+            # group's cookie: an explicit Cookie header keeps it off this group's requests.
+            headers["Cookie"] = f"X-BackEndOverrideCookie={cookie}" if cookie else ""
         return headers
 
     def _handle_response_cookies(self, session: Any) -> None:
