@@ -27,7 +27,7 @@ from tests.ews_watch.support import (
     collect,
     settle,
 )
-from tests.sim.sim_process import SimStarter, sim_processes
+from tests.sim.sim_process import RunningSim, SimStarter, sim_processes
 from tests.sim.support import ALICE, BERLIN, make_account_at
 
 
@@ -72,6 +72,7 @@ def test_r15_a_simulator_restart_with_data_reconnects_and_catches_up(
     url = sim.wait_for("EWS endpoint:")
     settings = basic_settings(url, username="ews-admin", password=SecretStr("restart-pass-1"))
     watcher = ExchangeWatcher(EwsConnection(settings))
+    again: RunningSim | None = None
     try:
         watcher.watch([ALICE_USER])
         assert alive(watcher, "alice")
@@ -100,4 +101,5 @@ def test_r15_a_simulator_restart_with_data_reconnects_and_catches_up(
     finally:
         watcher.close()
         close_connections()
+    assert again is not None
     again.stop_without_violations()
