@@ -135,3 +135,32 @@ class ItemIndex(Protocol):
     def streams_in_flight(self) -> list[uuid.UUID]: ...
 
     def streams_of_user(self, user: str, *, status: Status | None = None) -> list[uuid.UUID]: ...
+
+
+class SubscriptionStatus(Frozen):
+    """Whether a user's mailbox is watched for changes, and why not (R12's server status)."""
+
+    alive: bool
+    reason: str = ""
+    mode: Literal["streaming", "pull", ""] = ""
+    retry_at: datetime | None = None  # when an unreachable mailbox is tried again
+
+
+class ChangeSignals(Protocol):
+    """Notifications from the users' mailboxes: *when* a folder changed (R3). What changed is
+    read from the folder's stored sync state (`ExchangePort.read_changes`)."""
+
+    def watch(self, users: Sequence[User]) -> None:
+        """The mailboxes to watch from now on: new ones are subscribed, the rest unsubscribed
+        (R11: user changes take effect live). Returns at once; subscribing runs behind it."""
+        ...
+
+    def wait(self, timeout_s: float) -> set[tuple[str, ItemKind]]:
+        """Folders with news, by login, since the last call; empty when `timeout_s` passes
+        first. A folder is also reported when its notifications may have been missed (start-up,
+        a new subscription, a reconnect): then the engine catches up from its sync state."""
+        ...
+
+    def status(self, login: str) -> SubscriptionStatus: ...
+
+    def close(self) -> None: ...

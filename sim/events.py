@@ -11,6 +11,8 @@ filter over the log (folders, event types):
   receives the events as they happen. The cursor moves only once the events were written to a
   client still connected, so events that happen between connections, or that a connection whose
   client had gone could not deliver, are delivered on the next one. Without any open connection for 30 minutes the subscription expires.
+  One connection may carry the subscriptions of several mailboxes, as long as its caller made
+  them all (Exchange's connection groups: up to 200 mailboxes on one hanging connection).
 
 Watermarks are sealed (tamper-evident) tokens naming the mailbox, the position in its log and the
 time they were issued. They stop being valid when older than the watermark lifetime or when the
@@ -347,13 +349,23 @@ class NotificationHub:
         sub.expired = True
         self.wake()
 
-    def _find(self, mailbox_number: int, subscription_id: str, owner: str | None) -> _Subscription:
+    def _find(
+        self,
+        mailbox_number: int,
+        subscription_id: str,
+        owner: str | None,
+        *,
+        grouped: bool = False,
+    ) -> _Subscription:
+        """The subscription, if the caller may use it. `grouped`: a streaming connection may
+        carry the subscriptions of other mailboxes that the same caller made (Exchange's
+        connection groups of up to 200 mailboxes)."""
         sub = self._subscriptions.get(subscription_id)
         if sub is None:
             raise _unknown_subscription(subscription_id)
-        if sub.mailbox_number != mailbox_number or (
-            owner is not None and sub.owner is not None and owner != sub.owner
-        ):
+        same_owner = owner is not None and sub.owner == owner
+        other_mailbox = sub.mailbox_number != mailbox_number and not (grouped and same_owner)
+        if other_mailbox or (owner is not None and sub.owner is not None and owner != sub.owner):
             raise EwsError(
                 ResponseCode.SUBSCRIPTION_ACCESS_DENIED,
                 "Only the subscription owner may access the subscription.",
@@ -361,9 +373,9 @@ class NotificationHub:
         return sub
 
     def _lookup(
-        self, mailbox_number: int, subscription_id: str, owner: str | None
+        self, mailbox_number: int, subscription_id: str, owner: str | None, *, grouped: bool = False
     ) -> _Subscription:
-        sub = self._find(mailbox_number, subscription_id, owner)
+        sub = self._find(mailbox_number, subscription_id, owner, grouped=grouped)
         if self._check_expiry(sub):
             raise EwsError(ResponseCode.EXPIRED_SUBSCRIPTION, "The subscription has expired.")
         return sub
@@ -408,7 +420,7 @@ class NotificationHub:
         self, mailbox_number: int, subscription_ids: Sequence[str], owner: str | None
     ) -> StreamHandle:
         for subscription_id in subscription_ids:
-            sub = self._lookup(mailbox_number, subscription_id, owner)
+            sub = self._lookup(mailbox_number, subscription_id, owner, grouped=True)
             if sub.kind is not SubscriptionKind.STREAMING:
                 raise EwsError(
                     ResponseCode.INVALID_SUBSCRIPTION,
