@@ -91,7 +91,7 @@ def oracle_rule(pattern: Pattern, rng: Range, first_local: datetime) -> rrule.rr
         if isinstance(pattern, AbsoluteMonthlyPattern):
             return rule(rrule.MONTHLY, interval=pattern.interval, bymonthday=monthdays, bysetpos=-1)
         return rule(rrule.YEARLY, bymonth=pattern.month, bymonthday=monthdays, bysetpos=-1)
-    days = _DAY_SETS.get(pattern.day_of_week, (_RRULE_DAYS[pattern.day_of_week],))
+    days = _DAY_SETS.get(pattern.day_of_week) or (_RRULE_DAYS[pattern.day_of_week],)
     setpos = _SETPOS[pattern.index]
     if isinstance(pattern, RelativeMonthlyPattern):
         return rule(rrule.MONTHLY, interval=pattern.interval, byweekday=days, bysetpos=setpos)
