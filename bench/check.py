@@ -65,7 +65,9 @@ def missed(figures: Mapping[str, object], targets: Sequence[Target]) -> list[str
         value = figures.get(target.figure)
         if value is None:
             print(f"{target.figure}: not measured, not checked", file=sys.stderr)
-        elif not target.met(float(value)):  # type: ignore[arg-type]
+        elif not isinstance(value, int | float):
+            raise TypeError(f"{target.figure} is {value!r}, not a number")
+        elif not target.met(float(value)):
             lines.append(f"{target.figure} = {value:,} misses its target {target.describe()}")
     return lines
 

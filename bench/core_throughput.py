@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -62,7 +63,7 @@ class Counter(Aggregate):
 
 def raw_append_rate(directory: Path, events: int = 60_000, per_save: int = 100) -> float:
     """eventsourcing alone: new aggregates with one more event each, 100 aggregates per save."""
-    app = Application(
+    app: Application[uuid.UUID] = Application(
         env={
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(directory / "raw.db"),

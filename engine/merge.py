@@ -22,7 +22,6 @@ from engine.options import ConflictPolicy
 from engine.state import FieldConflict
 
 TIMING = ("start", "end", "all_day", "time_zone", "recurrence")
-OCCURRENCES = ("modified_occurrences", "deleted_occurrences")
 APPOINTMENT_GROUPS: tuple[tuple[str, ...], ...] = (
     TIMING,
     ("subject",),

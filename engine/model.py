@@ -204,9 +204,6 @@ class Snapshot(Frozen):
         data: dict[str, Any] = self.model_dump(mode="json", exclude={"kind"})
         return data
 
-    def field_hashes(self) -> dict[str, str]:
-        return {name: _hash(value) for name, value in self.fields().items()}
-
     @cached_property
     def content_hash(self) -> str:
         """Hash of everything, info text included."""

@@ -17,12 +17,19 @@ from typing import Any, ClassVar, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import BaseAggregate
 from eventsourcing.persistence import Mapper, Notification, StoredEvent, Transcoder
 from eventsourcing.postgres import PostgresFactory, PostgresProcessRecorder
-from eventsourcing.sqlite import SQLiteCursor, SQLiteFactory, SQLiteProcessRecorder
-from eventsourcing.utils import get_topic, resolve_topic
+from eventsourcing.sqlite import (
+    SQLiteAggregateRecorder,
+    SQLiteConnection,
+    SQLiteConnectionPool,
+    SQLiteCursor,
+    SQLiteFactory,
+    SQLiteProcessRecorder,
+)
+from eventsourcing.utils import Environment, get_topic, resolve_topic
 from pydantic import BaseModel
 
 from engine.aggregates import SyncItem, UserLedger, ledger_id
@@ -88,28 +95,16 @@ class SQLiteRecorder(SQLiteProcessRecorder):
         )
         return statements
 
+    # Private hook: no public one writes rows in the transaction of `insert_events` (the library's
+    # process recorder extends it for tracking). The events go in as the aggregate recorder puts
+    # them, in one statement; the application recorder's row-by-row insert only learns rowids,
+    # which nobody here reads (tests/test_eventsourcing_seams.py pins all three).
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        # One statement for the batch (the library inserts row by row to learn each rowid,
-        # which nobody here reads: followers find events by position).
-        c.executemany(
-            self.insert_events_statement,
-            [
-                (
-                    e.originator_id.hex
-                    if isinstance(e.originator_id, uuid.UUID)
-                    else e.originator_id,
-                    e.originator_version,
-                    e.topic,
-                    e.state,
-                )
-                for e in stored_events
-            ],
-        )
-        tracking = kwargs.get("tracking")
-        if tracking is not None:
-            self._insert_tracking(c, tracking)
+        if kwargs.get("tracking") is not None:
+            raise NotImplementedError("the event store follows no other log: no tracking")
+        SQLiteAggregateRecorder._insert_events(self, c, stored_events)
         rows = _checkpoint_rows(kwargs)
         if rows:
             c.executemany(
@@ -125,25 +120,44 @@ class SQLiteRecorder(SQLiteProcessRecorder):
             return {row["name"]: row["value"] for row in c.fetchall()}
 
 
+class TunedSQLitePool(SQLiteConnectionPool):
+    """Connections with synchronous=NORMAL: safe here because positions commit with their events."""
+
+    PRAGMAS = (
+        "PRAGMA synchronous=NORMAL",
+        # Stream ids are random: index pages are touched all over, so keep more of them.
+        "PRAGMA cache_size=-65536",
+        # Checkpoint the WAL less often: pages written again before then are written once.
+        "PRAGMA wal_autocheckpoint=16384",
+    )
+
+    # Private hook: the pool's abstract method for subclasses, the one place that sees each new
+    # connection (SQLite pragmas are per connection; tests/test_eventsourcing_seams.py).
+    def _create_connection(self) -> SQLiteConnection:
+        connection = super()._create_connection()
+        with connection.cursor() as cursor:
+            for pragma in self.PRAGMAS:
+                cursor.execute(pragma)
+        return connection
+
+
 class SQLiteStoreFactory(SQLiteFactory):
-    """SQLite with synchronous=NORMAL: safe here because positions commit with their events."""
+    """The library's SQLite factory, its datastore drawing connections from `TunedSQLitePool`."""
 
     def __init__(self, env: Any) -> None:
         super().__init__(env)
-        pool = self.datastore.pool
-        create = pool._create_connection
-
-        def create_connection() -> Any:
-            connection = create()
-            sqlite = connection._sqlite_conn
-            sqlite.execute("PRAGMA synchronous=NORMAL")
-            # Stream ids are random: index pages are touched all over, so keep more of them.
-            sqlite.execute("PRAGMA cache_size=-65536")
-            # Checkpoint the WAL less often: pages written again before then are written once.
-            sqlite.execute("PRAGMA wal_autocheckpoint=16384")
-            return connection
-
-        pool._create_connection = create_connection  # type: ignore[method-assign]
+        # The datastore builds its pool itself: replace it (unused so far) by one made alike.
+        default = self.datastore.pool
+        self.datastore.pool = TunedSQLitePool(
+            db_name=default.db_name,
+            lock_timeout=default.lock_timeout,
+            pool_size=default.pool_size,
+            max_overflow=default.max_overflow,
+            pool_timeout=default.pool_timeout,
+            max_age=default.max_age,
+            pre_ping=default.pre_ping,
+        )
+        default.close()
 
 
 class PostgresRecorder(PostgresProcessRecorder):
@@ -161,7 +175,15 @@ class PostgresRecorder(PostgresProcessRecorder):
                 "CREATE TABLE IF NOT EXISTS {t} (name text PRIMARY KEY, value text NOT NULL)"
             ).format(t=self._checkpoints)
         )
+        if self.datastore.enable_db_functions:
+            # That path of `insert_events` never calls `_insert_events`: positions would be lost.
+            raise ValueError(
+                "POSTGRES_ENABLE_DB_FUNCTIONS must be off: source checkpoints are written "
+                "with the events only on the library's pipelined insert"
+            )
 
+    # Private hook: no public one writes rows in the transaction of `insert_events`; this is the
+    # one the library's process recorder extends for tracking (tests/test_eventsourcing_seams.py).
     def _insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
@@ -232,13 +254,6 @@ class StoreLocation:
         parts = urlsplit(self.url)
         return parts._replace(scheme="postgresql+psycopg", query="").geturl()
 
-    def redacted(self) -> str:
-        parts = urlsplit(self.url)
-        if parts.password:
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-            return parts._replace(netloc=netloc).geturl()
-        return self.url
-
 
 class EventStore(Application[uuid.UUID]):
     """einklang's event-sourced application: item streams, user ledgers and checkpoints."""
@@ -257,16 +272,15 @@ class EventStore(Application[uuid.UUID]):
         self.location = location
         if location.is_postgres:
             _ensure_schema(location)
-        merged = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "SQLITE_"))}
-        merged.update(location.eventsourcing_env())
-        merged.update(env or {})
-        super().__init__(env=merged)
+        super().__init__(env={**location.eventsourcing_env(), **(env or {})})
 
-    def construct_env(self, name: str, env: Any = None) -> Any:
-        # Only our own settings: stray PERSISTENCE_MODULE etc. in os.environ must not leak in.
-        from eventsourcing.utils import Environment
-
+    def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
+        # As the library's, except that the location alone says where events live: database
+        # settings in os.environ (POSTGRES_*, SQLITE_*) must not mix in.
         values = dict(type(self).env)
+        values.update(
+            (k, v) for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "SQLITE_"))
+        )
         values.update(env or {})
         return Environment(name, values)
 
@@ -306,17 +320,18 @@ class EventStore(Application[uuid.UUID]):
     def _save_collected(
         self, batch: list[BaseAggregate[uuid.UUID]], checkpoints: dict[str, str]
     ) -> int:
-        """`Application.save` without its per-object protocol checks (costly per aggregate):
-        our objects are known to be aggregates."""
-        processing: ProcessingEvent[uuid.UUID] = ProcessingEvent()
-        for aggregate in batch:
-            processing.events.extend(aggregate.collect_events())
-            processing.aggregates[aggregate.id] = aggregate
-        processing.saved_kwargs["checkpoints"] = checkpoints
-        recordings = self._record(processing)
-        self._take_snapshots(processing)
-        self._notify(recordings)
-        return len(processing.events)
+        """`Application.save` without its per-object protocol checks (tens of µs per aggregate):
+        our objects are known to be aggregates. Through public parts only — the event store's
+        `put`, and the repository's cache kept as `Application._record` keeps it; the rest of
+        `save` (snapshots, `_notify`) does nothing for this application (no snapshotting
+        intervals, not a process application)."""
+        events = [event for aggregate in batch for event in aggregate.collect_events()]
+        self.events.put(events, checkpoints=checkpoints)
+        cache = self.repository.cache
+        if cache is not None and not self.repository.fastforward:
+            for aggregate in batch:
+                cache.put(aggregate.id, aggregate)
+        return len(events)
 
     def checkpoints(self) -> dict[str, str]:
         recorder = self.recorder

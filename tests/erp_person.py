@@ -13,7 +13,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, ValuesView
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -314,12 +314,29 @@ class SqlRows(Mapping[int, SqlRow]):
     def __len__(self) -> int:
         return len(self._load())
 
-    def values(self) -> list[SqlRow]:  # type: ignore[override]
-        return self._load()
+    def values(self) -> ValuesView[SqlRow]:
+        return _LoadedValues(self, self._load())
 
     def _load(self, ids: list[int] | None = None) -> list[SqlRow]:
         with reading(self._engine) as conn:
             return _appointment_rows(conn, ids) + _task_rows(conn, ids)
+
+
+class _LoadedValues(ValuesView[SqlRow]):
+    """All rows from one query (the mapping's default view would read them one at a time)."""
+
+    def __init__(self, rows: SqlRows, loaded: list[SqlRow]) -> None:
+        super().__init__(rows)
+        self._loaded = loaded
+
+    def __iter__(self) -> Iterator[SqlRow]:
+        return iter(self._loaded)
+
+    def __len__(self) -> int:
+        return len(self._loaded)
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._loaded
 
 
 def _appointment_rows(conn: sa.Connection, ids: list[int] | None) -> list[SqlRow]:

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from engine.model import Appointment, ItemKind, Side, Task, User
 from engine.options import SyncOptions
-from engine.ports import ExchangePort
+from engine.ports import ExchangePort, Write, WriteResult
 from engine.runtime import Engine, RetryPolicy
 from engine.state import ItemState
 from engine.store import EventStore, StoreLocation
@@ -186,11 +186,12 @@ class Harness:
         written = threading.Event()
         apply = self.exchange.apply
 
-        def apply_and_tell(*args: Any) -> Any:
-            result = apply(*args)
+        def apply_and_tell(user: User, stream_id: uuid.UUID, write: Write) -> WriteResult:
+            result = apply(user, stream_id, write)
             written.set()
             return result
 
+        # This instance only is wrapped (mypy refuses any assignment to a method).
         self.exchange.apply = apply_and_tell  # type: ignore[method-assign]
         return written
 

@@ -23,8 +23,8 @@ from adapters.erp.database import create_erp_engine
 from adapters.erp.editing import ErpEditor
 from adapters.erp.schema import metadata, users
 from adapters.erp.store import ErpStore
-from tests.erp_person import SqlErp
-from tests.harness import Clock, Harness
+from tests.erp_person import Clock, SqlErp
+from tests.harness import Harness
 from tests.postgres import POSTGRES_URL, drop_schema, require_postgres
 
 T = TypeVar("T")
@@ -140,11 +140,11 @@ class Worker(threading.Thread, Generic[T]):
         super().__init__(daemon=True)
         self._work = target
         self.error: BaseException | None = None
-        self.result: T | None = None
+        self._result: list[T] = []  # the one result, once there is one (T may be None)
 
     def run(self) -> None:
         try:
-            self.result = self._work()
+            self._result.append(self._work())
         except BaseException as exc:
             self.error = exc
 
@@ -153,4 +153,5 @@ class Worker(threading.Thread, Generic[T]):
         assert not self.is_alive(), "worker did not finish in time"
         if self.error is not None:
             raise self.error
-        return self.result  # type: ignore[return-value]
+        [result] = self._result
+        return result

@@ -340,7 +340,7 @@ def test_a_file_with_a_bad_record_half_way_loads_nothing_and_twice_adds_nothing(
 
 # Text a terminal can hand over: any Unicode, and bytes that are no UTF-8 (as Python decodes them).
 ARGUMENT = st.one_of(
-    st.text(st.characters(exclude_categories=("Cs",)), max_size=30),
+    st.text(st.characters(exclude_categories=["Cs"]), max_size=30),
     st.text(st.sampled_from("\udcff\udcfe\udc80abc:-T0123456789"), min_size=1, max_size=12),
     st.sampled_from(
         [

@@ -5,6 +5,7 @@ typed error, and nothing written."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any
 
 import pytest
@@ -129,7 +130,9 @@ def test_an_occurrence_is_accepted_exactly_when_dateutil_expands_the_rule_to_it(
     full_rule = rule if count is None else f"{rule};COUNT={count}"
     start = datetime(2026, 1, 5, 9, 0) + timedelta(days=start_day)  # local wall clock
     expanded = rrulestr(full_rule, dtstart=start)
-    occurrences = [local.replace(tzinfo=BERLIN).astimezone(UTC) for local in expanded[: pick + 1]]
+    occurrences = [
+        local.replace(tzinfo=BERLIN).astimezone(UTC) for local in islice(expanded, pick + 1)
+    ]
     candidate = occurrences[min(pick, len(occurrences) - 1)] + shift
     on_pattern = {
         local.replace(tzinfo=BERLIN).astimezone(UTC)

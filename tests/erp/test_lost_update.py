@@ -24,7 +24,7 @@ from adapters.erp.store import ErpStore
 from engine.errors import NotFound, SideError, VersionConflict
 from engine.model import Appointment, ItemKind, Side, Task
 from engine.observation import Change, Observation, Origin
-from engine.ports import Write
+from engine.ports import Operation, Write
 from tests.erp.conftest import ErpDatabase
 from tests.erp.samples import berlin, imported_series, imported_task
 
@@ -53,11 +53,11 @@ def just_before_the_engine_writes(
 
 
 def engine_write(
-    operation: str, snapshot: Appointment | Task, native_id: str, version: str
+    operation: Operation, snapshot: Appointment | Task, native_id: str, version: str
 ) -> Write:
     return Write(
         side=Side.ERP,
-        operation=operation,  # type: ignore[arg-type]
+        operation=operation,
         kind=ItemKind(snapshot.kind),
         native_id=native_id,
         expected_version=version,
@@ -80,7 +80,7 @@ def postgres_only(erp_db: ErpDatabase) -> None:
 @pytest.mark.usefixtures("postgres_only")
 @pytest.mark.parametrize("operation", ["update", "delete"])
 def test_an_erp_edit_committed_during_the_engines_task_write_is_kept(
-    store: ErpStore, erp: ErpEditor, operation: str
+    store: ErpStore, erp: ErpEditor, operation: Operation
 ) -> None:
     created = store.apply("mueller", STREAM, engine_write_create(imported_task()))
     row_id = int(created.native_id)
@@ -138,7 +138,7 @@ def test_an_erp_edit_of_a_child_row_during_the_engines_series_write_is_kept(
 @pytest.mark.usefixtures("postgres_only")
 @pytest.mark.parametrize("operation", ["update", "delete"])
 def test_an_erp_delete_committed_during_the_engines_write_is_not_found(
-    store: ErpStore, erp: ErpEditor, erp_engine: sa.Engine, operation: str
+    store: ErpStore, erp: ErpEditor, erp_engine: sa.Engine, operation: Operation
 ) -> None:
     created = store.apply("mueller", STREAM, engine_write_create(imported_series()))
     row_id = int(created.native_id)

@@ -7,13 +7,16 @@ Items "made in Outlook" here are written straight into the store, as another cli
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from engine.errors import NotFound, PermanentError, SideError, TransientError, VersionConflict
 from engine.model import Appointment, ItemKind, Task, User
-from engine.observation import Change
+from engine.observation import Change, Observation
 from sim.errors import EwsError
 from sim.model import (
     BodyType,
@@ -51,24 +54,31 @@ EINKLANG_SYNC_ID = ExtendedPropertyKey(
 )
 
 
-def outlook_item(port: MailboxStorePort, **fields: object) -> str:
-    """A calendar item another client made: a single unless `recurrence` is given."""
+def outlook_item(port: MailboxStorePort, **fields: Any) -> str:
+    """A calendar item another client made: a single unless `recurrence` is given. `fields` are
+    `CalendarFields`' (typed as the store's `update_item` takes them)."""
     recurrence = fields.pop("recurrence", None)
-    values: dict[str, object] = {
-        "subject": "Made in Outlook",
-        "start": MONDAY,
-        "end": MONDAY + timedelta(hours=1),
-        "start_time_zone": "W. Europe Standard Time",
-        "end_time_zone": "W. Europe Standard Time",
-        **fields,
-    }
-    item = port.store.create_calendar_item(MAILBOX, CalendarFields(**values), recurrence)  # type: ignore[arg-type]
+    assert recurrence is None or isinstance(recurrence, StoreRecurrence)
+    values = CalendarFields(
+        subject="Made in Outlook",
+        start=MONDAY,
+        end=MONDAY + timedelta(hours=1),
+        start_time_zone="W. Europe Standard Time",
+        end_time_zone="W. Europe Standard Time",
+    )
+    item = port.store.create_calendar_item(MAILBOX, replace(values, **fields), recurrence)
     return item.item_id
 
 
-def changes_after_setup(port: MailboxStorePort, make: object) -> list[object]:
+def appointment(port: MailboxStorePort, item_id: str) -> Appointment:
+    content = port.get(item_id).content
+    assert isinstance(content, Appointment)
+    return content
+
+
+def changes_after_setup(port: MailboxStorePort, make: Callable[[], object]) -> list[Observation]:
     checkpoint = port.read_changes(USER, ItemKind.APPOINTMENT, None).checkpoint
-    make()  # type: ignore[operator]
+    make()
     return list(port.read_changes(USER, ItemKind.APPOINTMENT, checkpoint).observations)
 
 
@@ -152,11 +162,11 @@ def test_a_zone_sharing_its_windows_id_comes_back_as_written_until_outlook_chang
     vienna = KICKOFF.replace(time_zone="Europe/Vienna")
     item_id = port.apply(USER, uuid.uuid4(), creating(vienna)).native_id
     assert port.store.get_calendar_item(item_id).fields.start_time_zone == "W. Europe Standard Time"
-    assert port.get(item_id).content.time_zone == "Europe/Vienna"  # type: ignore[union-attr]
+    assert appointment(port, item_id).time_zone == "Europe/Vienna"
     port.store.update_item(
         item_id, start_time_zone="Romance Standard Time", end_time_zone="Romance Standard Time"
     )
-    assert port.get(item_id).content.time_zone == "Europe/Paris"  # type: ignore[union-attr]
+    assert appointment(port, item_id).time_zone == "Europe/Paris"
 
 
 def test_writes_keep_outlook_values_our_model_does_not_distinguish(
@@ -164,7 +174,7 @@ def test_writes_keep_outlook_values_our_model_does_not_distinguish(
 ) -> None:
     item_id = outlook_item(port, sensitivity=Sensitivity.CONFIDENTIAL, categories=("Red",))
     item = port.get(item_id)
-    assert item.content.private is False  # type: ignore[union-attr]
+    assert appointment(port, item_id).private is False
     port.apply(USER, uuid.uuid4(), updating(item, item.content.replace(subject="Renamed")))
     fields = port.store.get_calendar_item(item_id).fields
     assert (fields.subject, fields.sensitivity, fields.categories) == (
@@ -237,13 +247,13 @@ def test_task_dates_written_at_a_local_midnight_read_as_that_day(port: MailboxSt
     ids=["free/busy NoData", "31 February", "bad sync id"],
 )
 def test_an_item_our_model_cannot_hold_is_observed_as_invalid(
-    port: MailboxStorePort, fields: dict[str, object], code: str
+    port: MailboxStorePort, fields: dict[str, Any], code: str
 ) -> None:
     [observation] = changes_after_setup(port, lambda: outlook_item(port, **fields))
-    assert observation.change is Change.INVALID  # type: ignore[attr-defined]
-    assert observation.error.code == code  # type: ignore[attr-defined]
-    fetched = port.fetch(USER, ItemKind.APPOINTMENT, observation.native_id)  # type: ignore[attr-defined]
-    assert (fetched.change, fetched.error) == (Change.INVALID, observation.error)  # type: ignore[attr-defined]
+    assert observation.change is Change.INVALID
+    assert observation.error is not None and observation.error.code == code
+    fetched = port.fetch(USER, ItemKind.APPOINTMENT, observation.native_id)
+    assert (fetched.change, fetched.error) == (Change.INVALID, observation.error)
 
 
 def test_an_invalid_item_we_exported_still_names_its_stream(port: MailboxStorePort) -> None:

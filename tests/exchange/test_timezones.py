@@ -8,6 +8,7 @@ the simulator (the Exchange we test against) knows every Windows id we write, wi
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -93,6 +94,8 @@ def test_a_zone_reads_back_as_written_while_its_windows_id_is_unchanged() -> Non
         (iana_zone, "Mars Standard Time"),
     ],
 )
-def test_a_zone_outside_the_table_is_an_unknown_time_zone(look_up: object, name: str) -> None:
+def test_a_zone_outside_the_table_is_an_unknown_time_zone(
+    look_up: Callable[[str], str], name: str
+) -> None:
     with pytest.raises(UnknownTimeZone, match=name):
-        look_up(name)  # type: ignore[operator]
+        look_up(name)

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from exchangelib import (
     Account,
     CalendarItem,
@@ -36,6 +35,7 @@ from tests.sim.support import (
     AccountFactory,
     SyncId,
     make_account,
+    trusting,
 )
 
 
@@ -106,12 +106,7 @@ def trust_sim_certificate(tls_files: TlsFiles, monkeypatch: pytest.MonkeyPatch) 
     """Make exchangelib verify the simulator's self-signed certificate (its HTTP adapter)."""
     ca_bundle = str(tls_files.certificate)
 
-    class TrustSimulator(requests.adapters.HTTPAdapter):
-        def send(self, request: Any, **kwargs: Any) -> Any:
-            kwargs["verify"] = ca_bundle
-            return super().send(request, **kwargs)
-
-    monkeypatch.setattr(BaseProtocol, "HTTP_ADAPTER_CLS", TrustSimulator)
+    monkeypatch.setattr(BaseProtocol, "HTTP_ADAPTER_CLS", trusting(ca_bundle))
     return tls_files.certificate
 
 

@@ -58,7 +58,7 @@ def msal_token(
     )
 
 
-class MsalCredentials(OAuth2AuthorizationCodeCredentials):
+class MsalCredentials(OAuth2AuthorizationCodeCredentials):  # type: ignore[misc]  # exchangelib has no type information
     """Hands exchangelib msal's token; `refresh` asks msal again when exchangelib needs one."""
 
     def __init__(

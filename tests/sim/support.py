@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import email
+import email.message
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 
+import icalendar
+import requests
+import requests.adapters
 from exchangelib import (
     BASIC,
     IMPERSONATION,
@@ -19,9 +25,11 @@ from exchangelib import (
 )
 from exchangelib.credentials import BaseCredentials
 from exchangelib.protocol import RetryPolicy
+from lxml import etree
 
 from sim.auth import AdminAccount, OAuthApp
 from sim.envelope import MESSAGES_NS, SOAP_NS, TYPES_NS
+from sim.model import CalendarItem
 from sim.operations import StreamTiming
 from sim.server import EwsServer
 
@@ -63,7 +71,7 @@ def envelope(body: str, header: str = VERSION) -> bytes:
     return ENVELOPE.format(s=SOAP_NS, m=MESSAGES_NS, t=TYPES_NS, header=header, body=body).encode()
 
 
-class SyncId(ExtendedProperty):
+class SyncId(ExtendedProperty):  # type: ignore[misc]  # exchangelib has no type information
     """The engine's sync id: a string extended property with a fixed property set GUID."""
 
     property_set_id = "c11ff724-aa03-4555-9952-8fa248a11c3e"
@@ -113,3 +121,82 @@ def make_account_at(
         access_type=access_type,
         default_timezone=BERLIN,
     )
+
+
+# lxml types an XPath result as any XPath value; these say which kind a test expects, and check it.
+def xpath_elements(
+    node: etree._Element | etree._ElementTree,
+    path: str,
+    namespaces: Mapping[str, str] | None = None,
+) -> list[etree._Element]:
+    """The elements `path` selects."""
+    found = node.xpath(path, namespaces=namespaces)
+    assert isinstance(found, list), path
+    elements = [item for item in found if isinstance(item, etree._Element)]
+    assert len(elements) == len(found), f"{path} selects more than elements"
+    return elements
+
+
+def xpath_strings(
+    node: etree._Element | etree._ElementTree,
+    path: str,
+    namespaces: Mapping[str, str] | None = None,
+) -> list[str]:
+    """The texts or attribute values `path` selects."""
+    found = node.xpath(path, namespaces=namespaces)
+    assert isinstance(found, list), path
+    strings = [str(item) for item in found if isinstance(item, str)]
+    assert len(strings) == len(found), f"{path} selects more than strings"
+    return strings
+
+
+def attribute(element: etree._Element, name: str) -> str:
+    """An attribute the element must have."""
+    value = element.get(name)
+    assert value is not None, f"<{element.tag}> has no {name}"
+    return value
+
+
+def original_start(occurrence: CalendarItem) -> datetime:
+    """The original start of an occurrence or exception (None only on singles and masters)."""
+    assert occurrence.original_start is not None, f"{occurrence.item_id} is no occurrence"
+    return occurrence.original_start
+
+
+def mime_calendar(mime: bytes) -> tuple[email.message.Message, icalendar.Calendar]:
+    """A MimeContent message and the iCalendar object of its text/calendar part."""
+    message = email.message_from_bytes(mime)
+    [part] = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    calendar = icalendar.Calendar.from_ical(payload)
+    assert isinstance(calendar, icalendar.Calendar)
+    return message, calendar
+
+
+def ical_rule(component: icalendar.Component) -> str:
+    """The component's RRULE as RFC 5545 text."""
+    rule = component["RRULE"]
+    assert isinstance(rule, icalendar.vRecur)
+    # icalendar annotates most of its API, but not vRecur.to_ical.
+    text: bytes = rule.to_ical()  # type: ignore[no-untyped-call]
+    return text.decode()
+
+
+def trusting(certificate: str) -> type[requests.adapters.HTTPAdapter]:
+    """An HTTP adapter class for exchangelib (`BaseProtocol.HTTP_ADAPTER_CLS`) that verifies
+    TLS against `certificate`: the simulator's own, self-signed."""
+
+    class TrustSimulator(requests.adapters.HTTPAdapter):
+        def send(
+            self,
+            request: requests.PreparedRequest,
+            stream: bool = False,
+            timeout: float | tuple[float | None, float | None] | None = None,
+            verify: bool | str = True,
+            cert: str | tuple[str, str] | None = None,
+            proxies: dict[str, str] | None = None,
+        ) -> requests.Response:
+            return super().send(request, stream, timeout, certificate, cert, proxies)
+
+    return TrustSimulator

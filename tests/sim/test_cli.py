@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-from typing import Any
 
 import msal
 import pytest
@@ -13,7 +12,7 @@ from exchangelib.protocol import BaseProtocol
 
 from tests.sim.msal_credentials import MsalCredentials, msal_token
 from tests.sim.sim_process import EINKLANG, SimStarter
-from tests.sim.support import envelope, make_account_at
+from tests.sim.support import envelope, make_account_at, trusting
 
 SECRET = "cli-client-secret-0815"
 PASSWORD = "cli-admin-password-4711"
@@ -34,12 +33,7 @@ def test_cli_serves_listed_mailboxes_over_tls_with_oauth2_and_stops_on_sigterm(
     assert endpoint.startswith("https://127.0.0.1:") and endpoint.endswith("/EWS/Exchange.asmx")
     assert token_endpoint.endswith("/acme/oauth2/v2.0/token")
 
-    class TrustSimulator(requests.adapters.HTTPAdapter):
-        def send(self, request: Any, **kwargs: Any) -> Any:
-            kwargs["verify"] = certificate
-            return super().send(request, **kwargs)
-
-    monkeypatch.setattr(BaseProtocol, "HTTP_ADAPTER_CLS", TrustSimulator)
+    monkeypatch.setattr(BaseProtocol, "HTTP_ADAPTER_CLS", trusting(certificate))
     admin_account = make_account_at(endpoint, "emil@example.com", Credentials("ops", PASSWORD))
     assert admin_account.calendar.name == "Calendar"
 

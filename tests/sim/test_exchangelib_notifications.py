@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from typing import Protocol
 
 import pytest
 import requests
@@ -35,7 +37,17 @@ def appointment(subject: str, day: int = 10) -> CalendarFields:
     return CalendarFields(subject=subject, start=start, end=start + dt.timedelta(hours=1))
 
 
-def kinds_and_ids(events: list) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+class ItemIdLike(Protocol):
+    id: str
+
+
+class ItemEvent(Protocol):
+    """What these tests read of exchangelib's notification events (it has no type information)."""
+
+    item_id: ItemIdLike
+
+
+def kinds_and_ids(events: Sequence[ItemEvent]) -> list[tuple[str, str]]:
     return [(type(event).__name__, event.item_id.id) for event in events]
 
 
@@ -146,7 +158,7 @@ def test_streaming_delivers_events_as_they_happen_while_other_requests_are_serve
     subscription_id = alice.calendar.subscribe_to_streaming()
     item_id = store.create_calendar_item(ALICE, appointment("streamed")).item_id
     other_client = account_for(ALICE)
-    received: list = []  # type: ignore[type-arg]
+    received: list[ItemEvent] = []
     answered_during_stream = None
 
     for notification in alice.calendar.get_streaming_events(subscription_id, connection_timeout=1):

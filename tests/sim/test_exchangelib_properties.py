@@ -80,7 +80,7 @@ def _attendees(name: str) -> list[Attendee]:
 
 
 def _choice(field: Field) -> str:
-    choices = sorted(field.supported_choices(EXCHANGE_2016))  # type: ignore[attr-defined]
+    choices: list[str] = sorted(field.supported_choices(EXCHANGE_2016))
     return next(choice for choice in choices if choice != field.default)
 
 

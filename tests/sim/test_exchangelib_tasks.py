@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import email
 from decimal import Decimal
 
-import icalendar
 import pytest
 from exchangelib import Account, EWSDate, EWSDateTime, HTMLBody, Task
 from exchangelib.errors import ErrorItemNotFound
 
 from sim.model import TaskFields, TaskStatus
 from sim.store import MailboxStore
-from tests.sim.support import ALICE, BERLIN
+from tests.sim.support import ALICE, BERLIN, mime_calendar
 
 
 def new_task(account: Account) -> Task:
@@ -84,9 +82,8 @@ def test_task_created_in_outlook_is_listed_and_deleted(alice: Account, store: Ma
 def test_mime_content_is_the_task_as_icalendar(alice: Account) -> None:
     task = new_task(alice)
 
-    message = email.message_from_bytes(alice.tasks.get(id=task.id).mime_content)
-    [part] = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
-    [todo] = icalendar.Calendar.from_ical(part.get_payload(decode=True)).walk("VTODO")
+    message, calendar = mime_calendar(alice.tasks.get(id=task.id).mime_content)
+    [todo] = calendar.walk("VTODO")
 
     assert (message["Subject"], str(todo["SUMMARY"])) == ("Angebot nachfassen",) * 2
     assert (todo.decoded("DTSTART"), todo.decoded("DUE")) == (

@@ -169,10 +169,10 @@ def test_idle_keep_alive_connections_are_reused(server: EwsServer) -> None:
     session = requests.Session()
     data = envelope(GET_CALENDAR, impersonating(ALICE))
     first = session.post(server.url, data=data, auth=(ADMIN.username, ADMIN.password), stream=True)
-    first_socket = first.raw.connection.sock  # type: ignore[union-attr]
+    first_socket = first.raw.connection.sock
     first.content  # noqa: B018 (read the body: the connection returns to the pool)
     second = session.post(server.url, data=data, auth=(ADMIN.username, ADMIN.password), stream=True)
 
     assert (first.status_code, second.status_code) == (200, 200)
-    assert second.raw.connection.sock is first_socket  # type: ignore[union-attr]
+    assert second.raw.connection.sock is first_socket
     second.close()

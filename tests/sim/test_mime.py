@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import email
 
 import icalendar
 import pytest
@@ -29,6 +28,7 @@ from sim.recurrence import (
 )
 from sim.store import MailboxStore
 from sim.timezones import zoneinfo_for
+from tests.sim.support import ical_rule, mime_calendar
 
 MAILBOX = "alice@example.com"
 ZONE = "Pacific Standard Time"
@@ -36,9 +36,9 @@ FIRST = dt.date(2026, 1, 5)
 
 
 def vevent(store: MailboxStore, item_id: str) -> icalendar.Event:
-    message = email.message_from_bytes(base64.b64decode(mime_content(store.get_item(item_id))))
-    [part] = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
-    [event] = icalendar.Calendar.from_ical(part.get_payload(decode=True)).walk("VEVENT")
+    _, calendar = mime_calendar(base64.b64decode(mime_content(store.get_item(item_id))))
+    [event] = calendar.walk("VEVENT")
+    assert isinstance(event, icalendar.Event)
     return event
 
 
@@ -78,7 +78,7 @@ def test_the_rrule_expands_to_the_stores_occurrences(
     dtstart = event.decoded("DTSTART")
     if all_day:
         dtstart = dt.datetime.combine(dtstart, dt.time())
-    expanded = list(rrulestr(event["RRULE"].to_ical().decode(), dtstart=dtstart))
+    expanded = list(rrulestr(ical_rule(event), dtstart=dtstart))
     view = store.calendar_view(MAILBOX, master.start, master.start + dt.timedelta(days=730))
     in_store = [occurrence.start.astimezone(zone) for occurrence in view]
     if all_day:

@@ -22,17 +22,21 @@ from sim.properties import (
     Access,
     by_uri,
 )
-from tests.sim.support import EWS_REFERENCE, EXCHANGE_2016
+from tests.sim.support import EWS_REFERENCE, EXCHANGE_2016, attribute, xpath_elements
 
 XS = "http://www.w3.org/2001/XMLSchema"
 
 
 def schema_sequence(type_name: str) -> tuple[str, ...]:
     schema = etree.parse(str(EWS_REFERENCE / "xsd" / "types.xsd"))
-    [complex_type] = schema.xpath(f"//xs:complexType[@name='{type_name}']", namespaces={"xs": XS})
+    [complex_type] = xpath_elements(
+        schema, f"//xs:complexType[@name='{type_name}']", namespaces={"xs": XS}
+    )
     return tuple(
-        element.get("name")
-        for element in complex_type.xpath(".//xs:sequence/xs:element", namespaces={"xs": XS})
+        attribute(element, "name")
+        for element in xpath_elements(
+            complex_type, ".//xs:sequence/xs:element", namespaces={"xs": XS}
+        )
     )
 
 
@@ -74,16 +78,16 @@ def test_how_values_compare_is_read_from_their_schema_types() -> None:
     namespaces = {"xs": XS}
     types: dict[str, set[str]] = {}
     for type_name in ("ItemType", "CalendarItemType", "TaskType"):
-        [complex_type] = schema.xpath(
-            f"//xs:complexType[@name='{type_name}']", namespaces=namespaces
+        [complex_type] = xpath_elements(
+            schema, f"//xs:complexType[@name='{type_name}']", namespaces=namespaces
         )
-        for element in complex_type.xpath(".//xs:sequence/xs:element", namespaces=namespaces):
-            types.setdefault(element.get("type"), set()).add(element.get("name"))
+        for element in xpath_elements(complex_type, ".//xs:sequence/xs:element", namespaces):
+            types.setdefault(attribute(element, "type"), set()).add(attribute(element, "name"))
 
     def structured(type_name: str) -> bool:
         local = type_name.split(":")[1]
-        found = schema.xpath(f"//xs:complexType[@name='{local}']", namespaces=namespaces)
-        return bool(found) and not found[0].xpath("xs:simpleContent", namespaces=namespaces)
+        found = xpath_elements(schema, f"//xs:complexType[@name='{local}']", namespaces)
+        return bool(found) and not xpath_elements(found[0], "xs:simpleContent", namespaces)
 
     assert types["xs:boolean"] == BOOLEAN_ELEMENTS
     assert types["xs:dateTime"] == DATETIME_ELEMENTS

@@ -8,6 +8,7 @@ last day of shorter months) and localises its wall-clock times in the series' IA
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -69,33 +70,32 @@ _SETPOS = {
 
 def oracle_rule(pattern: Pattern, rng: Range, first_local: datetime) -> rrule.rrule:
     """The dateutil rule equivalent to an EWS pattern and range, starting at `first_local`."""
-    kwargs: dict[str, object] = {"dtstart": first_local}
-    if isinstance(rng, NumberedRange):
-        kwargs["count"] = rng.count
-    elif isinstance(rng, EndDateRange):
-        kwargs["until"] = datetime.combine(rng.end_date, time(23, 59, 59))
+    count = rng.count if isinstance(rng, NumberedRange) else None
+    until = (
+        datetime.combine(rng.end_date, time(23, 59, 59)) if isinstance(rng, EndDateRange) else None
+    )
+    rule = partial(rrule.rrule, dtstart=first_local, count=count, until=until)
     if isinstance(pattern, DailyPattern):
-        return rrule.rrule(rrule.DAILY, interval=pattern.interval, **kwargs)  # type: ignore[arg-type]
+        return rule(rrule.DAILY, interval=pattern.interval)
     if isinstance(pattern, WeeklyPattern):
-        return rrule.rrule(
+        return rule(
             rrule.WEEKLY,
             interval=pattern.interval,
             byweekday=[_RRULE_DAYS[day] for day in pattern.days_of_week],
             wkst=_RRULE_DAYS[pattern.first_day_of_week or DayOfWeek.SUNDAY],
-            **kwargs,  # type: ignore[arg-type]
         )
     if isinstance(pattern, AbsoluteMonthlyPattern | AbsoluteYearlyPattern):
         day = pattern.day_of_month
         # "Day N, or the last day of a shorter month" = the last of the days min(N,28)..N.
-        by_day = {"bymonthday": tuple(range(min(day, 28), day + 1)), "bysetpos": -1}
+        monthdays = tuple(range(min(day, 28), day + 1))
         if isinstance(pattern, AbsoluteMonthlyPattern):
-            return rrule.rrule(rrule.MONTHLY, interval=pattern.interval, **by_day, **kwargs)  # type: ignore[arg-type]
-        return rrule.rrule(rrule.YEARLY, bymonth=pattern.month, **by_day, **kwargs)  # type: ignore[arg-type]
-    days = _DAY_SETS.get(pattern.day_of_week, (_RRULE_DAYS.get(pattern.day_of_week),))
-    by_rel = {"byweekday": days, "bysetpos": _SETPOS[pattern.index]}
+            return rule(rrule.MONTHLY, interval=pattern.interval, bymonthday=monthdays, bysetpos=-1)
+        return rule(rrule.YEARLY, bymonth=pattern.month, bymonthday=monthdays, bysetpos=-1)
+    days = _DAY_SETS.get(pattern.day_of_week) or (_RRULE_DAYS[pattern.day_of_week],)
+    setpos = _SETPOS[pattern.index]
     if isinstance(pattern, RelativeMonthlyPattern):
-        return rrule.rrule(rrule.MONTHLY, interval=pattern.interval, **by_rel, **kwargs)  # type: ignore[arg-type]
-    return rrule.rrule(rrule.YEARLY, bymonth=pattern.month, **by_rel, **kwargs)  # type: ignore[arg-type]
+        return rule(rrule.MONTHLY, interval=pattern.interval, byweekday=days, bysetpos=setpos)
+    return rule(rrule.YEARLY, bymonth=pattern.month, byweekday=days, bysetpos=setpos)
 
 
 def expected_occurrences(

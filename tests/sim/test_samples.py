@@ -27,7 +27,7 @@ from sim.recurrence import DayOfWeek, EwsRecurrence, NumberedRange, WeeklyPatter
 from sim.server import EwsServer, ServerConfig
 from sim.store import MailboxStore
 from tests.sim.samples import WRAPPED_NAMESPACES, fresh, load, sample_names, structure
-from tests.sim.support import ADMIN, ALICE, MESSAGES_XSD, SAMPLES
+from tests.sim.support import ADMIN, ALICE, MESSAGES_XSD, SAMPLES, original_start
 
 REQUESTS = [name for name in sample_names() if not load(name).is_response]
 RESPONSES = [name for name in sample_names() if load(name).is_response]
@@ -120,9 +120,9 @@ def seeded(store: MailboxStore) -> Iterator[Seeded]:
         EwsRecurrence(WeeklyPattern((DayOfWeek.MONDAY,)), NumberedRange(dt.date(2026, 3, 16), 10)),
     )
     second = store.occurrence(master.item_id, index=2)
-    store.update_occurrence(master.item_id, second.original_start, subject="Moved")
+    store.update_occurrence(master.item_id, original_start(second), subject="Moved")
     store.delete_occurrence(
-        master.item_id, store.occurrence(master.item_id, index=3).original_start
+        master.item_id, original_start(store.occurrence(master.item_id, index=3))
     )
     master = store.get_calendar_item(master.item_id)
     plain_master = store.create_calendar_item(
@@ -136,7 +136,7 @@ def seeded(store: MailboxStore) -> Iterator[Seeded]:
     # A sync state from before the last changes: a later sync reports Create, Update, Delete.
     sync_state = store.sync_folder_items(ALICE, "calendar").sync_state
     store.delete_item(doomed.item_id)
-    single = store.update_item(single.item_id, location="Room 2")
+    edited = store.update_item(single.item_id, location="Room 2")
     store.create_calendar_item(
         ALICE, CalendarFields(subject="Added", start=start, end=start + dt.timedelta(hours=1))
     )
@@ -146,8 +146,8 @@ def seeded(store: MailboxStore) -> Iterator[Seeded]:
     try:
         yield Seeded(
             server=server,
-            single=single.item_id,
-            single_key=single.change_key,
+            single=edited.item_id,
+            single_key=edited.change_key,
             master=master.item_id,
             master_key=master.change_key,
             plain_master=plain_master.item_id,
@@ -175,6 +175,12 @@ def _all(root: Element, tag: str) -> list[Element]:
     return [elem for elem in root.iter() if isinstance(elem.tag, str) and local_name(elem) == tag]
 
 
+def _remove(elem: Element) -> None:
+    parent = elem.getparent()
+    assert parent is not None, "a rewrite never removes the payload itself"
+    parent.remove(elem)
+
+
 def use_item(kind: str) -> Rewrite:
     """Point every ItemId of the request at a seeded item: single, master, plain_master, task."""
 
@@ -189,7 +195,7 @@ def use_item(kind: str) -> Rewrite:
             elem.set("ChangeKey", seeded.master_key)
         for elem in _all(payload, "RecurringMasterItemId"):
             elem.set("OccurrenceId", seeded.occurrence)
-            elem.attrib.pop("ChangeKey", None)
+            elem.attrib.pop("ChangeKey", "")
 
     return rewrite
 
@@ -199,7 +205,7 @@ def with_shape(base: str) -> Rewrite:
         for elem in _all(payload, "BaseShape"):
             elem.text = base
         for elem in _all(payload, "AdditionalProperties"):
-            elem.getparent().remove(elem)
+            _remove(elem)
 
     return rewrite
 
@@ -268,7 +274,7 @@ def common_rewrites(payload: Element, seeded: Seeded) -> None:
     """Real values for the sample's placeholders: folders, subscriptions, watermarks."""
     for elem in _all(payload, "FolderId"):
         elem.set("Id", seeded.calendar)
-        elem.attrib.pop("ChangeKey", None)
+        elem.attrib.pop("ChangeKey", "")
     for elem in _all(payload, "DistinguishedFolderId"):
         for mailbox in _all(elem, "Mailbox"):
             elem.remove(mailbox)
@@ -278,7 +284,7 @@ def common_rewrites(payload: Element, seeded: Seeded) -> None:
     for elem in _all(payload, "Watermark"):
         elem.text = seeded.watermark
     for elem in _all(payload, "SyncState"):
-        elem.getparent().remove(elem)
+        _remove(elem)
     for elem in _all(payload, "ConnectionTimeout"):
         elem.text = "1"
 

@@ -18,7 +18,15 @@ from sim.model import CalendarFields
 from sim.recurrence import DailyPattern, EwsRecurrence, NumberedRange
 from sim.server import EwsServer, ServerConfig
 from sim.store import MailboxStore
-from tests.sim.support import ADMIN, ALICE, BOB, AccountFactory, envelope, impersonating
+from tests.sim.support import (
+    ADMIN,
+    ALICE,
+    BOB,
+    AccountFactory,
+    envelope,
+    impersonating,
+    xpath_strings,
+)
 
 CREATE_ITEM = (
     '<m:CreateItem SendMeetingInvitations="SendToNone"><m:SavedItemFolderId>'
@@ -76,10 +84,8 @@ GET_CALENDAR = (
 
 def codes(response: requests.Response) -> list[str]:
     root = etree.fromstring(response.content)
-    faults = root.xpath("//s:Fault/faultcode/text()", namespaces={"s": SOAP_NS})
-    return [str(code) for code in faults] or [
-        str(code) for code in root.xpath("//*[local-name()='ResponseCode']/text()")
-    ]
+    faults = xpath_strings(root, "//s:Fault/faultcode/text()", {"s": SOAP_NS})
+    return faults or xpath_strings(root, "//*[local-name()='ResponseCode']/text()")
 
 
 def an_item(store: MailboxStore, mailbox: str, subject: str = "Budget review") -> str:

@@ -13,7 +13,7 @@ from sim.envelope import MESSAGES_NS, SOAP_NS, TYPES_NS
 from sim.model import CalendarFields
 from sim.server import EwsServer
 from sim.store import MailboxStore
-from tests.sim.support import ADMIN, ALICE, CAROL
+from tests.sim.support import ADMIN, ALICE, CAROL, xpath_strings
 
 NS = {"s": SOAP_NS, "m": MESSAGES_NS, "t": TYPES_NS}
 
@@ -44,8 +44,8 @@ def call(
 
 
 def codes(envelope: etree._Element) -> list[str]:
-    faults = envelope.xpath("//s:Fault/faultcode/text()", namespaces=NS)
-    return list(faults) or list(envelope.xpath("//m:ResponseCode/text()", namespaces=NS))
+    faults = xpath_strings(envelope, "//s:Fault/faultcode/text()", NS)
+    return faults or xpath_strings(envelope, "//m:ResponseCode/text()", NS)
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ def test_find_item_with_restriction_and_sort_order(
         </m:FindItem>""",
     )
 
-    subjects = envelope.xpath("//t:CalendarItem/t:Subject/text()", namespaces=NS)
+    subjects = xpath_strings(envelope, "//t:CalendarItem/t:Subject/text()", NS)
     assert subjects == ["Budget plan", "Budget review"]
 
 
@@ -233,8 +233,8 @@ def convert(server: EwsServer, item_id: str, source: str, destination: str, mail
         "</m:SourceIds></m:ConvertId>",
         impersonate=ALICE,
     )
-    assert envelope.xpath("//t:ServerVersionInfo/@MajorVersion", namespaces=NS) == ["15"]
-    converted = envelope.xpath("//m:AlternateId/@Id", namespaces=NS)
+    assert xpath_strings(envelope, "//t:ServerVersionInfo/@MajorVersion", NS) == ["15"]
+    converted = xpath_strings(envelope, "//m:AlternateId/@Id", NS)
     return codes(envelope), converted[0] if converted else None
 
 

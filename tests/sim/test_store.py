@@ -16,6 +16,7 @@ from sim.model import (
     CalendarItem,
     CalendarItemType,
     ExtendedPropertyKey,
+    Item,
     TaskFields,
     TaskItem,
     TaskStatus,
@@ -23,6 +24,7 @@ from sim.model import (
 from sim.recurrence import DailyPattern, EwsRecurrence, NoEndRange, NumberedRange, WeeklyPattern
 from sim.recurrence import DayOfWeek as Day
 from sim.store import ConflictResolution, MailboxStore, SyncChangeKind
+from tests.sim.support import original_start
 
 MAILBOX = "alice@example.com"
 MONDAY = dt.datetime(2026, 3, 16, 8, tzinfo=dt.UTC)
@@ -66,11 +68,11 @@ def daily(store: MailboxStore, count: int | None = 5) -> CalendarItem:
 def test_every_write_changes_the_change_key_and_last_modified_time(
     store: MailboxStore, clock: ManualClock
 ) -> None:
-    item = single(store)
+    item: Item = single(store)
     keys = {item.change_key}
     for minute in range(1, 4):
         clock.advance(dt.timedelta(minutes=1))
-        item = store.update_item(item.item_id, subject=f"v{minute}")  # type: ignore[assignment]
+        item = store.update_item(item.item_id, subject=f"v{minute}")
         keys.add(item.change_key)
         assert item.last_modified == clock.now()
     assert len(keys) == 4
@@ -102,7 +104,8 @@ def test_auto_resolve_refuses_a_stale_change_key_only_for_properties_changed_sin
 
     assert merged.subject == "other field"
     assert code_of(conflict) == code_of(never) == ResponseCode.IRRESOLVABLE_CONFLICT
-    assert overwritten.fields.location == "Room 3"  # type: ignore[union-attr]
+    assert isinstance(overwritten, CalendarItem)
+    assert overwritten.fields.location == "Room 3"
 
 
 def test_editing_an_occurrence_makes_it_an_exception_of_its_master(store: MailboxStore) -> None:
@@ -110,7 +113,7 @@ def test_editing_an_occurrence_makes_it_an_exception_of_its_master(store: Mailbo
     second = store.occurrence(master.item_id, index=2)
     assert second.item_type is CalendarItemType.OCCURRENCE and second.master_id == master.item_id
 
-    exception = store.update_occurrence(master.item_id, second.original_start, subject="special")
+    exception = store.update_occurrence(master.item_id, original_start(second), subject="special")
     updated_master = store.get_calendar_item(master.item_id)
 
     assert exception.item_type is CalendarItemType.EXCEPTION
@@ -145,10 +148,10 @@ def test_a_new_pattern_drops_exceptions_but_rewriting_the_same_values_does_not(
 ) -> None:
     master = daily(store)
     store.update_occurrence(
-        master.item_id, store.occurrence(master.item_id, index=2).original_start, subject="x"
+        master.item_id, original_start(store.occurrence(master.item_id, index=2)), subject="x"
     )
     store.delete_occurrence(
-        master.item_id, store.occurrence(master.item_id, index=4).original_start
+        master.item_id, original_start(store.occurrence(master.item_id, index=4))
     )
 
     # Clients resend whole items; the same pattern and times are not a change of the series.
@@ -170,7 +173,7 @@ def test_a_new_pattern_drops_exceptions_but_rewriting_the_same_values_does_not(
 def test_moving_the_series_moves_its_range_and_drops_exceptions(store: MailboxStore) -> None:
     master = daily(store)
     store.update_occurrence(
-        master.item_id, store.occurrence(master.item_id, index=2).original_start, subject="x"
+        master.item_id, original_start(store.occurrence(master.item_id, index=2)), subject="x"
     )
 
     moved = store.update_item(
@@ -226,13 +229,13 @@ def test_an_occurrence_cannot_move_onto_its_neighbours_day(store: MailboxStore) 
     with pytest.raises(EwsError) as crossing:
         store.update_occurrence(
             master.item_id,
-            second.original_start,
+            original_start(second),
             start=second.start + dt.timedelta(days=1),
             end=second.end + dt.timedelta(days=1),
         )
     same_day = store.update_occurrence(
         master.item_id,
-        second.original_start,
+        original_start(second),
         start=second.start + dt.timedelta(hours=5),
         end=second.end + dt.timedelta(hours=5),
     )
@@ -280,9 +283,10 @@ def test_extended_properties_are_kept_per_item_and_occurrence(store: MailboxStor
     assert store.get_extended_property(item.item_id, SYNC_ID) == "erp-1"
     assert store.get_extended_property(item.item_id, categories) == ("a", "b")
     # The GUID is case-insensitive; the occurrence's value does not leak into the series.
+    assert SYNC_ID.property_set_id is not None
     lower = ExtendedPropertyKey(
         "String", property_set_id=SYNC_ID.property_set_id.lower(), property_name="EinklangSyncId"
-    )  # type: ignore[union-attr]
+    )
     assert [
         found.item_id
         for found in store.find_by_extended_property(MAILBOX, "calendar", lower, "erp-1")
@@ -305,10 +309,12 @@ def test_task_status_percent_and_completion_stay_consistent(
     halfway = store.update_item(task.item_id, percent_complete=50.0)
     completed = store.update_item(task.item_id, status=TaskStatus.COMPLETED)
 
-    assert done.fields.status is TaskStatus.COMPLETED and done.fields.complete_date == clock.now()  # type: ignore[union-attr]
-    assert reopened.fields.percent_complete == 0 and reopened.fields.complete_date is None  # type: ignore[union-attr]
-    assert halfway.fields.status is TaskStatus.IN_PROGRESS  # type: ignore[union-attr]
-    assert completed.fields.percent_complete == 100  # type: ignore[union-attr]
+    assert isinstance(done, TaskItem) and isinstance(reopened, TaskItem)
+    assert isinstance(halfway, TaskItem) and isinstance(completed, TaskItem)
+    assert done.fields.status is TaskStatus.COMPLETED and done.fields.complete_date == clock.now()
+    assert reopened.fields.percent_complete == 0 and reopened.fields.complete_date is None
+    assert halfway.fields.status is TaskStatus.IN_PROGRESS
+    assert completed.fields.percent_complete == 100
 
 
 def test_sync_feed_reports_changes_since_a_state_in_pages(store: MailboxStore) -> None:
@@ -486,6 +492,7 @@ def test_an_all_day_event_covers_whole_local_days(
     updated = store.update_item(
         timed.item_id, is_all_day=True, start=item.start + dt.timedelta(hours=3)
     )
+    assert isinstance(updated, CalendarItem)
     assert (updated.start.isoformat(), updated.end.isoformat()) == expected
 
 
@@ -505,6 +512,7 @@ def test_an_all_day_occurrence_moved_by_hours_keeps_whole_days(store: MailboxSto
 
     moved = store.update_item(first.item_id, end=first.end + dt.timedelta(hours=5))
 
+    assert isinstance(moved, CalendarItem)
     assert (moved.start, moved.end) == (first.start, first.end + dt.timedelta(days=1))
 
 
