@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 
 from adapters.exchange.ews.watch import ExchangeWatcher
 from engine.model import ItemKind, User
-from engine.ports import SubscriptionStatus
+from engine.ports import ChangeSignals, SubscriptionStatus
 from sim.model import CalendarFields
 from tests.sim.support import ALICE, BOB, CAROL
 
@@ -25,7 +25,7 @@ def appointment(subject: str, day: int = 10) -> CalendarFields:
     return CalendarFields(subject=subject, start=start, end=start + dt.timedelta(hours=1))
 
 
-def collect(watcher: ExchangeWatcher, expected: Iterable[Signal], within: float) -> set[Signal]:
+def collect(watcher: ChangeSignals, expected: Iterable[Signal], within: float) -> set[Signal]:
     """Signals until all of `expected` arrived or `within` seconds passed; all that came."""
     wanted = set(expected)
     seen: set[Signal] = set()
@@ -38,7 +38,7 @@ def collect(watcher: ExchangeWatcher, expected: Iterable[Signal], within: float)
     return seen
 
 
-def settle(watcher: ExchangeWatcher, quiet: float = 0.3) -> set[Signal]:
+def settle(watcher: ChangeSignals, quiet: float = 0.3) -> set[Signal]:
     """Drain the signals until none came for `quiet` seconds."""
     drained: set[Signal] = set()
     while batch := watcher.wait(quiet):
