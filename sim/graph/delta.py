@@ -36,6 +36,8 @@ from sim.model import CalendarItem, CalendarItemType, Item
 EVENT_DELTA = "microsoft.graph.event.deltaResponse"
 TASK_DELTA = "microsoft.graph.todoTask.deltaResponse"
 Entries = dict[str, str]
+# Stored items with an entry in the window are reported through their entries only.
+IN_WINDOW = "in-window"
 Snapshot = Callable[[Call, Chain], tuple[Entries, Entries]]
 Render = Callable[[Call, Item | None, str], dict[str, Any]]
 
@@ -50,7 +52,11 @@ def _window_snapshot(call: Call, chain: Chain) -> tuple[Entries, Entries]:
         rest_id(item.item_id): f"{item.change_key}|{item.start.isoformat()}|{item.end.isoformat()}"
         for item in shown
     }
-    items = {rest_id(item.item_id): item.change_key for item in stored}
+    in_window = {item.master_id or item.item_id for item in shown}
+    items = {
+        rest_id(item.item_id): IN_WINDOW if item.item_id in in_window else item.change_key
+        for item in stored
+    }
     return entries, items
 
 
@@ -63,8 +69,8 @@ def _changes(
     changes += [(key, True) for key in known if key not in now]
     if outside and known_items is not None:
         reported = set(now) | set(known)
-        moved = {k for k, v in items.items() if known_items.get(k) != v}
-        moved |= {k for k in known_items if k not in items}
+        moved = {k for k, v in items.items() if v != IN_WINDOW and known_items.get(k) != v}
+        moved |= {k for k in known_items if k not in items}  # deleted from the mailbox
         changes += [(key, True) for key in sorted(moved - reported)]
     return changes
 
