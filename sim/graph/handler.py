@@ -39,7 +39,15 @@ from sim.graph.context import (
 )
 from sim.graph.delta import calendar_view_delta
 from sim.graph.errors import GraphError, access_denied, bad_request, envelope
-from sim.graph.faults import Delay, Failure, GraphFaults, Throttled, TokenRejected, Unavailable
+from sim.graph.faults import (
+    Delay,
+    Failure,
+    GraphFault,
+    GraphFaults,
+    Throttled,
+    TokenRejected,
+    Unavailable,
+)
 from sim.graph.ids import user_id
 from sim.graph.state import GraphState
 from sim.oauth import TokenService
@@ -303,7 +311,19 @@ class GraphHandler:
         principal: Principal,
         mailbox: str,
     ) -> Answer:
-        fault = self.faults.take(route.name, mailbox)
+        if not self.state.enter(principal.name, mailbox):
+            raise _throttled(1, "Application is over its MailboxConcurrency limit.")
+        try:
+            self._inject(self.faults.take(route.name, mailbox))
+            call = Call(
+                self.store, request, principal, mailbox, self.settings, self.state, self.observe
+            )
+            return route.operation(call, *params.values())
+        finally:
+            self.state.leave(principal.name, mailbox)
+
+    def _inject(self, fault: GraphFault | None) -> None:
+        """Apply an injected fault (a Delay holds its place among the concurrent requests)."""
         if isinstance(fault, Throttled):
             raise _throttled(fault.retry_after, "Please retry again later.")
         if isinstance(fault, Unavailable):
@@ -324,15 +344,6 @@ class GraphHandler:
             raise GraphError(fault.status, fault.code, fault.message)
         if isinstance(fault, Delay):
             time.sleep(fault.seconds)
-        if not self.state.enter(principal.name, mailbox):
-            raise _throttled(1, "Application is over its MailboxConcurrency limit.")
-        try:
-            call = Call(
-                self.store, request, principal, mailbox, self.settings, self.state, self.observe
-            )
-            return route.operation(call, *params.values())
-        finally:
-            self.state.leave(principal.name, mailbox)
 
 
 def _throttled(retry_after: int, message: str) -> GraphError:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from exchangelib import Account
+from exchangelib import Account, CalendarItem, Task
 from exchangelib.protocol import close_connections
 
 from sim.clock import ManualClock
@@ -21,12 +21,25 @@ from sim.server import EwsServer, ServerConfig
 from sim.store import MailboxStore
 from sim.tls import TlsFiles, generate_self_signed
 from tests.graph_sim.support import Graph, GraphSchema, SchemaCheck, graph_token, msal_app
-from tests.sim.support import ADMIN, ALICE, APP, BOB, CAROL, MESSAGES_XSD, make_account
+from tests.sim.support import ADMIN, ALICE, APP, BOB, CAROL, MESSAGES_XSD, SyncId, make_account
 
 
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
+
+
+class GraphSyncId(SyncId):
+    """The engine's sync id (the same MAPI property as tests/sim's `sync_id`)."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _register_graph_sync_id() -> Iterator[None]:
+    CalendarItem.register("graph_sync_id", GraphSyncId)
+    Task.register("graph_sync_id", GraphSyncId)
+    yield
+    CalendarItem.deregister("graph_sync_id")
+    Task.deregister("graph_sync_id")
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,9 @@ def event(day: int, subject: str = "Termin", month: int = 3) -> dict[str, Any]:
     }
 
 
-def round_of(graph: Graph, first: str, page_size: int = 100, **kwargs: Any) -> tuple[list[dict[str, Any]], str, int]:
+def round_of(
+    graph: Graph, first: str, page_size: int = 100, **kwargs: Any
+) -> tuple[list[dict[str, Any]], str, int]:
     """Every entry of one round, the deltaLink that ends it, and the number of pages."""
     headers = {"Prefer": f"odata.maxpagesize={page_size}"}
     entries: list[dict[str, Any]] = []
@@ -79,7 +81,13 @@ def test_r20_delta_reports_changes_outside_the_window_as_removed(
     _, delta_link, _ = initial(graph)
     outside = graph.ok(graph.post(EVENTS, event(10, "Mai", month=5)), 201)
     entries, delta_link, _ = round_of(graph, delta_link)
-    assert entries == [{"@odata.type": "#microsoft.graph.event", "id": outside["id"], "@removed": {"reason": "deleted"}}]
+    assert entries == [
+        {
+            "@odata.type": "#microsoft.graph.event",
+            "id": outside["id"],
+            "@removed": {"reason": "deleted"},
+        }
+    ]
     graph_settings.report_outside_window = False
     graph.ok(graph.patch(f"{EVENTS}/{outside['id']}", {"subject": "Juni"}))
     assert round_of(graph, delta_link)[0] == []
@@ -97,7 +105,15 @@ def test_r20_delta_occurrences_are_stubs_and_a_cancelled_one_comes_as_removed(
     master = graph.ok(graph.post(EVENTS, body), 201)
     entries, delta_link, _ = initial(graph)
     assert len(entries) == 3 and master["id"] not in {e["id"] for e in entries}
-    assert set(entries[0]) == {"@odata.type", "@odata.etag", "id", "seriesMasterId", "type", "start", "end"}
+    assert set(entries[0]) == {
+        "@odata.type",
+        "@odata.etag",
+        "id",
+        "seriesMasterId",
+        "type",
+        "start",
+        "end",
+    }
     assert {e["seriesMasterId"] for e in entries} == {master["id"]}
     cancelled = entries[1]["id"]
     assert graph.delete(f"{EVENTS}/{cancelled}").status_code == 204

@@ -56,7 +56,11 @@ def test_r20_event_create_get_update_delete_round_trips_every_synced_field(graph
     assert got["originalStartTimeZone"] == BERLIN
     assert got["location"]["displayName"] == "Büro Nürnberg"
     assert [loc["displayName"] for loc in got["locations"]] == ["Büro Nürnberg"]
-    assert (got["showAs"], got["sensitivity"], got["importance"]) == ("tentative", "private", "high")
+    assert (got["showAs"], got["sensitivity"], got["importance"]) == (
+        "tentative",
+        "private",
+        "high",
+    )
     assert (got["isReminderOn"], got["reminderMinutesBeforeStart"]) == (True, 30)
     assert got["categories"] == ["ERP", "Kunde"]
     assert [a["emailAddress"]["address"] for a in got["attendees"]] == [BOB]
@@ -91,10 +95,14 @@ def test_r20_prefer_outlook_timezone_sets_the_zone_of_start_and_end_and_is_confi
         "dateTime": "2026-03-10T01:30:00.0000000",  # 08:30 UTC, PDT since 8 March
         "timeZone": "Pacific Standard Time",
     }
-    iana = graph.ok(graph.get(f"{EVENTS}/{created['id']}", headers={"Prefer": 'outlook.timezone="Asia/Tokyo"'}))
+    iana = graph.ok(
+        graph.get(f"{EVENTS}/{created['id']}", headers={"Prefer": 'outlook.timezone="Asia/Tokyo"'})
+    )
     assert iana["start"] == {"dateTime": "2026-03-10T17:30:00.0000000", "timeZone": "Asia/Tokyo"}
     utc = graph.ok(graph.get(f"{EVENTS}/{created['id']}"))
-    assert utc["start"]["timeZone"] == "UTC" and utc["start"]["dateTime"].startswith("2026-03-10T08:30")
+    assert utc["start"]["timeZone"] == "UTC" and utc["start"]["dateTime"].startswith(
+        "2026-03-10T08:30"
+    )
 
 
 def test_r20_iana_zone_names_are_accepted_and_stored_as_windows_ids(graph: Graph) -> None:
@@ -105,7 +113,9 @@ def test_r20_iana_zone_names_are_accepted_and_stored_as_windows_ids(graph: Graph
     created = graph.ok(graph.post(EVENTS, body), 201)
     assert created["originalStartTimeZone"] == BERLIN
     assert created["start"]["dateTime"] == "2026-07-01T07:00:00.0000000"  # CEST in UTC
-    bad = graph.post(EVENTS, full_event(start={"dateTime": "2026-07-01T09:00:00", "timeZone": "Mars/Olympus"}))
+    bad = graph.post(
+        EVENTS, full_event(start={"dateTime": "2026-07-01T09:00:00", "timeZone": "Mars/Olympus"})
+    )
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "TimeZoneNotSupportedException"
 
 
@@ -124,7 +134,9 @@ def test_r20_all_day_events_are_floating_dates_and_need_midnight(graph: Graph) -
 def test_r20_if_match_with_a_stale_change_key_is_412_and_the_current_one_wins(graph: Graph) -> None:
     created = graph.ok(graph.post(EVENTS, full_event()), 201)
     url = f"{EVENTS}/{created['id']}"
-    fresh = graph.ok(graph.patch(url, {"subject": "eins"}, headers={"If-Match": created["@odata.etag"]}))
+    fresh = graph.ok(
+        graph.patch(url, {"subject": "eins"}, headers={"If-Match": created["@odata.etag"]})
+    )
     stale = graph.patch(url, {"subject": "zwei"}, headers={"If-Match": created["@odata.etag"]})
     assert stale.status_code == 412 and stale.json()["error"]["code"] == "ErrorIrresolvableConflict"
     assert graph.delete(url, headers={"If-Match": created["@odata.etag"]}).status_code == 412
@@ -134,11 +146,23 @@ def test_r20_if_match_with_a_stale_change_key_is_412_and_the_current_one_wins(gr
 
 def test_r20_sync_id_filter_finds_the_event_and_a_removed_property_is_gone(graph: Graph) -> None:
     graph.ok(graph.post(EVENTS, full_event(subject="andere")), 201)
-    wanted = graph.ok(graph.post(EVENTS, full_event(singleValueExtendedProperties=[{"id": SYNC_ID, "value": "it's-me"}])), 201)
-    query = f"singleValueExtendedProperties/Any(ep: ep/id eq '{SYNC_ID}' and ep/value eq 'it''s-me')"
+    wanted = graph.ok(
+        graph.post(
+            EVENTS, full_event(singleValueExtendedProperties=[{"id": SYNC_ID, "value": "it's-me"}])
+        ),
+        201,
+    )
+    query = (
+        f"singleValueExtendedProperties/Any(ep: ep/id eq '{SYNC_ID}' and ep/value eq 'it''s-me')"
+    )
     found = graph.ok(graph.get(EVENTS, params={"$filter": query}))
     assert [event["id"] for event in found["value"]] == [wanted["id"]]
-    graph.ok(graph.patch(f"{EVENTS}/{wanted['id']}", {"singleValueExtendedProperties": [{"id": SYNC_ID, "value": None}]}))
+    graph.ok(
+        graph.patch(
+            f"{EVENTS}/{wanted['id']}",
+            {"singleValueExtendedProperties": [{"id": SYNC_ID, "value": None}]},
+        )
+    )
     assert graph.ok(graph.get(EVENTS, params={"$filter": query}))["value"] == []
 
 
@@ -148,7 +172,9 @@ def test_r20_unknown_properties_are_400_and_read_only_ones_are_ignored(
     unknown = graph.post(EVENTS, full_event(subjekt="Tippfehler"))
     assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "RequestBodyRead"
     created = graph.ok(graph.post(EVENTS, full_event()), 201)
-    patched = graph.ok(graph.patch(f"{EVENTS}/{created['id']}", {"iCalUId": "other", "subject": "neu"}))
+    patched = graph.ok(
+        graph.patch(f"{EVENTS}/{created['id']}", {"iCalUId": "other", "subject": "neu"})
+    )
     assert patched["iCalUId"] == created["iCalUId"] and patched["subject"] == "neu"
     missing = graph.post(EVENTS, {"subject": "ohne Zeit"})
     assert missing.status_code == 400
@@ -157,7 +183,10 @@ def test_r20_unknown_properties_are_400_and_read_only_ones_are_ignored(
 def test_r20_enums_in_any_case_are_accepted_and_answered_in_camel_case(
     graph: Graph, schema_check: SchemaCheck
 ) -> None:
-    created = graph.ok(graph.post(EVENTS, full_event(showAs="Busy", body={"contentType": "HTML", "content": "x"})), 201)
+    created = graph.ok(
+        graph.post(EVENTS, full_event(showAs="Busy", body={"contentType": "HTML", "content": "x"})),
+        201,
+    )
     assert created["showAs"] == "busy" and created["body"]["contentType"] == "html"
     # Microsoft's own samples send these spellings; the strict schema refuses them, as it should.
     violations = schema_check.take()
@@ -186,7 +215,9 @@ def test_r20_transaction_id_makes_a_repeated_post_return_the_same_event(graph: G
     assert len(graph.ok(graph.get(EVENTS))["value"]) == 1
 
 
-def test_r20_another_mailboxs_event_id_is_not_found(graph: Graph, graph_store: MailboxStore) -> None:
+def test_r20_another_mailboxs_event_id_is_not_found(
+    graph: Graph, graph_store: MailboxStore
+) -> None:
     created = graph.ok(graph.post(EVENTS, full_event()), 201)
     assert graph_store.get_item(ews_id(created["id"])).mailbox == ALICE
     assert graph.get(f"/users/{BOB}/events/{created['id']}").status_code == 404
