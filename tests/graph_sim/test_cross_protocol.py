@@ -343,12 +343,13 @@ def test_r20_changes_over_ews_show_in_graph_delta_and_graph_ids_work_over_ews(
     item.save(update_fields=["subject"])
     second = graph.ok(graph.get(page["@odata.deltaLink"]))
     assert [e["subject"] for e in second["value"]] == ["zwei"]
+    graph_id = rest_id(item.id)
     item.delete()
     third = graph.ok(graph.get(second["@odata.deltaLink"]))
     assert third["value"] == [
         {
             "@odata.type": "#microsoft.graph.event",
-            "id": rest_id(item.id),
+            "id": graph_id,
             "@removed": {"reason": "deleted"},
         }
     ]
