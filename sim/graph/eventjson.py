@@ -9,7 +9,9 @@ reminderMinutesBeforeStart; required/optional attendees ⇄ attendees (type requ
 extended properties ⇄ singleValueExtendedProperties (`sim.graph.extended`); recurrence ⇄
 recurrence (`sim.graph.recurrence`); uid ⇄ iCalUId, one per series (assumption G5).
 
-Output zone: `Prefer: outlook.timezone` or UTC. All-day events are floating: their dates at
+Unset complex properties are sent as `null` (`recurrence`, `onlineMeeting`; assumption G1).
+The body is returned in the type it was stored in; `Prefer: outlook.body-content-type` is not
+applied (assumption G12). Output zone: `Prefer: outlook.timezone` or UTC. All-day events are floating: their dates at
 midnight in the output zone (assumption G11). Read-only properties in a request body are
 ignored (Graph ignores iCalUId on PATCH, reference §1.4); unknown ones are 400 RequestBodyRead.
 """

@@ -1,6 +1,7 @@
 """The Graph simulator's HTTP endpoint under `/v1.0/...`, mounted by `sim.asgi.HttpFront`.
 
-The body (JSON; capped and timed like EWS bodies) is read after the route is known; malformed
+The body (JSON; capped and timed like EWS bodies: `max_body_bytes` is the only upload limit,
+assumption G2) is read after the route is known; malformed
 JSON is 400 BadRequest. The synchronous `GraphHandler` answers in a worker thread. Answers are
 JSON (`application/json`), 204 without a body; `Retry-After`, `Location`, `WWW-Authenticate`
 and `Preference-Applied` are sent as the handler sets them, with `request-id` and

@@ -121,8 +121,15 @@ def trust_certificate(graph_tls: TlsFiles, monkeypatch: pytest.MonkeyPatch) -> N
     ca_bundle = str(graph_tls.certificate)
 
     class TrustSimulator(requests.adapters.HTTPAdapter):
-        def send(self, request: Any, **kwargs: Any) -> Any:
-            kwargs["verify"] = ca_bundle
-            return super().send(request, **kwargs)
+        def send(
+            self,
+            request: requests.PreparedRequest,
+            stream: bool = False,
+            timeout: float | tuple[float | None, float | None] | None = None,
+            verify: bool | str = True,
+            cert: str | tuple[str, str] | None = None,
+            proxies: dict[str, str] | None = None,
+        ) -> requests.Response:
+            return super().send(request, stream, timeout, ca_bundle, cert, proxies)
 
     monkeypatch.setattr(BaseProtocol, "HTTP_ADAPTER_CLS", TrustSimulator)

@@ -54,7 +54,7 @@ PATTERNS = [
 
 
 @pytest.mark.parametrize(
-    ("pattern", "count", "days"), PATTERNS, ids=[p[0]["type"] for p in PATTERNS]
+    ("pattern", "count", "days"), PATTERNS, ids=[str(p[0]["type"]) for p in PATTERNS]
 )
 def test_r20_each_recurrence_pattern_expands_to_its_occurrences_at_the_same_wall_time(
     graph: Graph, pattern: dict[str, Any], count: int, days: list[str]
