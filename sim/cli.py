@@ -150,6 +150,10 @@ def main(argv: list[str]) -> int:
     apps = (OAuthApp(args.tenant, args.client_id, args.client_secret),) if all(oauth) else ()
     if apps and not (args.tls or args.cert):
         logging.getLogger("sim.cli").warning("msal only talks to https authorities; add --tls")
+    if not apps and not args.ews:
+        logging.getLogger("sim.cli").warning(
+            "Graph takes Bearer tokens only; add --tenant, --client-id and --client-secret"
+        )
 
     store_file = StoreFile(args.data) if args.data else None
     try:
