@@ -150,16 +150,16 @@ def main(argv: list[str]) -> int:
     apps = (OAuthApp(args.tenant, args.client_id, args.client_secret),) if all(oauth) else ()
     if apps and not (args.tls or args.cert):
         logging.getLogger("sim.cli").warning("msal only talks to https authorities; add --tls")
-    if not apps and not args.ews:
-        logging.getLogger("sim.cli").warning(
-            "Graph takes Bearer tokens only; add --tenant, --client-id and --client-secret"
-        )
 
     store_file = StoreFile(args.data) if args.data else None
     try:
         store = store_file.load() if store_file else MailboxStore()
     except (OSError, ValueError) as error:
         parser.exit(2, f"einklang sim: error: --data {args.data}: cannot use it: {error}\n")
+    if not apps and not args.ews:
+        logging.getLogger("sim.cli").warning(
+            "Graph takes Bearer tokens only; add --tenant, --client-id and --client-secret"
+        )
     if args.mailbox or not store.mailbox_addresses():  # kept mailboxes replace the demo ones
         for address in mailboxes:
             if not store.has_mailbox(address):
