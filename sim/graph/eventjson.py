@@ -248,7 +248,9 @@ def _attendees(raw: Any) -> tuple[tuple[Attendee, ...], tuple[Attendee, ...]]:
     required: list[Attendee] = []
     optional: list[Attendee] = []
     for entry in raw:
-        address = (entry or {}).get("emailAddress") or {}
+        if not isinstance(entry, dict):
+            raise bad_request("An attendee is an object with emailAddress.")
+        address = entry.get("emailAddress") or {}
         if not isinstance(address, dict) or not address.get("address"):
             raise bad_request("An attendee needs emailAddress.address.")
         kind = enum_in(
@@ -302,12 +304,13 @@ def _apply(changes: dict[str, Any], name: str, value: Any, current: Any) -> None
     elif name == "isAllDay":
         changes["is_all_day"] = boolean(value, name)
     elif name == "location":
-        display = (value or {}).get("displayName") if isinstance(value, dict | type(None)) else None
-        changes["location"] = display or None
+        changes["location"] = _display_name(value, name)
     elif name == "locations":
-        if "location" not in changes and isinstance(value, list):
-            first = value[0] if value else {}
-            changes["location"] = (first or {}).get("displayName") or None
+        if not isinstance(value, list):
+            raise bad_request("locations must be a list.")
+        names = [_display_name(entry, name) for entry in value]
+        if "location" not in changes:  # `location` wins; `locations` mirrors it
+            changes["location"] = names[0] if names else None
     elif name == "showAs":
         shown = enum_in(value, list(_SHOW_AS.values()), name)
         changes["legacy_free_busy_status"] = next(k for k, v in _SHOW_AS.items() if v == shown)
@@ -334,6 +337,14 @@ def _apply(changes: dict[str, Any], name: str, value: Any, current: Any) -> None
         changes["transaction_id"] = text_or_none(value, name)
     # responseRequested, allowNewTimeProposals, hideAttendees and the online-meeting flags are
     # accepted and not stored (assumption G13).
+
+
+def _display_name(value: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise bad_request(f"{field} must be a location object.")
+    return text_or_none(value.get("displayName"), f"{field}.displayName") or None
 
 
 def check_all_day(fields: Any) -> None:

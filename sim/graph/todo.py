@@ -136,6 +136,8 @@ def _changes(body: Any, current: TaskItem | None) -> dict[str, Any]:
             changes["subject"] = text_or_none(value, name) or ""
         elif name == "body":
             body_value = value or {}
+            if not isinstance(body_value, dict):
+                raise bad_request("body must be an itemBody.")
             kind = enum_in(body_value.get("contentType") or "text", ("text", "html"), "contentType")
             text = text_or_none(body_value.get("content"), "body.content") or ""
             changes["body"] = Body(text, BodyType.HTML if kind == "html" else BodyType.TEXT)

@@ -307,6 +307,18 @@ def test_r20_task_written_over_ews_reads_over_graph_and_the_reverse(
     assert read["startDateTime"] == {"dateTime": "2026-03-30T00:00:00.0000000", "timeZone": "UTC"}
     assert "percentComplete" not in read  # To Do has none (assumption G14)
 
+    stored = ews_alice.tasks.get(id=task.id)
+    stored.status = "Completed"
+    stored.save(update_fields=["status"])  # completing over EWS ...
+    completed = graph.ok(graph.get(f"{tasks}/{read['id']}"))
+    assert completed["status"] == "completed"  # ... is seen over Graph
+    assert completed["completedDateTime"] == {
+        "dateTime": "2026-03-02T08:00:00.0000000",  # the store's clock
+        "timeZone": "UTC",
+    }
+    reopened = graph.ok(graph.patch(f"{tasks}/{read['id']}", {"status": "notStarted"}))
+    assert "completedDateTime" not in reopened
+    assert ews_alice.tasks.get(id=task.id).percent_complete == Decimal(0)
     done = graph.ok(graph.patch(f"{tasks}/{read['id']}", {"status": "completed"}))
     again = ews_alice.tasks.get(id=task.id)
     assert again.status == "Completed" and again.percent_complete == Decimal(100)

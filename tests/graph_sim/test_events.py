@@ -222,3 +222,39 @@ def test_r20_another_mailboxs_event_id_is_not_found(
     assert graph_store.get_item(ews_id(created["id"])).mailbox == ALICE
     assert graph.get(f"/users/{BOB}/events/{created['id']}").status_code == 404
     assert graph.get(f"{EVENTS}/not-an-id").status_code == 400
+
+
+BAD_BODIES: list[Any] = [
+    [],
+    "subject",
+    {"start": "2026-03-10", "end": "2026-03-10"},
+    {"start": {"dateTime": "gestern", "timeZone": "UTC"}, "end": {"dateTime": "heute", "timeZone": "UTC"}},
+    {"start": {"dateTime": "2026-03-10T09:00:00"}, "end": {"dateTime": "2026-03-10T10:00:00"}},
+    {"start": {"dateTime": "2026-03-10T09:00:00", "timeZone": "UTC"}, "end": {"dateTime": "2026-03-10T08:00:00", "timeZone": "UTC"}},
+    full_event(attendees=["bob@example.com"]),
+    full_event(attendees=[{"emailAddress": {}}]),
+    full_event(location="Raum 3"),
+    full_event(locations=[{"displayName": 3}]),
+    full_event(showAs="busyish"),
+    full_event(reminderMinutesBeforeStart="15"),
+    full_event(isAllDay="yes"),
+    full_event(categories="ERP"),
+    full_event(body="text"),
+    full_event(recurrence={"pattern": {"type": "hourly", "interval": 1}, "range": {"type": "noEnd", "startDate": "2026-03-10"}}),
+    full_event(recurrence={"pattern": {"type": "weekly", "interval": 0, "daysOfWeek": ["monday"]}, "range": {"type": "noEnd", "startDate": "2026-03-10"}}),
+    full_event(recurrence={"pattern": {"type": "daily", "interval": 1}, "range": {"type": "numbered", "startDate": "2026-03-10", "numberOfOccurrences": -1}}),
+    full_event(recurrence={"pattern": {"type": "absoluteYearly", "interval": 1, "dayOfMonth": 40, "month": 13}, "range": {"type": "noEnd", "startDate": "2026-03-10"}}),
+    full_event(recurrence="weekly"),
+    full_event(singleValueExtendedProperties=[{"id": "Nonsense", "value": "x"}]),
+    full_event(singleValueExtendedProperties=[{"id": SYNC_ID, "value": 42}]),
+]  # fmt: skip
+
+
+def test_r20_bad_event_bodies_are_400_with_the_error_envelope_never_500(
+    graph: Graph, graph_store: MailboxStore
+) -> None:
+    for body in BAD_BODIES:
+        response = graph.post(EVENTS, body)
+        assert response.status_code == 400, (body, response.text)
+        assert response.json()["error"]["code"], body
+    assert graph_store.list_items(ALICE, "calendar") == []

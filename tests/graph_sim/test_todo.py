@@ -95,3 +95,24 @@ def test_r20_todo_unsupported_and_unknown_properties_are_400(graph: Graph) -> No
     assert graph.post(tasks, task(percentComplete=50)).status_code == 400
     assert graph.post(tasks, task(checklistItems=[])).status_code == 400
     assert graph.get(f"{LISTS}/not-a-list/tasks").status_code == 404
+
+
+def test_r20_bad_task_bodies_are_400_never_500(graph: Graph) -> None:
+    tasks = f"{LISTS}/{default_list(graph)}/tasks"
+    bad: list[Any] = [
+        [],
+        {"title": 5},
+        {"body": "text"},
+        {"status": "done"},
+        {"importance": "urgent"},
+        {"isReminderOn": "yes"},
+        {"categories": "ERP"},
+        {"dueDateTime": "2026-03-10"},
+        {"dueDateTime": {"dateTime": "2026-03-10T00:00:00", "timeZone": "Nowhere/City"}},
+        {"linkedResources": {"externalId": "x"}},
+        {"linkedResources": ["x"]},
+    ]
+    for body in bad:
+        response = graph.post(tasks, body)
+        assert response.status_code == 400, (body, response.text)
+    assert graph.ok(graph.get(tasks))["value"] == []
