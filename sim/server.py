@@ -150,7 +150,7 @@ class EwsServer:
             persist=self.persist,
         )
         self.graph = (
-            GraphHandler(self.store, self.tokens, self.config.graph)
+            GraphHandler(self.store, self.tokens, self.config.graph, self.persist)
             if self.config.graph is not None
             else None
         )

@@ -171,9 +171,16 @@ class GraphHandler:
     """Answers Graph requests over a `MailboxStore`; thread-safe."""
 
     def __init__(
-        self, store: MailboxStore, tokens: TokenService, settings: GraphSettings | None = None
+        self,
+        store: MailboxStore,
+        tokens: TokenService,
+        settings: GraphSettings | None = None,
+        persist: Callable[[], None] = lambda: None,
     ) -> None:
+        """`persist` writes the store through (with --data) after a request that may have
+        changed it, before its answer goes out (as the EWS handler does)."""
         self.store = store
+        self._persist = persist
         self.tokens = tokens
         self.settings = settings or GraphSettings()
         self.faults = GraphFaults()
@@ -244,6 +251,8 @@ class GraphHandler:
             answer = self.error_answer(
                 GraphError(500, "generalException", "An internal server error occurred."), request
             )
+        if request.method != "GET" and not in_batch:
+            self._persist()
         code = answer.body["error"]["code"] if answer.status >= 400 and answer.body else None
         with self._lock:
             self._records.append(

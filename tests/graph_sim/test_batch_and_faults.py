@@ -89,6 +89,15 @@ def test_r20_unavailable_token_rejected_and_other_failures_are_injectable_per_ma
     assert graph.post(EVENTS, event("x")).status_code == 401
     assert graph.get(f"/users/{ALICE}/todo/lists").json()["error"]["code"] == "generalException"
     assert graph.post(EVENTS, event("x")).status_code == 201
+    assert graph_server.graph is not None
+    records = [(r.operation, r.mailbox, r.status, r.code) for r in graph_server.graph.requests]
+    assert records == [
+        ("events.list", ALICE, 200, None),
+        ("events.list", BOB, 503, "serviceNotAvailable"),
+        ("events.create", ALICE, 401, "InvalidAuthenticationToken"),
+        ("todo.lists", ALICE, 500, "generalException"),
+        ("events.create", ALICE, 201, None),
+    ]
 
 
 def test_r20_more_than_four_concurrent_requests_per_app_and_mailbox_are_429(
