@@ -63,7 +63,8 @@ class DeltaCache:
         chains = self._chains.setdefault(mailbox.lower(), OrderedDict())
         chains[chain.number] = chain
         while len(chains) > self.settings.delta_chains_per_mailbox:
-            chains.popitem(last=False)
+            _, evicted = chains.popitem(last=False)
+            self._tokens = {t: p for t, p in self._tokens.items() if p.chain is not evicted}
         return chain
 
     def issue(

@@ -182,3 +182,13 @@ def test_r20_delta_tokens_age_out_and_belong_to_their_mailbox(
     clock.advance(timedelta(days=8))
     graph.token = graph_token(msal_app(graph_server, graph_tls.certificate))  # same clock
     assert graph.get(delta_link).status_code == 410
+
+
+def test_r20_the_token_cache_keeps_the_newest_chains_per_mailbox(
+    graph: Graph, graph_settings: GraphSettings
+) -> None:
+    graph_settings.delta_chains_per_mailbox = 2
+    oldest = initial(graph)[1]
+    newer = [initial(graph)[1] for _ in range(2)]
+    assert graph.get(oldest).status_code == 410
+    assert all(graph.get(link).status_code == 200 for link in newer)
