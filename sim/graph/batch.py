@@ -67,6 +67,12 @@ def _checked(body: Any, limit: int) -> list[dict[str, Any]]:
             entry.get("url"), str
         ):
             raise bad_request("Every batch request needs a method and a url.", "BadRequest")
+        headers = entry.get("headers")
+        if headers is not None and not (
+            isinstance(headers, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
+        ):
+            raise bad_request("headers is an object of strings.", "BadRequest")
         depends = entry.get("dependsOn")
         if depends is not None and not (
             isinstance(depends, list) and all(isinstance(d, str) for d in depends)

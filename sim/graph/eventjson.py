@@ -31,6 +31,8 @@ from sim.graph.values import (
     dtz,
     enum_in,
     integer,
+    only_keys,
+    parse_body,
     parse_dtz,
     text_or_none,
     timestamp,
@@ -248,11 +250,16 @@ def _attendees(raw: Any) -> tuple[tuple[Attendee, ...], tuple[Attendee, ...]]:
     required: list[Attendee] = []
     optional: list[Attendee] = []
     for entry in raw:
-        if not isinstance(entry, dict):
-            raise bad_request("An attendee is an object with emailAddress.")
-        address = entry.get("emailAddress") or {}
-        if not isinstance(address, dict) or not address.get("address"):
+        only_keys(entry, ("type", "status", "emailAddress"), "attendee")
+        address = only_keys(entry.get("emailAddress"), ("address", "name"), "emailAddress")
+        if not isinstance(address.get("address"), str) or not address["address"]:
             raise bad_request("An attendee needs emailAddress.address.")
+        text_or_none(address.get("name"), "emailAddress.name")
+        status = entry.get("status")
+        if status is not None:  # the organizer's copy ignores what a client claims here
+            only_keys(status, ("response",), "attendee.status")
+            if status.get("response") is not None:
+                enum_in(status["response"], list(_RESPONSES.values()), "status.response")
         kind = enum_in(
             entry.get("type") or "required", ("required", "optional", "resource"), "type"
         )
@@ -293,14 +300,7 @@ def _apply(changes: dict[str, Any], name: str, value: Any, current: Any) -> None
     elif name == "subject":
         changes["subject"] = text_or_none(value, name) or ""
     elif name == "body":
-        if value is None:
-            changes["body"] = None
-            return
-        if not isinstance(value, dict):
-            raise bad_request("body must be an itemBody.")
-        kind = enum_in(value.get("contentType") or "text", ("text", "html"), "contentType")
-        content = text_or_none(value.get("content"), "body.content") or ""
-        changes["body"] = Body(content, BodyType.HTML if kind == "html" else BodyType.TEXT)
+        changes["body"] = parse_body(value, name)
     elif name == "isAllDay":
         changes["is_all_day"] = boolean(value, name)
     elif name == "location":
@@ -339,11 +339,47 @@ def _apply(changes: dict[str, Any], name: str, value: Any, current: Any) -> None
     # accepted and not stored (assumption G13).
 
 
+LOCATION_KEYS = (
+    "address",
+    "coordinates",
+    "displayName",
+    "locationEmailAddress",
+    "locationType",
+    "locationUri",
+    "uniqueId",
+    "uniqueIdType",
+)
+
+
+_LOCATION_ENUMS = {
+    "locationType": (
+        "default",
+        "conferenceRoom",
+        "homeAddress",
+        "businessAddress",
+        "geoCoordinates",
+        "streetAddress",
+        "hotel",
+        "restaurant",
+        "localBusiness",
+        "postalAddress",
+    ),
+    "uniqueIdType": ("unknown", "locationStore", "directory", "private", "bing"),
+}
+
+
 def _display_name(value: Any, field: str) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, dict):
-        raise bad_request(f"{field} must be a location object.")
+    only_keys(value, LOCATION_KEYS, field)
+    for key in ("locationEmailAddress", "locationUri", "uniqueId"):
+        text_or_none(value.get(key), f"{field}.{key}")
+    for key, allowed in _LOCATION_ENUMS.items():
+        if value.get(key) is not None:
+            enum_in(value[key], allowed, f"{field}.{key}")
+    for key in ("address", "coordinates"):
+        if value.get(key) is not None:
+            raise bad_request(f"{field}.{key} is not simulated; send displayName.")
     return text_or_none(value.get("displayName"), f"{field}.displayName") or None
 
 

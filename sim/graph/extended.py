@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sim.graph.errors import bad_request
+from sim.graph.values import only_keys
 from sim.model import ExtendedPropertyKey, ExtendedValue
 
 DISTINGUISHED_SETS: Mapping[str, str] = {
@@ -120,8 +121,7 @@ def merged(
         raise bad_request("singleValueExtendedProperties must be a list.")
     result = dict(properties)
     for entry in written:
-        if not isinstance(entry, dict):
-            raise bad_request("An extended property is an object with id and value.")
+        only_keys(entry, ("id", "value"), "singleValueLegacyExtendedProperty")
         key = parse_id(entry.get("id"))
         if key.is_array:
             raise bad_request("Multi-value properties go in multiValueExtendedProperties.")

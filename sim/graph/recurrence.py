@@ -20,7 +20,7 @@ from datetime import date
 from typing import Any
 
 from sim.graph.errors import bad_request
-from sim.graph.values import enum_in, integer
+from sim.graph.values import enum_in, integer, only_keys
 from sim.recurrence import (
     AbsoluteMonthlyPattern,
     AbsoluteYearlyPattern,
@@ -88,15 +88,18 @@ def _date(value: Any, field: str) -> date:
 def _pattern(raw: Any) -> Pattern:
     if not isinstance(raw, dict):
         raise bad_request("recurrence.pattern is required.")
+    only_keys(
+        raw,
+        ("type", "interval", "month", "dayOfMonth", "daysOfWeek", "firstDayOfWeek", "index"),
+        "recurrencePattern",
+    )
     kind = enum_in(raw.get("type"), PATTERN_TYPES, "recurrence.pattern.type")
-    interval = integer(raw.get("interval", 1), "recurrence.pattern.interval")
-    if interval < 1:
-        raise bad_request("recurrence.pattern.interval must be at least 1.")
+    interval = integer(raw.get("interval"), "recurrence.pattern.interval", low=1)
     index = DayOfWeekIndex(
         enum_in(raw.get("index") or "first", WEEK_INDEXES, "recurrence.pattern.index").title()
     )
-    month = integer(raw.get("month", 0), "recurrence.pattern.month")
-    day_of_month = integer(raw.get("dayOfMonth", 0), "recurrence.pattern.dayOfMonth")
+    month = integer(raw.get("month", 0), "recurrence.pattern.month", 0, 12)
+    day_of_month = integer(raw.get("dayOfMonth", 0), "recurrence.pattern.dayOfMonth", 0, 31)
     if kind in ("absoluteYearly", "relativeYearly") and interval != 1:
         raise bad_request("A yearly recurrence repeats every year (interval 1).")
     if kind == "daily":
@@ -116,6 +119,11 @@ def _pattern(raw: Any) -> Pattern:
 def _range(raw: Any) -> Range:
     if not isinstance(raw, dict):
         raise bad_request("recurrence.range is required.")
+    only_keys(
+        raw,
+        ("type", "startDate", "endDate", "numberOfOccurrences", "recurrenceTimeZone"),
+        "recurrenceRange",
+    )
     kind = enum_in(raw.get("type"), RANGE_TYPES, "recurrence.range.type")
     start = _date(raw.get("startDate"), "recurrence.range.startDate")
     if kind == "noEnd":
@@ -130,8 +138,7 @@ def from_graph(raw: Any) -> EwsRecurrence | None:
     """The store's recurrence for a Graph `recurrence` value (None stays None); 400 if invalid."""
     if raw is None:
         return None
-    if not isinstance(raw, dict):
-        raise bad_request("recurrence must be a patternedRecurrence.")
+    only_keys(raw, ("pattern", "range"), "recurrence")
     recurrence = EwsRecurrence(_pattern(raw.get("pattern")), _range(raw.get("range")))
     try:
         recurrence.validate()

@@ -25,10 +25,19 @@ from sim.graph.delta import tasks_delta
 from sim.graph.errors import bad_request, not_found
 from sim.graph.events import check_if_match
 from sim.graph.ids import ews_id, rest_id
-from sim.graph.values import UTC_ZONE, boolean, dtz, enum_in, parse_dtz, text_or_none, timestamp
+from sim.graph.values import (
+    UTC_ZONE,
+    boolean,
+    dtz,
+    enum_in,
+    only_keys,
+    parse_body,
+    parse_dtz,
+    text_or_none,
+    timestamp,
+)
 from sim.model import (
     Body,
-    BodyType,
     DistinguishedFolder,
     ExtendedPropertyKey,
     FolderInfo,
@@ -135,12 +144,7 @@ def _changes(body: Any, current: TaskItem | None) -> dict[str, Any]:
         if name == "title":
             changes["subject"] = text_or_none(value, name) or ""
         elif name == "body":
-            body_value = value or {}
-            if not isinstance(body_value, dict):
-                raise bad_request("body must be an itemBody.")
-            kind = enum_in(body_value.get("contentType") or "text", ("text", "html"), "contentType")
-            text = text_or_none(body_value.get("content"), "body.content") or ""
-            changes["body"] = Body(text, BodyType.HTML if kind == "html" else BodyType.TEXT)
+            changes["body"] = parse_body(value, name)
         elif name == "status":
             shown = enum_in(value, list(_STATUS.values()), name)
             changes["status"] = next(k for k, v in _STATUS.items() if v == shown)
@@ -169,10 +173,9 @@ def _with_links(current: TaskItem | None, value: Any) -> dict[ExtendedPropertyKe
         raise bad_request("linkedResources must be a list.")
     links = []
     for entry in value:
-        if not isinstance(entry, dict):
-            raise bad_request("A linkedResource is an object.")
         allowed = ("id", "applicationName", "displayName", "externalId", "webUrl")
-        link = {k: entry.get(k) for k in allowed if k in entry}
+        only_keys(entry, allowed, "linkedResource")
+        link = {k: text_or_none(entry[k], k) for k in allowed if k in entry}
         link["id"] = link.get("id") or str(uuid.uuid4())
         links.append(link)
     properties = dict(current.extended_properties) if current else {}

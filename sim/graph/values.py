@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from exchangelib.winzone import IANA_TO_MS_TIMEZONE_MAP
 
 from sim.graph.errors import GraphError, bad_request
+from sim.model import Body, BodyType
 from sim.timezones import UnknownTimeZone, windows_zone
 
 _LOCAL = re.compile(
@@ -82,15 +83,37 @@ def parse_local(text: Any, field: str) -> tuple[datetime, str | None]:
     return local, offset
 
 
+def only_keys(value: Any, allowed: Iterable[str], field: str) -> dict[str, Any]:
+    """`value` as an object with no other properties than `allowed` (and annotations)."""
+    if not isinstance(value, dict):
+        raise bad_request(f"{field} must be an object.")
+    unknown = sorted(k for k in value if k not in allowed and not str(k).startswith("@"))
+    if unknown:
+        raise bad_request(
+            f"The property '{unknown[0]}' does not exist on {field}.", "RequestBodyRead"
+        )
+    return value
+
+
+def parse_body(value: Any, field: str) -> Body | None:
+    """An itemBody (contentType required: text or html, any case); None stays None."""
+    if value is None:
+        return None
+    body = only_keys(value, ("content", "contentType"), field)
+    kind = enum_in(body.get("contentType"), ("text", "html"), f"{field}.contentType")
+    content = text_or_none(body.get("content"), f"{field}.content") or ""
+    return Body(content, BodyType.HTML if kind == "html" else BodyType.TEXT)
+
+
 def parse_dtz(value: Any, field: str) -> tuple[datetime, Zone]:
     """A dateTimeTimeZone as (aware UTC datetime, the zone it was given in)."""
-    if not isinstance(value, dict) or "dateTime" not in value:
+    only_keys(value, ("dateTime", "timeZone"), field)
+    if "dateTime" not in value:
         raise bad_request(f"{field} must be a dateTimeTimeZone with dateTime and timeZone.")
     where = zone(value.get("timeZone"))
     local, offset = parse_local(value["dateTime"], f"{field}.dateTime")
-    if offset is not None:  # an explicit offset wins over the zone's rules
-        moment = datetime.fromisoformat(local.isoformat() + ("+00:00" if offset == "Z" else offset))
-        return moment.astimezone(UTC), where
+    if offset is not None:  # a wall-clock time: the zone is in timeZone
+        raise bad_request(f"{field}.dateTime is a local time without an offset.")
     return local.replace(tzinfo=where.rules).astimezone(UTC), where
 
 
@@ -148,7 +171,8 @@ def boolean(value: Any, field: str) -> bool:
     raise bad_request(f"{field} must be true or false.")
 
 
-def integer(value: Any, field: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
+def integer(value: Any, field: str, low: int = -(2**31), high: int = 2**31 - 1) -> int:
+    """An Edm.Int32 (or the narrower range given)."""
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
         return value
-    raise bad_request(f"{field} must be a whole number.")
+    raise bad_request(f"{field} must be a whole number from {low} to {high}.")
