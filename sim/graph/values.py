@@ -84,7 +84,7 @@ def parse_local(text: Any, field: str) -> tuple[datetime, str | None]:
 
 
 def only_keys(value: Any, allowed: Iterable[str], field: str) -> dict[str, Any]:
-    """`value` as an object with no other properties than `allowed` (and annotations)."""
+    """`value` as an object with no other properties than `allowed` (and annotations; G16)."""
     if not isinstance(value, dict):
         raise bad_request(f"{field} must be an object.")
     unknown = sorted(k for k in value if k not in allowed and not str(k).startswith("@"))
