@@ -1,4 +1,5 @@
-"""A local Exchange (EWS) simulator: a SOAP server over a mailbox store with Exchange semantics.
+"""A local Exchange simulator: EWS (SOAP) and Microsoft Graph (REST, `sim.graph`) over one
+mailbox store with Exchange semantics.
 
 Start one in a test:
 

@@ -1,7 +1,8 @@
 """The simulator's HTTP front: a Starlette application that uvicorn serves (see `sim.server`).
 
-Routes (a later Graph simulator adds its own beside them on the same port):
+Routes (EWS and Graph share the port; either can be switched off):
 - `POST /EWS/Exchange.asmx` (any case): EWS;
+- `/v1.0/...` (GET, POST, PATCH, DELETE): Microsoft Graph (`sim.graph`);
 - `GET /{tenant}/v2.0/.well-known/openid-configuration`, `POST /{tenant}/oauth2/v2.0/token`:
   the OAuth2 authority msal talks to.
 
@@ -36,6 +37,8 @@ from starlette.types import Receive, Scope, Send
 
 from sim.auth import Unauthorized
 from sim.ews import IIS_503, EwsAnswer, EwsHandler
+from sim.graph.handler import GraphHandler
+from sim.graph.http import graph_endpoint
 from sim.oauth import TokenService
 
 log = logging.getLogger("sim.server")
@@ -212,17 +215,29 @@ class HttpFront:
         gate: Gate,
         limits: Limits,
         base_url: Callable[[], str],
+        graph: GraphHandler | None = None,
+        ews: bool = True,
     ) -> None:
         self.handler = handler
+        self.graph = graph
         self.tokens = tokens
         self.gate = gate
         self.limits = limits
         self._base_url = base_url
         self._requests: anyio.CapacityLimiter | None = None
         self._streams: anyio.CapacityLimiter | None = None
+        routes = [Route(EWS_PATH, self._gated(self.ews), methods=["POST"])] if ews else []
+        if graph is not None:
+            routes.append(
+                Route(
+                    "/v1.0/{path:path}",
+                    self._gated(self.graph_request),
+                    methods=["GET", "POST", "PATCH", "DELETE", "PUT"],
+                )
+            )
         self.app = Starlette(
             routes=[
-                Route(EWS_PATH, self._gated(self.ews), methods=["POST"]),
+                *routes,
                 Route("/{tenant}/oauth2/v2.0/token", self._gated(self.token), methods=["POST"]),
                 Route(
                     "/{tenant}/v2.0/.well-known/openid-configuration",
@@ -311,6 +326,23 @@ class HttpFront:
         return EnvelopeStream(
             streamed, self._limiters()[1], closing, self.handler.store.wake_streams
         )
+
+    # --- Graph ------------------------------------------------------------------------------
+
+    async def graph_request(self, request: Request, closing: threading.Event) -> Response:
+        assert self.graph is not None
+        try:
+            return await graph_endpoint(
+                request,
+                self.graph,
+                lambda r: read_body(r, self.limits),
+                self._run,
+                self._base_url(),
+            )
+        except _TooLarge:
+            return _closing_response(413, "Request body too large")
+        except TimeoutError:
+            return _closing_response(408, "Request body timed out")
 
     # --- OAuth2 authority --------------------------------------------------------------------
 

@@ -1,9 +1,12 @@
-"""`einklang sim` / `python -m sim`: run the EWS simulator for people and outside test clients.
+"""`einklang sim` / `python -m sim`: run the Exchange simulator (EWS and Microsoft Graph on one
+port) for people and outside test clients.
 
-    einklang sim --host 127.0.0.1 --port PORT [--tls] --admin USER:PASSWORD
+    einklang sim --host 127.0.0.1 --port PORT [--tls] --admin USER:PASSWORD [--ews | --graph]
                  --mailbox ADDR [--mailbox ADDR ...] [--tenant T --client-id ID --client-secret S]
 
-Prints `EWS endpoint: <url>` once it accepts requests (and `Token endpoint: <url>` with OAuth2,
+Both protocols are served by default; `--ews` or `--graph` serves only that one. Prints
+`EWS endpoint: <url>` and/or `Graph endpoint: <url>/v1.0` once it accepts requests (and
+`Token endpoint: <url>` with OAuth2 (Graph takes Bearer tokens only),
 `TLS certificate: <path>` with --tls), then serves until SIGTERM or SIGINT and exits 0. With
 --schema each violation is logged as `schema violation: ...` (WARNING) when it happens, and
 `Schema violations: <count>` is printed when it stops.
@@ -26,6 +29,7 @@ from pathlib import Path
 from types import FrameType
 
 from sim.auth import AdminAccount, OAuthApp
+from sim.graph.context import GraphSettings
 from sim.operations import StreamTiming
 from sim.persistence import StoreFile
 from sim.server import EwsServer, ServerConfig
@@ -67,8 +71,11 @@ def _positive_float(value: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="einklang sim",
-        description="Run the local Exchange (EWS) simulator until SIGTERM/SIGINT.",
+        description="Run the local Exchange simulator (EWS and Graph) until SIGTERM/SIGINT.",
     )
+    protocols = parser.add_mutually_exclusive_group()
+    protocols.add_argument("--ews", action="store_true", help="serve EWS only")
+    protocols.add_argument("--graph", action="store_true", help="serve Microsoft Graph only")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help="port (0 picks a free one and prints it)"
@@ -149,6 +156,10 @@ def main(argv: list[str]) -> int:
         store = store_file.load() if store_file else MailboxStore()
     except (OSError, ValueError) as error:
         parser.exit(2, f"einklang sim: error: --data {args.data}: cannot use it: {error}\n")
+    if not apps and not args.ews:
+        logging.getLogger("sim.cli").warning(
+            "Graph takes Bearer tokens only; add --tenant, --client-id and --client-secret"
+        )
     if args.mailbox or not store.mailbox_addresses():  # kept mailboxes replace the demo ones
         for address in mailboxes:
             if not store.has_mailbox(address):
@@ -169,6 +180,8 @@ def main(argv: list[str]) -> int:
             timing=StreamTiming(minute_seconds=args.stream_minute),
             max_body_bytes=args.max_body,
             body_timeout_s=args.body_timeout,
+            ews=not args.graph,
+            graph=None if args.ews else GraphSettings(),
         )
         server = EwsServer(store, config, store_file)
         server.persist()  # the mailboxes just added, before anyone is told they exist
@@ -187,7 +200,10 @@ def _serve(
     signal.signal(signal.SIGINT, request_stop)
     server.start()
     try:
-        print(f"EWS endpoint: {server.url}")
+        if server.config.ews:
+            print(f"EWS endpoint: {server.url}")
+        if server.graph is not None:
+            print(f"Graph endpoint: {server.graph_url}")
         if tenant is not None:
             print(f"Token endpoint: {server.token_url(tenant)}")
         if tls is not None:

@@ -1,4 +1,6 @@
-"""The running simulator: EWS at /EWS/Exchange.asmx, plus its OAuth2 authority, over uvicorn.
+"""The running simulator: EWS at /EWS/Exchange.asmx and Microsoft Graph at /v1.0 over one
+mailbox store, plus their OAuth2 authority, over uvicorn (`ServerConfig.ews`/`.graph` switch
+either protocol off).
 
 uvicorn serves the Starlette application of `sim.asgi` from a background thread with its own
 event loop (plain HTTP or TLS), on a socket bound before `start` returns, with a real listen
@@ -28,6 +30,8 @@ from sim.auth import AdminAccount, OAuthApp
 from sim.envelope import Element
 from sim.ews import DropConnection, EwsHandler, RequestRecord
 from sim.faults import FaultInjector
+from sim.graph.context import GraphSettings
+from sim.graph.handler import GraphHandler
 from sim.oauth import TokenService
 from sim.operations import StreamTiming
 from sim.persistence import StoreFile
@@ -60,6 +64,9 @@ class ServerConfig:
     max_body_bytes: int = 32 * 1024 * 1024
     # A body not complete this many seconds after the headers is refused with 408.
     body_timeout_s: float = 60.0
+    # Serve EWS at /EWS/Exchange.asmx; serve Graph at /v1.0 with these settings (None: no Graph).
+    ews: bool = True
+    graph: GraphSettings | None = field(default_factory=GraphSettings)
 
 
 class _QuietDrops(logging.Filter):
@@ -142,6 +149,11 @@ class EwsServer:
             record=self._record,
             persist=self.persist,
         )
+        self.graph = (
+            GraphHandler(self.store, self.tokens, self.config.graph, self.persist)
+            if self.config.graph is not None
+            else None
+        )
         self._address: tuple[str, int] | None = None
         self._uvicorn: _Uvicorn | None = None
         self._thread: threading.Thread | None = None
@@ -158,6 +170,8 @@ class EwsServer:
             self._gate,
             Limits(self.config.max_body_bytes, self.config.body_timeout_s),
             lambda: self.base_url,
+            graph=self.graph,
+            ews=self.config.ews,
         )
         tls = self.config.tls
         server = _Uvicorn(
@@ -241,6 +255,11 @@ class EwsServer:
     def url(self) -> str:
         """The EWS endpoint, e.g. http://127.0.0.1:PORT/EWS/Exchange.asmx."""
         return f"{self.base_url}/EWS/Exchange.asmx"
+
+    @property
+    def graph_url(self) -> str:
+        """The Graph endpoint, e.g. http://127.0.0.1:PORT/v1.0."""
+        return f"{self.base_url}/v1.0"
 
     def authority(self, tenant: str) -> str:
         """The OAuth2 authority for msal: https://127.0.0.1:PORT/{tenant}."""
