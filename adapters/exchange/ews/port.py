@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from exchangelib.errors import ErrorInvalidSyncStateData, ErrorItemNotFound
+from exchangelib.errors import ErrorInvalidIdMalformed, ErrorInvalidSyncStateData, ErrorItemNotFound
 from exchangelib.items.base import DELETE_TYPE_CHOICES, MOVE_TO_DELETED_ITEMS
 from exchangelib.properties import ItemId
 
@@ -38,6 +38,8 @@ from engine.observation import Change, ItemError, Observation
 from engine.ports import ExchangeBatch, MailboxStatus, Write, WriteResult
 
 _BASELINE, _CHANGES = "baseline", "changes"
+# An id Exchange does not know (or cannot parse) names no item of the user's.
+_GONE: Final = (ErrorItemNotFound, ErrorInvalidIdMalformed)
 _MAX_ERROR_MESSAGE: Final = 300
 
 
@@ -159,7 +161,7 @@ class EwsExchange:
         exceptions = reading.get_exceptions(account, present) if present else {}
         observations = []
         for item_id, item in zip(ids, items, strict=True):
-            if isinstance(item, ErrorItemNotFound) or (
+            if isinstance(item, _GONE) or (
                 not isinstance(item, Exception) and not reading.in_folder(account, kind, item)
             ):
                 observations.append(self._deleted(user, kind, item_id))
@@ -241,7 +243,7 @@ class EwsExchange:
     def _current(self, account: Any, kind: ItemKind, item_id: str) -> Any:
         """The item as it is now; NotFound when it is gone or not in the user's folder."""
         [item] = reading.get_items(account, kind, [item_id])
-        if isinstance(item, ErrorItemNotFound) or (
+        if isinstance(item, _GONE) or (
             not isinstance(item, Exception) and not reading.in_folder(account, kind, item)
         ):
             raise NotFound(f"item {item_id} is not in the {kind.value} folder")
