@@ -38,7 +38,6 @@ from engine.model import (
     Task,
     TaskStatus,
     build,
-    zone,
 )
 
 # What a read asks for (never everything: other code may register more extended properties).
@@ -338,7 +337,3 @@ def _day(value: Any) -> date | None:
     if isinstance(value, datetime):
         return value.date()
     return date(value.year, value.month, value.day)
-
-
-def local_midnight(day: date, time_zone: str) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=zone(time_zone)).astimezone(UTC)
