@@ -295,33 +295,34 @@ class EwsExchange:
                 fields,
                 check_version=expected is not None,
             )
-        if isinstance(target, Appointment):
-            now = self._content(account, write.kind, self._current(account, write.kind, item_id))
-            assert now is None or isinstance(now, Appointment)
-            writing.apply_occurrences(account, item_id, target, now, write.occurrences)
-            self._restore_strays(account, item_id, target)
-            change_key = self._current(account, write.kind, item_id).changekey
+        if isinstance(target, Appointment) and (target.recurrence or write.occurrences):
+            if fields:  # the series as stored now (a time or pattern change drops exceptions)
+                current = self._content(
+                    account, write.kind, self._current(account, write.kind, item_id)
+                )
+            assert current is None or isinstance(current, Appointment)
+            writing.apply_occurrences(account, item_id, target, current, write.occurrences)
+            change_key = self._restore_strays(account, item_id, target)
         return WriteResult(native_id=item_id, native_version=change_key)
 
-    def _restore_strays(self, account: Any, item_id: str, series: Appointment) -> None:
-        """Give the series' values to exceptions the target does not have.
+    def _restore_strays(self, account: Any, item_id: str, series: Appointment) -> str:
+        """Give the series' values to exceptions the target does not have; the ChangeKey after.
 
         A restored occurrence stays an exception in Exchange, with the values it was restored
         to; once the series' subject or location changes, it would show as modified again.
         """
-        if series.recurrence is None:
-            return
-        now = self._content(
-            account, ItemKind.APPOINTMENT, self._current(account, ItemKind.APPOINTMENT, item_id)
-        )
+        item = self._current(account, ItemKind.APPOINTMENT, item_id)
+        now = self._content(account, ItemKind.APPOINTMENT, item)
         if not isinstance(now, Appointment):
-            return
+            return str(item.changekey)
         wanted = {o.original_start for o in series.modified_occurrences}
-        for occurrence in now.modified_occurrences:
-            if occurrence.original_start not in wanted:
-                writing.set_occurrence(
-                    account, item_id, series, writing.regular(series, occurrence.original_start)
-                )
+        strays = [o for o in now.modified_occurrences if o.original_start not in wanted]
+        for occurrence in strays:
+            regular = writing.regular(series, occurrence.original_start)
+            writing.set_occurrence(account, item_id, series, regular)
+        if strays:
+            return str(self._current(account, ItemKind.APPOINTMENT, item_id).changekey)
+        return str(item.changekey)
 
     def _delete(self, account: Any, write: Write, stream_id: uuid.UUID) -> WriteResult:
         item_id = write.native_id or reading.find_by_sync_id(account, write.kind, stream_id)
