@@ -11,16 +11,18 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
 from exchangelib import EWSDate
+from exchangelib.protocol import BaseProtocol
 
 from adapters.exchange.ews import items as ews_items
 from adapters.exchange.ews.port import EwsExchange
 from engine.errors import NotFound, PermanentError, TransientError, VersionConflict
-from engine.model import Appointment, BusyStatus, ItemKind, User
+from engine.model import Appointment, BusyStatus, ItemKind, Participant, User
 from engine.observation import Change
 from sim.faults import Delay, HttpStatus, ResponseError, ServerBusy
 from tests.exchange.ews_outlook import ADMIN, EXCHANGE_2016, EwsOutlook, ews_accounts, ews_outlook
-from tests.exchange.support import MAILBOX, USER, creating
+from tests.exchange.support import MAILBOX, USER, creating, updating
 from tests.harness import BERLIN, Clock, at
 
 KICKOFF = Appointment(subject="Kickoff", start=at(1, 9), end=at(1, 10))
@@ -178,8 +180,6 @@ def test_http_server_errors_are_transient(ews: EwsOutlook, status: int) -> None:
 def test_a_response_slower_than_the_timeout_is_transient(
     ews: EwsOutlook, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from exchangelib.protocol import BaseProtocol
-
     item_id = ews.apply(USER, uuid.uuid4(), creating(KICKOFF)).native_id
     monkeypatch.setattr(BaseProtocol, "TIMEOUT", 0.3)
     ews.server.faults.add(Delay(1.0), operation="GetItem")
@@ -261,3 +261,73 @@ def test_an_item_exchange_cannot_store_is_refused_before_sending(ews: EwsOutlook
     odd = KICKOFF.replace(time_zone="America/Scoresbysund")
     with pytest.raises(PermanentError, match="UNKNOWN_TIME_ZONE"):
         ews.apply(USER, uuid.uuid4(), creating(odd))
+
+
+# ---- what goes over the wire ---------------------------------------------------------------------
+
+
+def test_writes_send_no_invitations_and_deletes_move_to_deleted_items(
+    ews: EwsOutlook, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R14 is separate: the engine writes appointments, never meeting requests."""
+    sent: list[str] = []
+
+    class Recording(requests.adapters.HTTPAdapter):
+        def send(self, request: Any, **kwargs: Any) -> Any:
+            body = request.body
+            sent.append(body.decode() if isinstance(body, bytes) else str(body or ""))
+            return super().send(request, **kwargs)
+
+    monkeypatch.setattr(BaseProtocol, "HTTP_ADAPTER_CLS", Recording)
+    port = EwsExchange(ews_accounts(ews.server), clock=clock)  # a new pool, with the recorder
+    participant = Participant(email="schmidt@example.com")
+    meeting = KICKOFF.replace(participants=(participant,))
+    item_id = port.apply(USER, uuid.uuid4(), creating(meeting)).native_id
+    item = ews.get(item_id)
+    port.apply(USER, uuid.uuid4(), updating(item, meeting.replace(subject="Moved")))
+    port.apply(USER, uuid.uuid4(), _deleting(item_id))
+
+    def request(operation: str) -> str:
+        [body] = [b for b in sent if f"<m:{operation} " in b]
+        return body
+
+    assert 'SendMeetingInvitations="SendToNone"' in request("CreateItem")
+    assert 'SendMeetingInvitationsOrCancellations="SendToNone"' in request("UpdateItem")
+    assert 'ConflictResolution="NeverOverwrite"' in request("UpdateItem")
+    delete = request("DeleteItem")
+    assert 'DeleteType="MoveToDeletedItems"' in delete
+    assert 'SendMeetingCancellations="SendToNone"' in delete
+
+
+def test_a_server_that_does_not_answer_is_transient(clock: Clock) -> None:
+    from exchangelib import BASIC, IMPERSONATION, Account, Configuration, Credentials, FailFast
+
+    config = Configuration(
+        service_endpoint="http://127.0.0.1:9/EWS/Exchange.asmx",  # nothing listens there
+        credentials=Credentials(ADMIN.username, ADMIN.password),
+        auth_type=BASIC,
+        version=EXCHANGE_2016,
+        retry_policy=FailFast(),
+    )
+    port = EwsExchange(
+        lambda mailbox: Account(
+            mailbox, config=config, autodiscover=False, access_type=IMPERSONATION
+        ),
+        clock=clock,
+    )
+    assert not port.check_mailbox(USER).reachable
+    with pytest.raises(TransientError):
+        port.read_changes(USER, ItemKind.APPOINTMENT, None)
+    with pytest.raises(TransientError):
+        port.apply(USER, uuid.uuid4(), creating(KICKOFF))
+
+
+def test_r9_the_mailbox_comes_from_the_injected_resolution(ews: EwsOutlook, clock: Clock) -> None:
+    """No domain is assumed: the composition root says where a user's mailbox is."""
+    by_login = EwsExchange(
+        ews_accounts(ews.server), mailbox_for=lambda user: f"{user.login}@example.com", clock=clock
+    )
+    user = User(login="schmidt", allow_sync=True)  # no stored mailbox
+    assert by_login.check_mailbox(user).reachable
+    item_id = by_login.apply(user, uuid.uuid4(), creating(KICKOFF)).native_id
+    assert [i.id for i in ews.items("schmidt@example.com", ItemKind.APPOINTMENT)] == [item_id]
