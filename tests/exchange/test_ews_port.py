@@ -273,7 +273,7 @@ def test_writes_send_no_invitations_and_deletes_move_to_deleted_items(
     sent: list[str] = []
 
     class Recording(requests.adapters.HTTPAdapter):
-        def send(self, request: Any, **kwargs: Any) -> Any:
+        def send(self, request: Any, **kwargs: Any) -> Any:  # type: ignore[override]
             body = request.body
             sent.append(body.decode() if isinstance(body, bytes) else str(body or ""))
             return super().send(request, **kwargs)
