@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 import requests
 from exchangelib import EWSDate
@@ -105,6 +106,15 @@ def _deleting(item_id: str) -> Any:
     return Write(
         side=Side.EXCHANGE, operation="delete", kind=ItemKind.APPOINTMENT, native_id=item_id
     )
+
+
+def test_observations_hold_plain_values_the_event_store_can_write(ews: EwsOutlook) -> None:
+    """exchangelib's EWSDateTime is a datetime subclass orjson refuses (the engine's events)."""
+    item_id = ews.apply(USER, uuid.uuid4(), creating(KICKOFF)).native_id
+    seen = ews.fetch(USER, ItemKind.APPOINTMENT, item_id)
+    assert seen.modified_at is not None and type(seen.modified_at) is datetime
+    assert type(seen.native_version) is str
+    orjson.dumps(seen.model_dump())
 
 
 # ---- all-day items across DST (exchangelib 5.6.0) -------------------------------------------------

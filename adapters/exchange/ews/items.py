@@ -325,6 +325,11 @@ def _participants(attendees: Sequence[Any] | None, *, required: bool) -> list[di
     ]
 
 
+def plain_utc(moment: Any) -> datetime:
+    """A plain UTC datetime (exchangelib's EWSDateTime does not serialise into events)."""
+    return _utc(moment)
+
+
 def _utc(moment: Any) -> datetime:
     if isinstance(moment, datetime) and moment.utcoffset() is not None:
         return datetime.fromtimestamp(moment.timestamp(), tz=UTC)  # a plain datetime

@@ -30,7 +30,7 @@ from exchangelib.properties import ItemId
 
 from adapters.exchange.ews import reading, writing
 from adapters.exchange.ews.errors import clean_message, ews_code, is_mailbox_error, side_error
-from adapters.exchange.ews.items import appointment_of, sync_id_of, task_of
+from adapters.exchange.ews.items import appointment_of, plain_utc, sync_id_of, task_of
 from adapters.exchange.ews.properties import register_properties
 from engine.errors import InvalidItem, NotFound, PermanentError, SideError, VersionConflict
 from engine.model import Appointment, ItemKind, Side, Task, User
@@ -186,9 +186,11 @@ class EwsExchange:
             "kind": kind,
             "user": user.login,
             "native_id": str(item.id),
-            "native_version": item.changekey,
+            "native_version": str(item.changekey),
             "observed_at": self.clock(),
-            "modified_at": item.last_modified_time,
+            "modified_at": None
+            if item.last_modified_time is None
+            else plain_utc(item.last_modified_time),
         }
         try:
             common["sync_id"] = sync_id_of(item)
