@@ -225,8 +225,15 @@ def item_times(item: Any, time_zone: str) -> tuple[datetime, datetime]:
     """
     if not item.is_all_day or isinstance(item.start, datetime):
         return _utc(item.start), _utc(item.end)
-    start = datetime.combine(item.start, time(0), tzinfo=ZoneInfo(time_zone)).astimezone(UTC)
-    duration: timedelta = xml_text_to_value(item.duration, timedelta)
+    tz = ZoneInfo(time_zone)
+    start = datetime.combine(item.start, time(0), tzinfo=tz).astimezone(UTC)
+    if not item.duration:  # a server that leaves Duration out: exchangelib's end, as it is
+        end = datetime.combine(item.end + timedelta(days=1), time(0), tzinfo=tz)
+        return start, end.astimezone(UTC)
+    try:
+        duration: timedelta = xml_text_to_value(item.duration, timedelta)
+    except (ValueError, TypeError):  # isodate's ISO8601Error is a ValueError
+        raise InvalidField(f"duration {item.duration!r} is not ISO 8601", field="end") from None
     return start, start + duration
 
 
