@@ -228,14 +228,23 @@ def test_a_permanent_error_names_its_code_and_parks_only_that_item(ews: EwsOutlo
 
 
 @pytest.mark.parametrize(
-    "code", ["ErrorImpersonateUserDenied", "ErrorNonExistentMailbox", "ErrorAccessDenied"]
+    ("code", "on_write"),
+    [
+        # Rights are granted later, where no item changes: retried, never parked.
+        ("ErrorImpersonateUserDenied", TransientError),
+        ("ErrorAccessDenied", TransientError),
+        ("ErrorNonExistentMailbox", PermanentError),
+    ],
 )
-def test_r12_a_mailbox_that_cannot_be_reached_says_why(ews: EwsOutlook, code: str) -> None:
+def test_r12_a_mailbox_that_cannot_be_reached_says_why(
+    ews: EwsOutlook, code: str, on_write: type[Exception]
+) -> None:
     ews.unreachable[MAILBOX] = code
     status = ews.check_mailbox(USER)
     assert (status.reachable, status.reason) == (False, code)
-    with pytest.raises(TransientError, match=code):  # never parks the mailbox's items
+    with pytest.raises(on_write, match=code) as raised:
         ews.apply(USER, uuid.uuid4(), creating(KICKOFF))
+    assert type(raised.value) is on_write
 
 
 def test_a_user_without_a_mailbox_is_unreachable(ews: EwsOutlook) -> None:

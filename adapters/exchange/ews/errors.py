@@ -8,6 +8,8 @@
     impersonation/access denied, 401      TransientError: rights and credentials are fixed on
                                           the server, where no item changes, so retrying brings
                                           the items over (check_mailbox reports the reason, R12)
+    ErrorNonExistentMailbox               PermanentError (as the store double says; the user's
+                                          status shows the reason through check_mailbox)
     anything else                         PermanentError with its EWS code (the item is parked, R18)
 
 Messages name the EWS code and exchangelib's text, cut short, with anything that looks like a
@@ -104,6 +106,8 @@ def side_error(error: BaseException) -> SideError:
     code = ews_code(error)
     if isinstance(error, ErrorIrresolvableConflict) or code in CONFLICT_CODES:
         return VersionConflict(message)
+    if isinstance(error, ErrorNonExistentMailbox):
+        return PermanentError(message)  # no mailbox to wait for; check_mailbox says so (R12)
     if code in TRANSIENT_CODES or is_mailbox_error(error) or isinstance(error, UnauthorizedError):
         return TransientError(message)
     if isinstance(error, requests.exceptions.RequestException | ConnectionError | TimeoutError):
