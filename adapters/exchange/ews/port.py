@@ -90,6 +90,7 @@ class EwsExchange:
     # ---- mailboxes --------------------------------------------------------------------------
 
     def _account(self, user: User) -> Any:
+        register_properties()  # idempotent; see its docstring
         mailbox = self.mailbox_for(user)
         if mailbox is None:
             raise PermanentError(f"{user.login} has no Exchange mailbox")

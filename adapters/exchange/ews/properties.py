@@ -40,10 +40,25 @@ _lock = threading.Lock()
 
 
 def register_properties() -> None:
-    """Make the properties known to exchangelib's item classes; safe to call any number of times."""
+    """Make the properties known to exchangelib's item classes; safe to call any number of times.
+
+    exchangelib registers extended properties on its classes, for the whole process: the adapter
+    calls this before every use rather than once, so that code which takes them away again
+    (`deregister_properties`, for tests that enumerate exchangelib's fields) cannot break it.
+    """
     with _lock:
         for model in (CalendarItem, EwsTask):
             names = {field.name for field in model.FIELDS}
             for name, cls in ((SYNC_ID, SyncIdProperty), (WRITTEN_ZONE, WrittenZoneProperty)):
                 if name not in names:
                     model.register(name, cls)
+
+
+def deregister_properties() -> None:
+    """Undo `register_properties` (exchangelib's item classes as they ship)."""
+    with _lock:
+        for model in (CalendarItem, EwsTask):
+            names = {field.name for field in model.FIELDS}
+            for name in (SYNC_ID, WRITTEN_ZONE):
+                if name in names:
+                    model.deregister(name)
