@@ -19,8 +19,9 @@ from exchangelib.protocol import BaseProtocol
 from adapters.exchange.ews import items as ews_items
 from adapters.exchange.ews.port import EwsExchange
 from engine.errors import NotFound, PermanentError, TransientError, VersionConflict
-from engine.model import Appointment, BusyStatus, ItemKind, Participant, User
+from engine.model import Appointment, BusyStatus, ItemKind, ModifiedOccurrence, Participant, User
 from engine.observation import Change
+from engine.recurrence import Recurrence
 from sim.faults import Delay, HttpStatus, ResponseError, ServerBusy
 from tests.exchange.ews_outlook import ADMIN, EXCHANGE_2016, EwsOutlook, ews_accounts, ews_outlook
 from tests.exchange.support import MAILBOX, USER, creating, updating
@@ -350,3 +351,28 @@ def test_r9_the_mailbox_comes_from_the_injected_resolution(ews: EwsOutlook, cloc
     assert by_login.check_mailbox(user).reachable
     item_id = by_login.apply(user, uuid.uuid4(), creating(KICKOFF)).native_id
     assert [i.id for i in ews.items("schmidt@example.com", ItemKind.APPOINTMENT)] == [item_id]
+
+
+def test_r2_a_series_exceptions_are_written_in_one_update_and_one_delete(ews: EwsOutlook) -> None:
+    weekly = Recurrence(pattern="weekly", weekdays=("monday", "wednesday"), count=8)
+    series = Appointment(subject="Jour fixe", start=at(7, 9), end=at(7, 10), recurrence=weekly)
+    starts = series.occurrence_starts()
+    moved = [
+        ModifiedOccurrence(
+            original_start=s, start=s + timedelta(hours=1), end=s + timedelta(hours=2), subject="M"
+        )
+        for s in starts[1:4]
+    ]
+    target = series.replace(
+        modified_occurrences=tuple(moved), deleted_occurrences=(starts[5], starts[6])
+    )
+    before = len(ews.server.requests)
+    item_id = ews.apply(USER, uuid.uuid4(), creating(target)).native_id
+    asked = _operations(ews)[before:]
+    assert (asked.count("CreateItem"), asked.count("UpdateItem"), asked.count("DeleteItem")) == (
+        1,
+        1,
+        1,
+    )
+    seen = ews.fetch(USER, ItemKind.APPOINTMENT, item_id)
+    assert seen.snapshot is not None and seen.snapshot.sync_hash == target.sync_hash

@@ -320,9 +320,8 @@ class EwsExchange:
             return str(item.changekey)
         wanted = {o.original_start for o in series.modified_occurrences}
         strays = [o for o in now.modified_occurrences if o.original_start not in wanted]
-        for occurrence in strays:
-            regular = writing.regular(series, occurrence.original_start)
-            writing.set_occurrence(account, item_id, series, regular)
+        regulars = [writing.regular(series, o.original_start) for o in strays]
+        writing.set_occurrences(account, item_id, series, regulars)
         if strays:
             return str(self._current(account, ItemKind.APPOINTMENT, item_id).changekey)
         return str(item.changekey)

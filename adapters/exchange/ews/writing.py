@@ -17,7 +17,11 @@ from typing import Any, Final
 
 from exchangelib import Body, CalendarItem, HTMLBody
 from exchangelib import Task as EwsTask
-from exchangelib.items.base import AUTO_RESOLVE, NEVER_OVERWRITE, SEND_TO_NONE
+from exchangelib.errors import (
+    ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange,
+    ErrorItemNotFound,
+)
+from exchangelib.items.base import AUTO_RESOLVE, HARD_DELETE, NEVER_OVERWRITE, SEND_TO_NONE
 from exchangelib.properties import OccurrenceItemId
 
 from adapters.exchange.ews.items import (
@@ -165,47 +169,71 @@ def occurrence_index(series: Appointment, original_start: datetime) -> int:
         ) from None
 
 
-def _occurrence(account: Any, master_id: str, index: int) -> Any:
-    ref = CalendarItem(
+def _ref(account: Any, master_id: str, series: Appointment, original_start: datetime) -> Any:
+    index = occurrence_index(series, original_start)
+    return CalendarItem(
         account=account,
         _id=OccurrenceItemId(id=master_id, changekey=None, instance_index=index),
     )
-    [item] = account.fetch([ref], folder=account.calendar, only_fields=list(OCCURRENCE_FIELDS))
-    if isinstance(item, Exception):
-        raise item
-    return item
 
 
-def set_occurrence(
-    account: Any, master_id: str, series: Appointment, target: ModifiedOccurrence
+def _raise_first(results: Sequence[Any]) -> None:
+    """Raise the first per-item error of a batch; an occurrence Exchange does not find is no
+    reason to think the series gone (NotFound would say that): it is a permanent error."""
+    for result in results:
+        if isinstance(
+            result, ErrorItemNotFound | ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange
+        ):
+            raise PermanentError(f"{type(result).__name__}: not an occurrence of the series")
+        if isinstance(result, Exception):
+            raise result
+
+
+def set_occurrences(
+    account: Any, master_id: str, series: Appointment, targets: Sequence[ModifiedOccurrence]
 ) -> None:
-    """Write the values in which one occurrence differs from what it shows now, as Outlook
-    does: Exchange keeps every value written on an exception, even one equal to the series',
-    so writing more would pin it against later changes of the series."""
-    index = occurrence_index(series, target.original_start)
-    occurrence = _occurrence(account, master_id, index)
-    now = occurrence_values(
-        ModifiedOccurrence.model_validate(occurrence_data(occurrence, series.time_zone)),
-        series.time_zone,
-    )
-    wanted = occurrence_values(target, series.time_zone)
-    update = {name: value for name, value in wanted.items() if now[name] != value}
-    if not update:
+    """Give occurrences the targets' values: one GetItem for all of them, one UpdateItem.
+
+    Only the values in which an occurrence differs from what it shows now are written, as
+    Outlook does: Exchange keeps every value written on an exception, even one equal to the
+    series', so writing more would pin it against later changes of the series.
+    """
+    if not targets:
         return
-    if "start" in update or "end" in update:
-        update["start"], update["end"] = wanted["start"], wanted["end"]
-    for name, value in update.items():
-        setattr(occurrence, name, value)
-    occurrence.save(update_fields=list(update), send_meeting_invitations=SEND_TO_NONE)
+    refs = [_ref(account, master_id, series, t.original_start) for t in targets]
+    found = list(account.fetch(refs, folder=account.calendar, only_fields=list(OCCURRENCE_FIELDS)))
+    _raise_first(found)
+    changes = []
+    for occurrence, target in zip(found, targets, strict=True):
+        now = occurrence_values(
+            ModifiedOccurrence.model_validate(occurrence_data(occurrence, series.time_zone)),
+            series.time_zone,
+        )
+        wanted = occurrence_values(target, series.time_zone)
+        update = {name: value for name, value in wanted.items() if now[name] != value}
+        if not update:
+            continue
+        if "start" in update or "end" in update:
+            update["start"], update["end"] = wanted["start"], wanted["end"]
+        for name, value in update.items():
+            setattr(occurrence, name, value)
+        changes.append((occurrence, list(update)))
+    if changes:
+        _raise_first(
+            account.bulk_update(changes, send_meeting_invitations_or_cancellations=SEND_TO_NONE)
+        )
 
 
-def delete_occurrence(account: Any, master_id: str, series: Appointment, start: datetime) -> None:
-    index = occurrence_index(series, start)
-    ref = CalendarItem(
-        account=account,
-        _id=OccurrenceItemId(id=master_id, changekey=None, instance_index=index),
+def delete_occurrences(
+    account: Any, master_id: str, series: Appointment, starts: Sequence[datetime]
+) -> None:
+    """Delete occurrences of the series, all in one DeleteItem."""
+    if not starts:
+        return
+    refs = [_ref(account, master_id, series, start) for start in starts]
+    _raise_first(
+        account.bulk_delete(refs, delete_type=HARD_DELETE, send_meeting_cancellations=SEND_TO_NONE)
     )
-    ref.delete(send_meeting_cancellations=SEND_TO_NONE)
 
 
 def apply_occurrences(
@@ -215,13 +243,15 @@ def apply_occurrences(
     current: Appointment | None,
     changes: Sequence[OccurrenceChange],
 ) -> None:
-    """Modify, delete or restore occurrences of the series (as it is stored now)."""
+    """Modify, delete or restore occurrences of the series (as it is stored now), in batches."""
     if not changes:
         return
     if series.recurrence is None:
         raise PermanentError("occurrences exist only on a series")
     modified = {o.original_start for o in current.modified_occurrences} if current else set()
     deleted = set(current.deleted_occurrences) if current else set()
+    targets: list[ModifiedOccurrence] = []
+    deletions: list[datetime] = []
     for change in changes:
         key = change.original_start
         if change.action == "modify":
@@ -232,17 +262,19 @@ def apply_occurrences(
                     f"{key.isoformat()} was deleted; Exchange cannot change it without "
                     "resetting the series"
                 )
-            set_occurrence(account, master_id, series, change.occurrence)
+            targets.append(change.occurrence)
         elif change.action == "delete":
             if key not in deleted:
-                delete_occurrence(account, master_id, series, key)
+                deletions.append(key)
         elif key in deleted:
             raise PermanentError(
                 f"the occurrence of {key.isoformat()} was deleted; Exchange cannot restore it "
                 "without resetting the series"
             )
         elif key in modified:  # Exchange keeps the exception, with the series' values
-            set_occurrence(account, master_id, series, regular(series, key))
+            targets.append(regular(series, key))
+    set_occurrences(account, master_id, series, targets)
+    delete_occurrences(account, master_id, series, deletions)
 
 
 def regular(series: Appointment, original_start: datetime) -> ModifiedOccurrence:
