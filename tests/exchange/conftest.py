@@ -1,18 +1,31 @@
-"""Fixtures for the Exchange port tests: the port over the simulator's mailbox store.
+"""Fixtures for the Exchange port tests: every Exchange adapter, held to the same contract.
 
-`exchange` is the port as the engine sees it (the contract every Exchange adapter keeps);
-`port` is the same, typed as the store's port, for what only it can show (Windows time zones,
-EWS errors).
+`exchange` is the port as the engine sees it, once over the simulator's mailbox store called
+directly (`store`, the double the engine tests use) and once as `EwsExchange` over real HTTP
+with exchangelib against an in-process simulator (`ews`). `port` is the store's port alone, for
+what only it can show (Windows time zones, EWS errors as the store raises them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
+from adapters.exchange.ews.properties import deregister_properties
 from tests.doubles.mailbox_store import MailboxStorePort
+from tests.exchange.ews_outlook import ews_outlook
 from tests.harness import Clock, Outlook, mailbox_store_exchange
+
+
+@pytest.fixture(autouse=True)
+def _exchangelib_as_shipped() -> Iterator[None]:
+    """The EWS adapter registers its extended properties on exchangelib's item classes (for the
+    process); take them away after each test, so that tests in the same worker that enumerate
+    exchangelib's fields (tests/sim) see the classes as they ship."""
+    yield
+    deregister_properties()
 
 
 @pytest.fixture
@@ -20,9 +33,13 @@ def clock() -> Clock:
     return Clock(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
 
 
-@pytest.fixture
-def exchange(clock: Clock) -> Outlook:
-    return mailbox_store_exchange()(clock)
+@pytest.fixture(params=["store", "ews"])
+def exchange(request: pytest.FixtureRequest, clock: Clock) -> Iterator[Outlook]:
+    if request.param == "store":
+        yield mailbox_store_exchange()(clock)
+        return
+    with ews_outlook(clock) as outlook:
+        yield outlook
 
 
 @pytest.fixture

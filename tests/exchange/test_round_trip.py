@@ -1,5 +1,6 @@
-"""Round trips through the mailbox store: what the engine writes with `apply` reads back with
-`fetch` as the same content (equal `sync_hash`, which is what the engine compares).
+"""Round trips through each Exchange port — the mailbox store called directly, and EWS over HTTP
+against the simulator: what the engine writes with `apply` reads back with `fetch` as the same
+content (equal `sync_hash`, which is what the engine compares).
 
 Random appointments — single or series with moved and deleted occurrences, all-day or timed,
 in every time zone our table shares with the simulator — and random tasks.
@@ -8,10 +9,12 @@ in every time zone our table shares with the simulator — and random tasks.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +35,7 @@ from engine.model import (
 from engine.observation import Change
 from sim.timezones import known_windows_ids
 from tests.engine.test_recurrence import recurrences
+from tests.exchange.ews_outlook import ews_outlook
 from tests.exchange.support import (
     USER,
     creating,
@@ -158,8 +162,15 @@ tasks = st.builds(
 )
 
 
-def _port() -> Outlook:
-    return mailbox_store_exchange()(Clock(datetime(2026, 11, 2, 8, 0, tzinfo=UTC)))
+@pytest.fixture(scope="module", params=["store", "ews"])
+def port(request: pytest.FixtureRequest) -> Iterator[Outlook]:
+    """One port per module and kind: examples write new items, so they do not meet."""
+    clock = Clock(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
+    if request.param == "store":
+        yield mailbox_store_exchange()(clock)
+        return
+    with ews_outlook(clock) as outlook:
+        yield outlook
 
 
 def _read_back(port: Outlook, item_id: str, kind: ItemKind) -> Appointment | Task:
@@ -177,9 +188,8 @@ def _same_content(read: Appointment | Task, written: Appointment | Task) -> None
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(first=appointments(), second=appointments())
 def test_an_appointment_written_to_exchange_reads_back_the_same(
-    first: Appointment, second: Appointment
+    port: Outlook, first: Appointment, second: Appointment
 ) -> None:
-    port = _port()
     item_id = port.apply(USER, uuid.uuid4(), creating(first)).native_id
     _same_content(_read_back(port, item_id, ItemKind.APPOINTMENT), first)
     # Rewritten as another appointment, the series started afresh as after a pattern change.
@@ -195,7 +205,6 @@ def test_an_appointment_written_to_exchange_reads_back_the_same(
 
 @settings(max_examples=40, deadline=None)
 @given(task=tasks)
-def test_a_task_written_to_exchange_reads_back_the_same(task: Task) -> None:
-    port = _port()
+def test_a_task_written_to_exchange_reads_back_the_same(port: Outlook, task: Task) -> None:
     item_id = port.apply(USER, uuid.uuid4(), creating(task)).native_id
     _same_content(_read_back(port, item_id, ItemKind.TASK), task)

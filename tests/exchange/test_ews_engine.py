@@ -1,0 +1,148 @@
+"""The engine with `EwsExchange`: real exchangelib over HTTP against the simulator, the real ERP
+adapter on SQLite, a real event store. Acceptance tests of the rules that cross the Exchange
+boundary, both ways; the engine's own rule tests run on the store double (tests/engine).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from engine import reasons
+from engine.model import Appointment, Task
+from engine.recurrence import Recurrence
+from tests.exchange.ews_outlook import EwsOutlook, ews_outlook
+from tests.harness import Clock, Harness, Outlook, at
+
+WEEKLY_MON_WED = Recurrence(pattern="weekly", weekdays=("monday", "wednesday"), count=6)
+
+
+@pytest.fixture
+def ews_harness(tmp_path: Path) -> Iterator[Harness]:
+    """Both sides and a store, nobody set up yet; Exchange is EWS over HTTP."""
+    with ExitStack() as stack:
+
+        def exchange(clock: Any) -> Outlook:
+            return stack.enter_context(ews_outlook(cast(Clock, clock)))
+
+        harness = Harness(tmp_path, exchange=exchange)
+        try:
+            yield harness
+        finally:
+            harness.shutdown()
+
+
+@pytest.fixture
+def ews_world(ews_harness: Harness) -> Harness:
+    ews_harness.user("mueller")
+    ews_harness.sync()  # sync is set up for mueller: what follows is "after setup" (R5)
+    return ews_harness
+
+
+def _series(world: Harness) -> tuple[str, list[datetime]]:
+    series = world.erp_appointment(
+        subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule=WEEKLY_MON_WED.to_rrule(at(7, 9))
+    )
+    snapshot = world.erp.snapshot_of(series)
+    assert isinstance(snapshot, Appointment)
+    return series, snapshot.occurrence_starts()
+
+
+def _moved(original_start: datetime, subject: str) -> dict[str, object]:
+    return {
+        "original_start": original_start,
+        "start": original_start + timedelta(hours=2),
+        "end": original_start + timedelta(hours=3),
+        "subject": subject,
+        "location": "",
+        "busy_status": "busy",
+    }
+
+
+def test_r1_an_erp_appointment_and_task_reach_outlook_over_ews(ews_world: Harness) -> None:
+    row = ews_world.erp_appointment(subject="Kickoff", location="Room 1")
+    task = ews_world.erp_task(subject="Call back")
+    ews_world.sync()
+    exported = ews_world.counterpart_in_exchange(row).content
+    assert (exported.subject, getattr(exported, "location", None)) == ("Kickoff", "Room 1")
+    assert ews_world.counterpart_in_exchange(task).content.subject == "Call back"
+    assert isinstance(ews_world.exchange, EwsOutlook)
+    assert ews_world.verify() > 0
+
+
+def test_r2_a_series_with_exceptions_reaches_outlook_over_ews(ews_world: Harness) -> None:
+    series, starts = _series(ews_world)
+    ews_world.sync()
+    ews_world.erp.edit(
+        series,
+        modified_occurrences=[_moved(starts[1], "Jour fixe (moved)")],
+        deleted_occurrences=[starts[2]],
+    )
+    ews_world.sync()
+    exported = ews_world.counterpart_in_exchange(series).content
+    assert isinstance(exported, Appointment) and exported.recurrence == WEEKLY_MON_WED
+    assert [o.subject for o in exported.modified_occurrences] == ["Jour fixe (moved)"]
+    assert exported.deleted_occurrences == (starts[2],)
+    assert exported.sync_hash == ews_world.erp.snapshot_of(series).sync_hash
+
+
+def test_r2_occurrences_changed_in_outlook_reach_the_erp_over_ews(ews_world: Harness) -> None:
+    series, starts = _series(ews_world)
+    ews_world.sync()
+    item = ews_world.counterpart_in_exchange(series)
+    later = starts[1] + timedelta(hours=1)
+    ews_world.exchange.modify_occurrence(
+        item.id, starts[1], start=later, end=later + timedelta(hours=1)
+    )
+    ews_world.exchange.delete_occurrence(item.id, starts[4])
+    ews_world.sync()
+    imported = ews_world.erp.snapshot_of(series)
+    assert isinstance(imported, Appointment)
+    assert [o.start for o in imported.modified_occurrences] == [later]
+    assert imported.deleted_occurrences == (starts[4],)
+
+
+def test_r1_an_outlook_task_reaches_the_erp_over_ews(ews_world: Harness) -> None:
+    item_id = ews_world.outlook_task(subject="Buy stamps")
+    ews_world.sync()
+    row = ews_world.erp_row_for(item_id)
+    snapshot = ews_world.erp.snapshot_of(str(row.id))
+    assert isinstance(snapshot, Task) and snapshot.subject == "Buy stamps"
+
+
+def test_r5_items_that_existed_before_setup_stay_put_over_ews(ews_harness: Harness) -> None:
+    ews_harness.user("mueller")
+    erp_row = ews_harness.erp_appointment(subject="Old ERP item")
+    ews_harness.outlook_appointment(subject="Old Outlook item")
+    ews_harness.sync()
+    assert [i.content.subject for i in ews_harness.exchange_items()] == ["Old Outlook item"]
+    assert list(ews_harness.erp.rows) == [int(erp_row)]
+    assert reasons.PREEXISTING in ews_harness.reasons()
+
+
+def test_r6_a_body_edited_in_outlook_is_not_imported_over_ews(ews_world: Harness) -> None:
+    row = ews_world.erp_appointment(subject="Kickoff", info_text="Agenda from the ERP")
+    ews_world.sync()
+    item = ews_world.counterpart_in_exchange(row)
+    ews_world.exchange.edit(item.id, info_text="Notes typed in Outlook")
+    ews_world.sync()
+    assert ews_world.erp.snapshot_of(row).info_text == "Agenda from the ERP"
+    assert reasons.BODY_NOT_IMPORTED in ews_world.reasons()
+
+
+def test_r17_an_erp_deletion_moves_the_outlook_item_to_deleted_items(ews_world: Harness) -> None:
+    row = ews_world.erp_appointment(subject="Kickoff")
+    ews_world.sync()
+    ews_world.erp.delete(row)
+    ews_world.sync()
+    assert ews_world.exchange_items() == []
+    outlook = ews_world.exchange
+    assert isinstance(outlook, EwsOutlook)
+    assert [
+        i.fields.subject for i in outlook.store.list_items("mueller@example.com", "deleteditems")
+    ] == ["Kickoff"]
