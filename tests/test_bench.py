@@ -61,6 +61,7 @@ def test_a_tiny_run_prints_every_figure_and_check_fails_below_a_target(bench: st
         timeout=240,
     )
     assert done.returncode == 1, done.stderr
+    assert done.stdout.strip(), f"no JSON line; the benchmark crashed: {done.stderr[-2000:]}"
     figures = json.loads(done.stdout.strip().splitlines()[-1])  # the JSON line is still printed
     assert {t.figure for t in targets} <= set(figures)
     assert all(
