@@ -140,6 +140,11 @@ def test_settings_exchange_online_default_endpoint_and_coherence() -> None:
     )
     assert by_login.mailbox_of(ALICE_USER) == "alice@firma.de"
     assert basic_settings("https://ex/x").mailbox_of(ALICE_USER) == ALICE
+    # R9 as the engine decides eligibility: no stored mailbox falls back to login @ domain.
+    no_mailbox = ALICE_USER.model_copy(update={"mailbox": None})
+    with_domain = basic_settings("https://ex/x", mail_domain="firma.de")
+    assert with_domain.mailbox_of(no_mailbox) == "alice@firma.de"
+    assert basic_settings("https://ex/x").mailbox_of(no_mailbox) is None
     ntlm = basic_settings("https://ex/EWS/Exchange.asmx", auth="ntlm")
     assert EwsConnection(ntlm).configuration.service_endpoint == "https://ex/EWS/Exchange.asmx"
 

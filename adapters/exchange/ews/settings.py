@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from engine.eligibility import mailbox_address
 from engine.model import User
 
 EXCHANGE_ONLINE_EWS = "https://outlook.office365.com/EWS/Exchange.asmx"
@@ -92,10 +93,13 @@ class EwsSettings(BaseModel):
         return self.url or (EXCHANGE_ONLINE_EWS if self.online_oauth2 else "")
 
     def mailbox_of(self, user: User) -> str | None:
-        """The mailbox to impersonate for `user` (R9); None when there is none to use."""
-        if self.use_exchange_mailboxes:
-            return user.mailbox.strip() if user.mailbox and user.mailbox.strip() else None
-        return f"{user.login}@{self.mail_domain}" if self.mail_domain else None
+        """The mailbox to impersonate for `user` (R9), by the engine's one rule; None when
+        there is none to use."""
+        return mailbox_address(
+            user,
+            use_exchange_mailboxes=self.use_exchange_mailboxes,
+            mail_domain=self.mail_domain or None,
+        )
 
     @property
     def build(self) -> tuple[int, ...]:
