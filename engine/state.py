@@ -12,8 +12,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal, NamedTuple
 
+from engine import reasons
 from engine.model import Appointment, Frozen, ItemKind, ItemSnapshot, Side, Task
-from engine.observation import Change, ItemError, Observation, Trigger
+from engine.observation import Change, ItemError, Observation
 from engine.options import OptionsStamp
 from engine.ports import Operation, Write
 
@@ -58,6 +59,11 @@ class SideView(NamedTuple):
     def exists(self) -> bool:
         return self.native_id is not None and not self.deleted
 
+    def is_stale(self, native_id: str) -> bool:
+        """Whether a report about `native_id` is about another native item than this side's: a
+        row we replaced, or a copy carrying our sync id. (The one place this is decided.)"""
+        return self.native_id not in (None, native_id) and not self.deleted
+
 
 class FieldConflict(Frozen):
     """A field both sides changed differently, with both versions and the winner (R16)."""
@@ -94,6 +100,8 @@ class Decision(Frozen):
     changed_fields: tuple[str, ...] = ()
     conflicts: tuple[FieldConflict, ...] = ()
     dropped_occurrences: tuple[datetime, ...] = ()
+    # The deletion went through the user's burst guard (R17): propagated or held, it counts.
+    deletion_counted: bool = False
     options: OptionsStamp
     # When it was decided: the time its observation or trigger carries (the injected clock),
     # so that the transfer log and a rebuild of it show the same time. None in decisions
@@ -167,7 +175,7 @@ def new_state(stream_id: uuid.UUID, user: str, kind: ItemKind) -> ItemState:
 def observe(state: ItemState, obs: Observation) -> ItemState:
     """Fold an observation into what we know of that side."""
     view = state.view(obs.side)
-    if view.native_id not in (None, obs.native_id) and not view.deleted:
+    if view.is_stale(obs.native_id):
         return state  # about a native item that no longer stands for this one
     if obs.change is Change.DELETED:
         view = view._replace(
@@ -199,10 +207,6 @@ def observe(state: ItemState, obs: Observation) -> ItemState:
     state = state.with_view(obs.side, view)
     if obs.change is Change.BASELINE and state.baseline_at is None:
         state = state._replace(baseline_at=obs.observed_at)
-    return state
-
-
-def triggered(state: ItemState, trigger: Trigger) -> ItemState:
     return state
 
 
@@ -267,6 +271,6 @@ def write_failed(state: ItemState, failed: WriteFailed) -> ItemState:
         status=Status.FAILED,
         attempts=failed.attempt,
         next_retry_at=failed.next_retry_at if failed.transient else None,
-        reason=f"WRITE_FAILED:{failed.error_class}",
+        reason=f"{reasons.WRITE_FAILED}:{failed.error_class}",
         sentence=failed.message,
     )
