@@ -209,7 +209,8 @@ class DeletionsReleased(LedgerEvent):
 
 
 class UserLedger(Aggregate):
-    """Per-user facts the runtime needs across items: setup time, scope, deletion guard."""
+    """Per-user facts across items: setup time, scope, and the deletion guard `decide` is
+    asked with (folded from the counts its decisions reported, and the releases)."""
 
     def __init__(self, user: str) -> None:
         self.user = user
@@ -229,7 +230,8 @@ class UserLedger(Aggregate):
         self.trigger_event(ScopeChanged, user=self.user, eligible=eligible, reason=reason, at=at)
 
     def count_deletion(self, at: datetime, options: SyncOptions) -> bool:
-        """Count a deletion about to propagate; True if deletions are (now) paused."""
+        """Record a deletion `decide` counted (R17, `Decision.deletion_counted`) with the same
+        `DeletionGuard.count` it used; True if deletions are (now) paused."""
         if self.guard.paused:
             return True
         counted = self.guard.count(at, options)

@@ -40,7 +40,7 @@ T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 NATIVE = {Side.ERP: "17", Side.EXCHANGE: "AAMkAGI17"}
 MEETING = Appointment(subject="Kickoff", start=at(1, 9), end=at(1, 10), info_text="Agenda")
 CALL = Task(subject="Call back", due=date(2026, 12, 3), info_text="Number in the CRM")
-WEEKLY = Recurrence(pattern="weekly", weekdays=("monday",), count=6)  # type: ignore[arg-type]
+WEEKLY = Recurrence(pattern="weekly", weekdays=("monday",), count=6)
 SERIES = Appointment(subject="Jour fixe", start=at(7, 9), end=at(7, 10), recurrence=WEEKLY)
 MONDAYS = SERIES.occurrence_starts()
 
@@ -113,7 +113,7 @@ class Pair:
 
     def trigger(self, name: str, **kw: Any) -> Decision:
         self.now += timedelta(minutes=1)
-        return self.decide(Trigger(name=name, at=self.now, **kw))  # type: ignore[arg-type]
+        return self.decide(Trigger(name=name, at=self.now, **kw))
 
     def written(self) -> None:
         """Every pending write succeeds, each with a new version on its side."""
@@ -278,6 +278,7 @@ def test_a_value_exchange_set_while_saving_our_write_is_taken_over() -> None:
     decision = pair.see(Side.ERP, CALL.replace(status=TaskStatus.COMPLETED, percent_complete=100))
     pair.written()
     ours = pair.state.exchange
+    assert ours.current is not None
     adjusted = ours.current.replace(completed_at=at(1, 12))  # Exchange's CompleteDate
     decision = pair.see(Side.EXCHANGE, adjusted, version=ours.written_version)
     assert decision.reason == reasons.ADJUSTED_ON_SAVE
@@ -319,7 +320,7 @@ def test_the_info_text_is_written_when_allowed_and_only_then() -> None:
 def both_change_the_subject(
     policy: str, erp_modified: datetime | None, outlook_modified: datetime | None
 ) -> tuple[Pair, Decision]:
-    pair = linked(options=SyncOptions(conflict_policy=policy))  # type: ignore[arg-type]
+    pair = linked(options=SyncOptions(conflict_policy=policy))
     pair.see(
         Side.EXCHANGE,
         MEETING.replace(subject="Outlook", info_text=""),
@@ -418,7 +419,7 @@ def test_the_same_change_on_both_sides_writes_nothing_and_rests_in_sync() -> Non
         "none",
         (),
     )
-    assert pair.state.base is not None and pair.state.base.location == "Room 4"
+    assert pair.state.base is not None and pair.state.base.location == "Room 4"  # type: ignore[union-attr]
     assert pair.state.status is Status.IN_SYNC
 
 
@@ -469,7 +470,7 @@ def moved(key: datetime, subject: str, hours: int = 2) -> ModifiedOccurrence:
 def test_one_occurrence_changed_on_both_sides_is_a_conflict_for_that_occurrence(
     policy: str, winner: Side
 ) -> None:
-    pair = linked(SERIES, options=SyncOptions(conflict_policy=policy))  # type: ignore[arg-type]
+    pair = linked(SERIES, options=SyncOptions(conflict_policy=policy))
     key = MONDAYS[2]
     outlook = pair.current(Side.EXCHANGE)
     pair.see(Side.EXCHANGE, outlook.replace(modified_occurrences=(moved(key, "Outlook", 1),)))
@@ -600,7 +601,7 @@ def test_an_edit_beats_a_deletion_on_the_other_side(
     where, other = ("the ERP", "Outlook") if deleted is Side.ERP else ("Outlook", "the ERP")
     assert decision.sentence.startswith(f"kept: deleted in {where} but changed in {other} since")
     (write,) = decision.writes
-    assert write.snapshot is not None and write.snapshot.location == "Room 7"
+    assert write.snapshot is not None and write.snapshot.location == "Room 7"  # type: ignore[union-attr]
     assert write.snapshot.info_text == "Agenda"  # recreated with the ERP's text
     assert write.write_info_text is True
     assert "location" in write.fields and ("info_text" in write.fields) is (deleted is Side.ERP)
@@ -934,7 +935,7 @@ def test_a_failed_write_is_retried_with_the_same_plan() -> None:
     assert summary(decision)[:3] == (Verdict.EXPORT, reasons.CREATED_IN_ERP, Status.EXPORTING)
     assert pair.state.attempts == 1  # a retry keeps counting
     pair.written()
-    assert pair.state.status is Status.IN_SYNC and pair.state.attempts == 0
+    assert (pair.state.status, pair.state.attempts) == (Status.IN_SYNC, 0)
 
 
 def test_the_timing_fields_travel_together_in_a_conflict() -> None:
@@ -943,10 +944,10 @@ def test_the_timing_fields_travel_together_in_a_conflict() -> None:
     pair.see(Side.EXCHANGE, late.replace(info_text=""))
     decision = pair.see(Side.ERP, MEETING.replace(start=at(1, 13), end=at(1, 14), subject="Moved"))
     # Timing is one group: the winner's start and end travel together, never mixed.
-    assert decision.base is not None and (decision.base.start, decision.base.end) == (
+    assert decision.base is not None and (decision.base.start, decision.base.end) == (  # type: ignore[union-attr]
         at(1, 9),
         at(1, 12),
-    )  # type: ignore[union-attr]
+    )
     assert decision.base.subject == "Moved"
 
 
@@ -1001,7 +1002,7 @@ def test_a_change_the_other_side_already_has_rests_in_sync_and_becomes_the_base(
         (),
     )
     assert decision.sentence.startswith("skipped: the other side already has this content (")
-    assert decision.base is not None and decision.base.location == "Room 4"
+    assert decision.base is not None and decision.base.location == "Room 4"  # type: ignore[union-attr]
 
 
 def test_an_item_never_transferred_rests_new() -> None:
@@ -1144,7 +1145,7 @@ def test_an_exception_removed_on_one_side_while_the_other_changes_the_series_is_
     )
 
 
-NIGHTLY = Recurrence(pattern="weekly", weekdays=("monday", "wednesday"))  # type: ignore[arg-type]
+NIGHTLY = Recurrence(pattern="weekly", weekdays=("monday", "wednesday"))
 
 
 def test_a_pattern_change_keeps_the_exceptions_on_the_new_pattern_of_an_endless_series() -> None:
@@ -1159,7 +1160,7 @@ def test_a_pattern_change_keeps_the_exceptions_on_the_new_pattern_of_an_endless_
             deleted_occurrences=(monday, later_wednesday),
         )
     )
-    mondays_only = Recurrence(pattern="weekly", weekdays=("monday",))  # type: ignore[arg-type]
+    mondays_only = Recurrence(pattern="weekly", weekdays=("monday",))
     changed = pair.current(Side.ERP).replace(recurrence=mondays_only)
     decision = pair.see(Side.ERP, changed)
     assert decision.reason == reasons.PATTERN_CHANGED
@@ -1324,6 +1325,7 @@ def test_values_the_erp_set_while_saving_our_import_are_taken_over() -> None:
     pair.see(Side.EXCHANGE, MEETING)
     pair.written()
     ours = pair.state.erp
+    assert ours.current is not None
     decision = pair.see(
         Side.ERP, ours.current.replace(location="Set by the ERP"), version=ours.written_version
     )
@@ -1347,7 +1349,7 @@ def test_a_side_whose_direction_is_off_keeps_its_own_edit_when_the_other_side_ch
     (write,) = decision.writes
     assert write.side is off
     assert write.snapshot is not None
-    assert (write.snapshot.subject, write.snapshot.location) == (
+    assert (write.snapshot.subject, write.snapshot.location) == (  # type: ignore[union-attr]
         "From the other side",
         "Kept locally",
     )

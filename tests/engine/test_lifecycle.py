@@ -194,9 +194,8 @@ def test_every_recorded_status_change_is_a_transition_of_the_machine(world: Harn
     for stream in item_streams(world.store):
         status = Status.NEW.value
         for event in world.store.events_of(stream):
-            after = world.store.repository.get(
-                stream, version=event.originator_version
-            ).state.status.value  # type: ignore[attr-defined]
+            rebuilt: Any = world.store.repository.get(stream, version=event.originator_version)
+            after = rebuilt.state.status.value
             if isinstance(event, ev.Decided):
                 trigger = event.decision.trigger
             elif isinstance(event, ev.Written) and after != status:
