@@ -91,7 +91,6 @@ def build_machine() -> Machine:
         transitions=_rows(),
         initial=None,
         auto_transitions=False,
-        ignore_invalid_triggers=False,
     )
 
 

@@ -68,7 +68,7 @@ class Pair:
             self.guard = self.guard.count(decision.at, self.options)
         return decision
 
-    def see(
+    def observation(
         self,
         side: Side,
         snapshot: Appointment | Task | None = None,
@@ -82,31 +82,36 @@ class Pair:
         why: str = "the login is locked",
         native_id: str | None = None,
         error: ItemError | None = None,
-    ) -> Decision:
-        """That side reports the item (a person changed it, unless told otherwise)."""
+    ) -> Observation:
+        """That side's report of the item (a person changed it, unless told otherwise)."""
         self.now += timedelta(minutes=1)
         if paused:  # the user's deletions are paused after a burst
             self.guard = DeletionGuard(paused=True, paused_at=self.now, paused_count=26)
         if version is None and change is not Change.DELETED:
             self.versions[side] += 1
             version = str(self.versions[side])
-        return self.decide(
-            Observation(
-                side=side,
-                kind=self.state.kind,
-                user="mueller",
-                native_id=native_id or NATIVE[side],
-                change=change,
-                observed_at=self.now,
-                modified_at=modified_at,
-                native_version=version,
-                snapshot=snapshot,
-                error=error,
-                origin=origin,
-                user_eligible=eligible,
-                user_reason="" if eligible else why,
-            )
+        return Observation(
+            side=side,
+            kind=self.state.kind,
+            user="mueller",
+            native_id=native_id or NATIVE[side],
+            change=change,
+            observed_at=self.now,
+            modified_at=modified_at,
+            native_version=version,
+            snapshot=snapshot,
+            error=error,
+            origin=origin,
+            user_eligible=eligible,
+            user_reason="" if eligible else why,
         )
+
+    def see(self, side: Side, snapshot: Appointment | Task | None = None, **kw: Any) -> Decision:
+        """That side reports the item, and `decide` decides."""
+        return self.decide(self.observation(side, snapshot, **kw))
+
+    def deletion(self, side: Side, **kw: Any) -> Observation:
+        return self.observation(side, change=Change.DELETED, **kw)
 
     def delete(self, side: Side, **kw: Any) -> Decision:
         return self.see(side, change=Change.DELETED, **kw)

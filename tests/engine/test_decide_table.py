@@ -428,3 +428,51 @@ def test_r17_a_released_deletion_is_not_counted_again() -> None:
     pair.guard = DeletionGuard()  # released
     assert pair.trigger("deletions_released").deletion_counted is False
     assert pair.guard == DeletionGuard()
+
+
+def test_decide_asks_the_guard_it_is_given() -> None:
+    from engine.lifecycle import decide
+
+    pair = linked(options=ON)
+    paused = DeletionGuard(paused=True, paused_at=pair.now, paused_count=BURST + 1)
+    deletion = pair.deletion(Side.ERP)
+    assert decide(pair.state, deletion, ON, guard=paused).verdict is HOLD
+    assert decide(pair.state, deletion, ON).verdict is EXPORT  # no guard: nothing counted yet
+
+
+def test_a_plan_the_table_has_no_move_for_is_refused_with_both_named() -> None:
+    from transitions import Machine
+
+    from engine.lifecycle import STATES, NoRuleApplies, deliberate
+
+    only_stay = Machine(
+        model=None,
+        states=STATES,
+        transitions=[{"trigger": "erp_changed", "source": "*", "dest": None}],
+        initial=None,
+        auto_transitions=False,
+    )
+    pair = Pair(ON)
+    with pytest.raises(
+        NoRuleApplies, match=r"^erp_changed in new: the table has no move to exporting$"
+    ):
+        deliberate(pair.state, pair.observation(Side.ERP, MEETING), ON, machine=only_stay)
+
+
+def test_a_deletion_reported_after_the_other_sides_held_one_names_its_own_side() -> None:
+    pair = linked(options=ON)
+    erp_deleted_while_paused(pair)
+    decision = pair.delete(Side.EXCHANGE)
+    assert (decision.reason, decision.sentence) == (
+        reasons.ALREADY_GONE,
+        "skipped: deleted in Outlook; already gone in the ERP (appointment 'Kickoff' of mueller)",
+    )
+
+
+def test_a_parked_write_says_how_often_it_failed_and_how_it_syncs_again() -> None:
+    pair = linked(options=ON)
+    decision = retry_after_three_failures(pair)
+    assert decision.sentence == (
+        "parked: the write failed 3 times (busy); it syncs again with its next change on either "
+        "side (appointment 'Kickoff' of mueller)"
+    )
