@@ -1,8 +1,9 @@
 """What the engine knows about one synchronised item, and how each recorded event changes it.
 
-`ItemState` is immutable; `evolve` folds one recorded event into it. Replaying an item's events
-through `evolve` gives back exactly the state the decisions were made on — no transition
-callbacks, no adapters, no clock.
+`ItemState` is immutable; `observe`, `decided`, `write_done` and `write_failed` fold one recorded
+event each into it (a trigger changes nothing by itself). Replaying an item's events through
+them gives back exactly the state the decisions were made on — no rule runs, no adapters, no
+clock. `SideView.is_stale` is the one place that says a report is about another native item.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 As vdirsyncer tests `sync`: no adapters, no store — one item's two sides kept in memory
 (`Pair`), driven through `deliberate` the way the runtime drives it, every write succeeding at
-once unless a test says otherwise. Each pair builds the decision table anew (`build_machine`),
-so the table's own code runs inside the test. The end-to-end tests in test_rules.py stay the
+once unless a test says otherwise. Each pair builds the table of moves anew (`build_machine`),
+so the table's own code runs inside the test; test_decide_table.py holds the rules as a table
+over every option switch. The end-to-end tests in test_rules.py stay the
 acceptance tests; these pin every branch of the rules.
 """
 

@@ -1,4 +1,5 @@
-"""The state machine itself: one class-level Machine, pure decisions, callbacks only when deciding."""
+"""The decision table itself: one class-level Machine of the allowed moves, pure decisions,
+rules run only when deciding (never when an item is rebuilt from its events)."""
 
 from __future__ import annotations
 
