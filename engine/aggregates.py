@@ -7,8 +7,9 @@ folds it into the aggregate's immutable state with the pure functions of `engine
 
 from __future__ import annotations
 
+import threading
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
@@ -50,10 +51,12 @@ class Observed(Event):
 
 
 class Triggered(Event):
+    """A reason to decide again (retry due, scope change, release); it changes no state itself."""
+
     trigger: Trigger
 
     def apply(self, aggregate: Any) -> None:
-        aggregate.state = st.triggered(aggregate.state, self.trigger)
+        pass
 
 
 class Decided(Event):
@@ -77,6 +80,27 @@ class WriteFailedEvent(Event):
         aggregate.state = st.write_failed(aggregate.state, self.outcome)
 
 
+class EventClock:
+    """Event timestamps that never repeat or go back within a process: the order in which one
+    user's events across its streams were made, which replay follows (the deletion guard of
+    R17 counts in that order). The store writes a batch aggregate by aggregate."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = datetime.min.replace(tzinfo=UTC)
+
+    def __call__(self, event_class: Any) -> datetime:
+        now: datetime = event_class.create_timestamp()
+        with self._lock:
+            if now <= self._last:
+                now = self._last + timedelta(microseconds=1)
+            self._last = now
+        return now
+
+
+event_clock = EventClock()
+
+
 class Aggregate(BaseAggregate[uuid.UUID]):
     """eventsourcing's aggregate, triggering events without validating them again: they are
     built here from values that are already validated models (it saves a third of the cost
@@ -86,7 +110,7 @@ class Aggregate(BaseAggregate[uuid.UUID]):
         event = event_class.model_construct(
             originator_id=self.id,
             originator_version=self.version + 1,
-            timestamp=event_class.create_timestamp(),
+            timestamp=event_clock(event_class),
             **kwargs,
         )
         event.mutate(self)
@@ -185,7 +209,8 @@ class DeletionsReleased(LedgerEvent):
 
 
 class UserLedger(Aggregate):
-    """Per-user facts the runtime needs across items: setup time, scope, deletion guard."""
+    """Per-user facts across items: setup time, scope, and the deletion guard `decide` is
+    asked with (folded from the counts its decisions reported, and the releases)."""
 
     def __init__(self, user: str) -> None:
         self.user = user
@@ -205,7 +230,8 @@ class UserLedger(Aggregate):
         self.trigger_event(ScopeChanged, user=self.user, eligible=eligible, reason=reason, at=at)
 
     def count_deletion(self, at: datetime, options: SyncOptions) -> bool:
-        """Count a deletion about to propagate; True if deletions are (now) paused."""
+        """Record a deletion `decide` counted (R17, `Decision.deletion_counted`) with the same
+        `DeletionGuard.count` it used; True if deletions are (now) paused."""
         if self.guard.paused:
             return True
         counted = self.guard.count(at, options)

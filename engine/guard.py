@@ -4,6 +4,10 @@ A mass deletion is far more often an accident (a wiped folder, a broken import, 
 than intent. When more deletions than the threshold arrive for one user within the window, the
 guard pauses that user's deletions until an administrator releases them; every held deletion is
 logged with its reason.
+
+`decide` takes the user's guard as an input and says in its decision whether the deletion was
+counted (`Decision.deletion_counted`); the runtime then records the count on the user's ledger
+and replay folds the guard again from the decisions it re-derives, under the options replayed.
 """
 
 from __future__ import annotations
@@ -38,3 +42,6 @@ class DeletionGuard(Frozen):
 
     def release(self) -> DeletionGuard:
         return DeletionGuard()
+
+
+NO_GUARD = DeletionGuard()  # nothing counted, nothing paused

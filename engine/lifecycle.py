@@ -1,26 +1,35 @@
-"""The per-item state machine: which rule applies to an observation, in which order.
+"""The per-item decision: which rule applies to an observation or trigger, in which order.
 
-One class-level `transitions.Machine` serves every item (the library's FAQ pattern for many
-models: no model is ever attached; `MACHINE.events[name].trigger(model)` runs against a small,
-short-lived `Deliberation`). For each trigger the transitions are tried in table order and the
-first whose conditions hold is taken — the table *is* the order of checks from DESIGN §4:
+`decide` reads like vdirsyncer's `_get_actions`: one explicit table per kind of input, tried in
+order, the first rule whose condition holds makes the decision. For observations the table is
+the order of checks from DESIGN §4:
 
-    type enabled (R1, R10) → user eligible (R8) → direction enabled (R10) → valid input →
-    echo → pre-existing (R5) → one side changed or both (R16) → deletion guards (R17) →
-    info-text rules (R6, R7, applied by the planner)
+    type enabled (R1, R10) → user eligible (R8) → direction enabled (R10) → stale report →
+    valid input → echo → unchanged → pre-existing (R5) → one side changed or both (R16) →
+    deletion guards (R17) → info-text rules (R6, R7, applied by the planner)
 
-Transition callbacks compute the `Decision`; they run only while deciding. Replay applies the
-recorded decisions through `engine.state` and never runs a callback.
+Every sync rule is decided here, from the item's state, the input and the options — and from
+the user's deletion burst guard (R17), which `decide` takes as an input and whose count its
+decision reports (`Decision.deletion_counted`), so that replay folds the guard again and a
+what-if shows the effect of its options. The retry limit (`SyncOptions.max_attempts`) is the
+`retry` trigger's first rule.
+
+The class-level `transitions.Machine` (DESIGN §4; the library's FAQ pattern: no model is ever
+attached) is the table of the moves an item may make: which status each trigger may lead to
+from which status. `decide` checks every decision against it; the write outcomes, which the
+runtime records and `engine.state` folds without deciding, are rows of it too.
 """
 
 from __future__ import annotations
 
-from functools import cached_property
-from typing import Any
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, Final
 
 from transitions import Machine
 
 from engine import reasons
+from engine.guard import NO_GUARD, DeletionGuard
 from engine.model import Side
 from engine.observation import Change, Observation, Origin, Trigger
 from engine.options import OptionsStamp, SyncOptions
@@ -35,275 +44,280 @@ OBSERVATION_TRIGGERS = (
     "exchange_deleted",
     "baseline_seen",
 )
-CHANGE_TRIGGERS = ("erp_changed", "exchange_changed", "baseline_seen")
 IN_FLIGHT = [Status.EXPORTING.value, Status.IMPORTING.value, Status.CONFLICT.value]
-# Where a planned decision can lead; each is one row so the table shows every destination.
-PLANNED = [  # the most frequent first: each row is one step for the machine
-    Status.EXPORTING,
-    Status.IMPORTING,
-    Status.IN_SYNC,
-    Status.CONFLICT,
-    Status.DELETED,
-    Status.FAILED,
-    Status.HELD,
-    Status.PREEXISTING,
-    Status.NEW,
+# Where a planned decision can lead (a transfer, a merge, a delete, a hold, a skip, a park).
+PLANNED = [
+    Status.EXPORTING.value,
+    Status.IMPORTING.value,
+    Status.IN_SYNC.value,
+    Status.CONFLICT.value,
+    Status.DELETED.value,
+    Status.FAILED.value,
+    Status.HELD.value,
+    Status.PREEXISTING.value,
+    Status.NEW.value,
 ]
-STAY = None  # an internal transition: the state stays, no exit/enter (cheaper than "=")
-# Scope and switches, in the order DESIGN §4 checks them: (condition, the skip it leads to).
-SCOPE_RULES = (
-    ("sync_switched_off", "skip_sync_off"),  # R10
-    ("kind_switched_off", "skip_kind_off"),  # R1, R10
-    ("user_not_eligible", "skip_user_not_eligible"),  # R8
-    ("direction_switched_off", "skip_direction_off"),  # R10
+STAY = None  # the status stays as it is (an internal transition: no exit, no enter)
+# Each row: trigger, the statuses it applies in ("*": every one), the statuses it may lead to.
+MOVES: Final[tuple[tuple[str, str | list[str], Sequence[str | None]], ...]] = (
+    # An observation may lead anywhere a plan leads, or leave the status as it is.
+    *((name, "*", [*PLANNED, STAY]) for name in OBSERVATION_TRIGGERS),
+    # Leaving the scope is never a deletion (R17); coming back plans from what is there.
+    ("scope_left", "*", [Status.OUT_OF_SCOPE.value]),
+    ("scope_entered", Status.OUT_OF_SCOPE.value, [*PLANNED, STAY]),
+    # A retry is due only for a failed write; an administrator releases held deletions.
+    ("retry", Status.FAILED.value, PLANNED),
+    ("deletions_released", Status.HELD.value, PLANNED),
+    # Outcomes of writes (recorded by the runtime, folded by engine.state).
+    ("export_done", IN_FLIGHT, [Status.IN_SYNC.value, Status.DELETED.value]),
+    ("import_done", IN_FLIGHT, [Status.IN_SYNC.value, Status.DELETED.value]),
+    ("action_failed", [*IN_FLIGHT, Status.FAILED.value], [Status.FAILED.value]),
 )
 
 
 def _rows() -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-
-    def row(
-        trigger: str | tuple[str, ...], dest: str | None, *, source: Any = "*", **kw: Any
-    ) -> None:
-        for name in (trigger,) if isinstance(trigger, str) else trigger:
-            rows.append({"trigger": name, "source": source, "dest": dest, **kw})
-
-    def planned(trigger: str | tuple[str, ...], source: Any = "*") -> None:
-        for status in PLANNED:
-            row(
-                trigger,
-                status.value,
-                source=source,
-                conditions=f"plans_{status.value}",
-                after="adopt_plan",
-            )
-        row(trigger, STAY, source=source, after="adopt_plan")
-
-    # Scope and switches first: a skipped observation still updates what we know (R1, R8, R10).
-    # (One row: `SCOPE_RULES` below checks them in order — one step for the machine.)
-    row(OBSERVATION_TRIGGERS, STAY, conditions="out_of_scope", after="skip_out_of_scope")
-    # A report about a native item that is no longer this item's (a row we replaced).
-    row(OBSERVATION_TRIGGERS, STAY, conditions="is_stale", after="skip_stale")
-    # Input that cannot be synchronised is parked with its typed error.
-    row(CHANGE_TRIGGERS, Status.FAILED.value, conditions="is_invalid", after="park_invalid")
-    # Our own writes coming back (by native version, or by content), and repeats.
-    row(OBSERVATION_TRIGGERS, STAY, conditions="is_echo", after="note_echo")
-    row(CHANGE_TRIGGERS, STAY, conditions="is_unchanged", after="skip_unchanged")
-    # R5: seen at setup and never touched since.
-    row(
-        "baseline_seen", Status.PREEXISTING.value, source=Status.NEW.value, after="skip_preexisting"
-    )
-    # Everything else: plan from what changed (transfer, merge, delete, hold).
-    planned(OBSERVATION_TRIGGERS)
-    # Non-observation triggers.
-    row("scope_left", Status.OUT_OF_SCOPE.value, after="skip_scope_left")
-    planned("retry", source=Status.FAILED.value)
-    planned("scope_entered", source=Status.OUT_OF_SCOPE.value)
-    planned("deletions_released", source=Status.HELD.value)
-    # Outcomes of writes (no callbacks; the runtime records them, replay re-applies them).
-    row("export_done", Status.IN_SYNC.value, source=IN_FLIGHT, unless="settles_deleted")
-    row("export_done", Status.DELETED.value, source=IN_FLIGHT)
-    row("import_done", Status.IN_SYNC.value, source=IN_FLIGHT, unless="settles_deleted")
-    row("import_done", Status.DELETED.value, source=IN_FLIGHT)
-    row("action_failed", Status.FAILED.value, source=[*IN_FLIGHT, Status.FAILED.value])
-    return rows
+    return [
+        {"trigger": trigger, "source": source, "dest": dest}
+        for trigger, source, dests in MOVES
+        for dest in dests
+    ]
 
 
 def build_machine() -> Machine:
-    """The machine over the table of `_rows` (built once at import; tests build it anew)."""
+    """The machine over the table of `MOVES` (built once at import; tests build it anew)."""
     return Machine(
         model=None,
         states=STATES,
         transitions=_rows(),
         initial=None,
         auto_transitions=False,
-        ignore_invalid_triggers=False,
     )
 
 
 MACHINE = build_machine()
+_MOVES_OF: weakref.WeakKeyDictionary[Machine, frozenset[tuple[str, str, str]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
-class Deliberation:
-    """The short-lived model the machine runs against while deciding one item."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.state = ctx.before.status.value  # plain text: transitions treats enums by name
-        self.ctx = ctx
-        self.decision: Decision | None = None
-
-    # ---- conditions (pure functions of the context) ---------------------------------------
-
-    def sync_switched_off(self) -> bool:
-        return not self.ctx.options.automatic_sync
-
-    def kind_switched_off(self) -> bool:
-        return not self.ctx.options.kind_enabled(self.ctx.after.kind)
-
-    def user_not_eligible(self) -> bool:
-        return not self.ctx.input.user_eligible
-
-    def direction_switched_off(self) -> bool:
-        side = self.ctx.side
-        return side is not None and not self.ctx.may_write(side.other)
-
-    def is_invalid(self) -> bool:
-        obs = self.ctx.observation
-        return obs is not None and obs.change is Change.INVALID
-
-    def is_stale(self) -> bool:
-        obs = self.ctx.observation
-        if obs is None:
-            return False
-        known = self.ctx.before.view(obs.side)
-        return known.native_id not in (None, obs.native_id) and not known.deleted
-
-    def is_echo(self) -> bool:
-        """Our own write coming back, as we wrote it: by the version it produced, or (on a side
-        that marks our writes, like the ERP feed) by its content. A version of ours whose
-        content differs is no echo: that side changed values as it saved them (Exchange sets a
-        task's completion time itself), and the change is taken over like any other."""
-        obs = self.ctx.observation
-        if obs is None:
-            return False
-        view = self.ctx.before.view(obs.side)
-        if obs.change is Change.DELETED:
-            return view.deleted  # deleted by us, or a repeated report of a known deletion
-        as_written = comparable(obs.side, obs.snapshot) == view.written_hash
-        if obs.native_version is not None and obs.native_version == view.written_version:
-            return as_written
-        return obs.origin is Origin.SYNC and as_written
-
-    def is_unchanged(self) -> bool:
-        obs = self.ctx.observation
-        if obs is None or obs.snapshot is None:
-            return False
-        view = self.ctx.before.view(obs.side)
-        return (
-            view.exists
-            and view.invalid is None
-            and comparable(obs.side, obs.snapshot) == comparable(obs.side, view.current)
-            and self.ctx.before.status not in (Status.FAILED, Status.OUT_OF_SCOPE, Status.HELD)
+def moves(machine: Machine = MACHINE) -> frozenset[tuple[str, str, str]]:
+    """Every (trigger, from, to) the machine allows, read from its table once."""
+    found = _MOVES_OF.get(machine)
+    if found is None:
+        found = frozenset(
+            (name, source, transition.dest or source)
+            for name, event in machine.events.items()
+            for source, transitions in event.transitions.items()
+            for transition in transitions
         )
+        _MOVES_OF[machine] = found
+    return found
 
-    def settles_deleted(self) -> bool:
-        return self.ctx.before.pending_settled is Status.DELETED
 
-    @cached_property
-    def plan(self) -> Decision:
-        ctx = self.ctx
-        obs = ctx.observation
-        if obs is not None and obs.change is Change.DELETED:
-            return plan_deletion(ctx, obs.side)
-        return plan_reconcile(ctx)
+# ---- conditions: pure functions of the context -------------------------------------------------
 
-    def __getattr__(self, name: str) -> Any:
-        # plans_<status>: whether the planned decision leads to that status.
-        if name.startswith("plans_"):
-            wanted = Status(name.removeprefix("plans_"))
-            return lambda: self.plan.status is wanted and self.plan.status != self.state
-        raise AttributeError(name)
+Condition = Callable[[Context], bool]
+Action = Callable[[Context], Decision]
 
-    # ---- callbacks (compute the decision; never run during replay) ------------------------
 
-    def adopt_plan(self) -> None:
-        self.decision = self.plan
+def _obs(ctx: Context) -> Observation:
+    obs = ctx.observation
+    assert obs is not None  # pragma: no mutate (only observations reach these rules)
+    return obs
 
-    def out_of_scope(self) -> bool:
-        return (  # the conditions of SCOPE_RULES, spelled out: this runs for every observation
-            self.sync_switched_off()
-            or self.kind_switched_off()
-            or self.user_not_eligible()
-            or self.direction_switched_off()
+
+def sync_switched_off(ctx: Context) -> bool:
+    return not ctx.options.automatic_sync
+
+
+def kind_switched_off(ctx: Context) -> bool:
+    return not ctx.options.kind_enabled(ctx.after.kind)
+
+
+def user_not_eligible(ctx: Context) -> bool:
+    return not ctx.input.user_eligible
+
+
+def direction_switched_off(ctx: Context) -> bool:
+    return not ctx.may_write(_obs(ctx).side.other)
+
+
+def is_stale(ctx: Context) -> bool:
+    obs = _obs(ctx)
+    return ctx.before.view(obs.side).is_stale(obs.native_id)
+
+
+def is_invalid(ctx: Context) -> bool:
+    return _obs(ctx).change is Change.INVALID
+
+
+def is_echo(ctx: Context) -> bool:
+    """Our own write coming back, as we wrote it: by the version it produced, or (on a side that
+    marks our writes, like the ERP feed) by its content. A version of ours whose content differs
+    is no echo: that side changed values as it saved them (Exchange sets a task's completion
+    time itself), and the change is taken over like any other."""
+    obs = _obs(ctx)
+    view = ctx.before.view(obs.side)
+    if obs.change is Change.DELETED:
+        return view.deleted  # deleted by us, or a repeated report of a known deletion
+    as_written = comparable(obs.side, obs.snapshot) == view.written_hash
+    if obs.native_version is not None and obs.native_version == view.written_version:
+        return as_written
+    return obs.origin is Origin.SYNC and as_written
+
+
+def is_unchanged(ctx: Context) -> bool:
+    obs = _obs(ctx)
+    if obs.snapshot is None:
+        return False
+    view = ctx.before.view(obs.side)
+    return (
+        view.exists
+        and view.invalid is None
+        and comparable(obs.side, obs.snapshot) == comparable(obs.side, view.current)
+        and ctx.before.status not in (Status.FAILED, Status.OUT_OF_SCOPE, Status.HELD)
+    )
+
+
+def is_first_baseline(ctx: Context) -> bool:
+    return _obs(ctx).change is Change.BASELINE and ctx.before.status is Status.NEW
+
+
+def always(ctx: Context) -> bool:
+    return True
+
+
+def retries_exhausted(ctx: Context) -> bool:
+    """The write failed `max_attempts` times in a row — unless it lost a race with an edit over
+    there (a version conflict, a lock held): that is never a reason to give the item up."""
+    before = ctx.before
+    return before.attempts >= ctx.options.max_attempts and before.reason != reasons.RACE
+
+
+# ---- actions: the decision each rule makes -----------------------------------------------------
+
+
+def skip_sync_off(ctx: Context) -> Decision:
+    return ctx.skip(reasons.SYNC_OFF, "automatic synchronisation is switched off")
+
+
+def skip_kind_off(ctx: Context) -> Decision:
+    return ctx.skip(reasons.KIND_OFF, f"synchronising {ctx.after.kind.value}s is switched off")
+
+
+def skip_user_not_eligible(ctx: Context) -> Decision:
+    why = ctx.input.user_reason or "not eligible"
+    return ctx.skip(reasons.USER_NOT_ELIGIBLE, f"{ctx.after.user} is not synchronised: {why}")
+
+
+def skip_direction_off(ctx: Context) -> Decision:
+    if _obs(ctx).side is Side.ERP:
+        return ctx.skip(reasons.EXPORT_OFF, "export to Exchange is switched off")
+    return ctx.skip(reasons.IMPORT_OFF, "import from Exchange is switched off")
+
+
+def skip_stale(ctx: Context) -> Decision:
+    obs = _obs(ctx)
+    known = ctx.before.view(obs.side).native_id
+    return ctx.skip(
+        reasons.STALE,
+        f"{SIDE_NAME[obs.side]} reported {obs.native_id} ({obs.change.value}), which is no longer "
+        f"this item there: it lives on as {known}",
+    )
+
+
+def park_invalid(ctx: Context) -> Decision:
+    obs = _obs(ctx)
+    assert obs.error is not None  # pragma: no mutate (types only)
+    return ctx.decision(
+        Verdict.FAIL,
+        obs.error.code,
+        f"parked: {obs.error.message}; it syncs again once corrected in {SIDE_NAME[obs.side]}",
+        status=Status.FAILED,
+    )
+
+
+def note_echo(ctx: Context) -> Decision:
+    obs = _obs(ctx)
+    version = f" (version {obs.native_version})" if obs.native_version else ""
+    return ctx.decision(
+        Verdict.ECHO,
+        reasons.ECHO,
+        f"echo of our own write to {SIDE_NAME[obs.side]}{version}: nothing to do",
+    )
+
+
+def skip_unchanged(ctx: Context) -> Decision:
+    obs = _obs(ctx)
+    assert obs.snapshot is not None  # pragma: no mutate (types only)
+    current = ctx.before.view(obs.side).current
+    if (
+        obs.side is Side.EXCHANGE
+        and current is not None
+        and obs.snapshot.info_text != current.info_text
+    ):
+        return ctx.skip(
+            reasons.BODY_NOT_IMPORTED,
+            "only the body changed in Outlook; the info text flows from the ERP to Outlook only",
         )
+    return ctx.skip(
+        reasons.UNCHANGED, f"{SIDE_NAME[obs.side]} reported it again without a content change"
+    )
 
-    def skip_out_of_scope(self) -> None:
-        skip = next(skip for condition, skip in SCOPE_RULES if getattr(self, condition)())
-        getattr(self, skip)()
 
-    def skip_sync_off(self) -> None:
-        self.decision = self.ctx.skip(reasons.SYNC_OFF, "automatic synchronisation is switched off")
+def plan(ctx: Context) -> Decision:
+    """Transfer, merge, delete or hold, from what changed since the last transfer."""
+    obs = ctx.observation
+    if obs is not None and obs.change is Change.DELETED:
+        return plan_deletion(ctx, obs.side)
+    return plan_reconcile(ctx)
 
-    def skip_kind_off(self) -> None:
-        kind = self.ctx.after.kind.value
-        self.decision = self.ctx.skip(reasons.KIND_OFF, f"synchronising {kind}s is switched off")
 
-    def skip_user_not_eligible(self) -> None:
-        why = self.ctx.input.user_reason or "not eligible"
-        self.decision = self.ctx.skip(
-            reasons.USER_NOT_ELIGIBLE, f"{self.ctx.after.user} is not synchronised: {why}"
-        )
+def skip_scope_left(ctx: Context) -> Decision:
+    trigger = ctx.input
+    assert isinstance(trigger, Trigger)  # pragma: no mutate (only a trigger leads here)
+    return ctx.skip(
+        reasons.SCOPE_LEFT,
+        f"left the sync scope ({trigger.reason or 'no longer synchronised'}); this is not a deletion",
+        status=Status.OUT_OF_SCOPE,
+    )
 
-    def skip_direction_off(self) -> None:
-        side = self.ctx.side
-        if side is Side.ERP:
-            self.decision = self.ctx.skip(reasons.EXPORT_OFF, "export to Exchange is switched off")
-        else:
-            self.decision = self.ctx.skip(
-                reasons.IMPORT_OFF, "import from Exchange is switched off"
-            )
 
-    def park_invalid(self) -> None:
-        obs = self.ctx.observation
-        assert obs is not None and obs.error is not None  # pragma: no mutate (types only)
-        self.decision = self.ctx.decision(
-            Verdict.FAIL,
-            obs.error.code,
-            f"parked: {obs.error.message}; it syncs again once corrected in {SIDE_NAME[obs.side]}",
-            status=Status.FAILED,
-        )
+def park_exhausted(ctx: Context) -> Decision:
+    return ctx.decision(
+        Verdict.FAIL,
+        reasons.RETRIES_EXHAUSTED,
+        f"parked: the write failed {ctx.before.attempts} times ({ctx.before.sentence}); "
+        "it syncs again with its next change on either side",
+        status=Status.FAILED,
+    )
 
-    def skip_stale(self) -> None:
-        obs = self.ctx.observation
-        assert obs is not None
-        known = self.ctx.before.view(obs.side).native_id
-        self.decision = self.ctx.skip(
-            reasons.STALE,
-            f"{SIDE_NAME[obs.side]} reported {obs.native_id} ({obs.change.value}), which is no longer "
-            f"this item there: it lives on as {known}",
-        )
 
-    def note_echo(self) -> None:
-        obs = self.ctx.observation
-        assert obs is not None
-        version = f" (version {obs.native_version})" if obs.native_version else ""
-        self.decision = self.ctx.decision(
-            Verdict.ECHO,
-            reasons.ECHO,
-            f"echo of our own write to {SIDE_NAME[obs.side]}{version}: nothing to do",
-        )
+# ---- the tables --------------------------------------------------------------------------------
 
-    def skip_unchanged(self) -> None:
-        obs = self.ctx.observation
-        assert obs is not None and obs.snapshot is not None  # pragma: no mutate (types only)
-        view = self.ctx.before.view(obs.side)
-        if (
-            obs.side is Side.EXCHANGE
-            and view.current is not None
-            and obs.snapshot.info_text != view.current.info_text
-        ):
-            self.decision = self.ctx.skip(
-                reasons.BODY_NOT_IMPORTED,
-                "only the body changed in Outlook; the info text flows from the ERP to Outlook only",
-            )
-        else:
-            self.decision = self.ctx.skip(
-                reasons.UNCHANGED,
-                f"{SIDE_NAME[obs.side]} reported it again without a content change",
-            )
-
-    def skip_preexisting(self) -> None:
-        self.decision = plan_preexisting(self.ctx)
-
-    def skip_scope_left(self) -> None:
-        trigger = self.ctx.input
-        assert isinstance(trigger, Trigger)  # only a trigger leads here (the table's row)
-        reason = trigger.reason
-        self.decision = self.ctx.skip(
-            reasons.SCOPE_LEFT,
-            f"left the sync scope ({reason or 'no longer synchronised'}); this is not a deletion",
-            status=Status.OUT_OF_SCOPE,
-        )
+# An observation: the first rule whose condition holds decides (DESIGN §4).
+OBSERVATION_RULES: Final[tuple[tuple[Condition, Action], ...]] = (
+    (sync_switched_off, skip_sync_off),  # R10: the master switch is off
+    (kind_switched_off, skip_kind_off),  # R1, R10: appointments or tasks are off
+    (user_not_eligible, skip_user_not_eligible),  # R8: the user is not synchronised
+    (direction_switched_off, skip_direction_off),  # R10: export or import is off
+    (is_stale, skip_stale),  # about a native item that is no longer this item's
+    (is_invalid, park_invalid),  # cannot be synchronised: parked with its typed error
+    (is_echo, note_echo),  # our own write coming back
+    (is_unchanged, skip_unchanged),  # reported again without a content change (R6: the body)
+    (is_first_baseline, plan_preexisting),  # R5: there before setup, untouched since
+    (always, plan),  # R16, R17: transfer, merge, delete or hold what changed
+)
+# A trigger: its name says what happened; the rules for each, in order.
+TRIGGER_RULES: Final[dict[str, tuple[tuple[Condition, Action], ...]]] = {
+    "scope_left": ((always, skip_scope_left),),  # R17: leaving the scope is not a deletion
+    "scope_entered": ((always, plan),),  # back in scope: transfer what changed meanwhile
+    "retry": (
+        (retries_exhausted, park_exhausted),  # failed too often: parked until the next change
+        (always, plan),  # try the writes again, from what is known now
+    ),
+    "deletions_released": ((always, plan),),  # R17: an administrator lets them through
+}
 
 
 _CHANGED_TRIGGER = {Side.ERP: "erp_changed", Side.EXCHANGE: "exchange_changed"}
@@ -330,9 +344,12 @@ def decide(
     options: SyncOptions,
     stamp: OptionsStamp | None = None,
     machine: Machine = MACHINE,
+    *,
+    guard: DeletionGuard = NO_GUARD,
 ) -> Decision:
-    """The decision for one observation or trigger: pure, no I/O, no clock, no randomness."""
-    return deliberate(item, event, options, stamp, machine)[1]
+    """The decision for one observation or trigger: pure, no I/O, no clock, no randomness.
+    `guard` is the user's deletion burst guard (R17) as it stands before this decision."""
+    return deliberate(item, event, options, stamp, machine, guard=guard)[1]
 
 
 def deliberate(
@@ -341,10 +358,16 @@ def deliberate(
     options: SyncOptions,
     stamp: OptionsStamp | None = None,
     machine: Machine = MACHINE,
+    *,
+    guard: DeletionGuard = NO_GUARD,
 ) -> tuple[ItemState, Decision]:
     """`decide`, also returning the item with the observation folded in (the runtime records
     both; computing that state once is cheaper)."""
     name = trigger_name(event)
+    allowed = moves(machine)
+    source = item.status.value
+    if not any((name, source, dest) in allowed for dest in STATES):
+        raise NoRuleApplies(f"no rule for {name} in state {source}")
     after = observe(item, event) if isinstance(event, Observation) else item
     ctx = Context(
         trigger=name,
@@ -353,17 +376,10 @@ def deliberate(
         input=event,
         options=options,
         stamp=stamp or options.stamp(),
+        guard=guard,
     )
-    model = Deliberation(ctx)
-    if (
-        name not in machine.events
-        or not machine.events[name].trigger(model)
-        or model.decision is None
-    ):
-        raise NoRuleApplies(f"no rule for {name} in state {item.status.value}")
-    decision = model.decision
-    if decision.status != model.state:
-        raise NoRuleApplies(
-            f"{name} in {item.status.value}: the table led to {model.state}, the plan to {decision.status.value}"
-        )
+    rules = OBSERVATION_RULES if isinstance(event, Observation) else TRIGGER_RULES[name]
+    decision = next(action(ctx) for condition, action in rules if condition(ctx))
+    if (name, source, decision.status.value) not in allowed:
+        raise NoRuleApplies(f"{name} in {source}: the table has no move to {decision.status.value}")
     return after, decision

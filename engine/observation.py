@@ -67,7 +67,9 @@ class Observation(Frozen):
     # Inputs the runtime adds before deciding (recorded, so replay needs no lookups):
     user_eligible: bool = True
     user_reason: str = ""
-    deletions_paused: bool = False  # the user's deletion burst guard is holding deletes (R17)
+    # Recorded by engines before the deletion guard became an input of `decide` itself (R17);
+    # kept so that their logs still read, and ignored.
+    deletions_paused: bool = False
 
     @property
     def changed_at(self) -> datetime:

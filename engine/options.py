@@ -1,4 +1,4 @@
-"""The switches that shape decisions (R7, R10, R16, R17), and their recorded stamp.
+"""The switches that shape decisions (R7, R10, R16, R17, retries), and their recorded stamp.
 
 Every decision records the stamp of the options it was made under, so that replay can verify it
 with the same options and a what-if can compare against others.
@@ -32,6 +32,9 @@ class SyncOptions(BaseModel):
     conflict_policy: ConflictPolicy = "erp_wins"  # R16, for fields changed on both sides
     deletion_burst_threshold: int = Field(default=25, ge=1)  # R17: deletes per user and window
     deletion_burst_window_s: int = Field(default=600, ge=1)  # R17
+    # A write that keeps failing for a passing reason is tried this often; then the item is
+    # parked until its next change on either side (a race with an edit there never parks it).
+    max_attempts: int = Field(default=12, ge=1)
 
     def kind_enabled(self, kind: ItemKind) -> bool:
         return self.sync_appointments if kind is ItemKind.APPOINTMENT else self.sync_tasks

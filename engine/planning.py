@@ -12,9 +12,10 @@ from functools import cached_property
 
 from engine import reasons
 from engine.errors import InvalidItem
+from engine.guard import NO_GUARD, DeletionGuard
 from engine.merge import Merged, changed_fields, merge
 from engine.model import Appointment, ItemSnapshot, Side, Task
-from engine.observation import Observation, Trigger
+from engine.observation import Change, Observation, Trigger
 from engine.options import OptionsStamp, SyncOptions
 from engine.ports import OccurrenceChange, Write
 from engine.state import Decision, ItemRef, ItemState, SideView, Status, Verdict, comparable
@@ -38,10 +39,17 @@ class Context:
     input: Observation | Trigger
     options: SyncOptions
     stamp: OptionsStamp
+    guard: DeletionGuard = NO_GUARD  # the user's deletion burst guard (R17)
 
     @property
     def observation(self) -> Observation | None:
         return self.input if isinstance(self.input, Observation) else None
+
+    @property
+    def at(self) -> datetime:
+        """When it is decided: the time its observation or trigger carries (the injected clock)."""
+        event = self.input
+        return event.observed_at if isinstance(event, Observation) else event.at
 
     @property
     def side(self) -> Side | None:
@@ -69,8 +77,7 @@ class Context:
         fields.setdefault("status", self.before.status)
         fields.setdefault("settled", fields["status"])
         fields["base_changed"] = "base" in fields
-        event = self.input
-        fields["at"] = event.observed_at if isinstance(event, Observation) else event.at
+        fields["at"] = self.at
         return Decision(
             item=self.item,
             trigger=self.trigger,
@@ -193,14 +200,19 @@ def plan_deletion(ctx: Context, deleted: Side) -> Decision:
         )
     if ctx.side_changed(other) and ctx.may_write(deleted):
         return _edit_beats_delete(ctx, deleted)
+    # The deletion would propagate: a reported one counts against the user's burst guard,
+    # which holds it once too many came in the window (R17). Released or retried deletions
+    # were counted when they were reported.
     obs = ctx.observation
-    if obs is not None and obs.deletions_paused:
+    counted = obs is not None and obs.change is Change.DELETED
+    if counted and ctx.guard.count(ctx.at, ctx.options).paused:
         return ctx.decision(
             Verdict.HOLD,
             reasons.BURST_HELD,
             f"held: deleted in {where}, but deletions for {a.user} are paused after a burst; "
             "an administrator must release them",
             status=Status.HELD,
+            deletion_counted=True,
         )
     write = Write(
         side=other,
@@ -220,6 +232,7 @@ def plan_deletion(ctx: Context, deleted: Side) -> Decision:
         writes=(write,),
         direction="erp_to_exchange" if deleted is Side.ERP else "exchange_to_erp",
         operation="delete",
+        deletion_counted=counted,
     )
 
 

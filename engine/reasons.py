@@ -45,3 +45,6 @@ BURST_HELD = "R17_DELETION_BURST_HELD"
 
 # Failures
 MERGE_INVALID = "MERGE_INVALID"
+RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"  # a write failed `max_attempts` times: parked
+WRITE_FAILED = "WRITE_FAILED"  # prefix of a failed write's reason: WRITE_FAILED:<error class>
+RACE = f"{WRITE_FAILED}:VersionConflict"  # changed there meanwhile: never a reason to give up

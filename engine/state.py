@@ -1,9 +1,10 @@
 """What the engine knows about one synchronised item, and how each recorded event changes it.
 
-`ItemState` is immutable; `observe`, `triggered`, `decided`, `write_done` and `write_failed` each
-fold one kind of recorded event into it (the aggregate's events call them). Replaying an item's
-events through them gives back exactly the state the decisions were made on — no transition
-callbacks, no adapters, no clock. `Progress` is the part of it the read models keep.
+`ItemState` is immutable; `observe`, `decided`, `write_done` and `write_failed` fold one recorded
+event each into it (a trigger changes nothing by itself). Replaying an item's events through
+them gives back exactly the state the decisions were made on — no rule runs, no adapters, no
+clock. `Progress` is the part of it the read models keep. `SideView.is_stale` is the one place
+that says a report is about another native item.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal, NamedTuple
 
+from engine import reasons
 from engine.model import Appointment, Frozen, ItemKind, ItemSnapshot, Side, Task
-from engine.observation import Change, ItemError, Observation, Trigger
+from engine.observation import Change, ItemError, Observation
 from engine.options import OptionsStamp
 from engine.ports import Operation, Write
 
@@ -59,6 +61,11 @@ class SideView(NamedTuple):
     def exists(self) -> bool:
         return self.native_id is not None and not self.deleted
 
+    def is_stale(self, native_id: str) -> bool:
+        """Whether a report about `native_id` is about another native item than this side's: a
+        row we replaced, or a copy carrying our sync id. (The one place this is decided.)"""
+        return self.native_id not in (None, native_id) and not self.deleted
+
 
 class FieldConflict(Frozen):
     """A field both sides changed differently, with both versions and the winner (R16)."""
@@ -95,6 +102,8 @@ class Decision(Frozen):
     changed_fields: tuple[str, ...] = ()
     conflicts: tuple[FieldConflict, ...] = ()
     dropped_occurrences: tuple[datetime, ...] = ()
+    # The deletion went through the user's burst guard (R17): propagated or held, it counts.
+    deletion_counted: bool = False
     options: OptionsStamp
     # When it was decided: the time its observation or trigger carries (the injected clock),
     # so that the transfer log and a rebuild of it show the same time. None in decisions
@@ -168,7 +177,7 @@ def new_state(stream_id: uuid.UUID, user: str, kind: ItemKind) -> ItemState:
 def observe(state: ItemState, obs: Observation) -> ItemState:
     """Fold an observation into what we know of that side."""
     view = state.view(obs.side)
-    if view.native_id not in (None, obs.native_id) and not view.deleted:
+    if view.is_stale(obs.native_id):
         return state  # about a native item that no longer stands for this one
     if obs.change is Change.DELETED:
         view = view._replace(
@@ -200,10 +209,6 @@ def observe(state: ItemState, obs: Observation) -> ItemState:
     state = state.with_view(obs.side, view)
     if obs.change is Change.BASELINE and state.baseline_at is None:
         state = state._replace(baseline_at=obs.observed_at)
-    return state
-
-
-def triggered(state: ItemState, trigger: Trigger) -> ItemState:
     return state
 
 
@@ -349,4 +354,4 @@ def progress_failed(
 
 
 def failure_reason(error_class: str) -> str:
-    return f"WRITE_FAILED:{error_class}"
+    return f"{reasons.WRITE_FAILED}:{error_class}"

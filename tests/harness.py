@@ -138,7 +138,7 @@ class Harness:
         self.location = StoreLocation(store_url or str(directory / "einklang.db"))
         self.store: EventStore | None = None
         self.engine: Engine | None = None
-        self.retry = RetryPolicy(first_s=30, max_s=600, max_attempts=5)
+        self.retry = RetryPolicy(first_s=30, max_s=600)
         self.open()
 
     # ---- the process ----------------------------------------------------------------------

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from engine.state import Status
 from tests.harness import Harness, at
 
-BAD_ROWS = {
+BAD_ROWS: dict[str, dict[str, Any]] = {
     "END_BEFORE_START": {"start": at(1, 10), "end": at(1, 9)},
     "INVALID_RECURRENCE": {"rrule": "FREQ=WEEKLY;BYDAY=XX"},
     "UNSUPPORTED_RECURRENCE": {"rrule": "FREQ=HOURLY;INTERVAL=3"},
@@ -40,7 +42,7 @@ def test_a_parked_item_syncs_once_corrected(world: Harness) -> None:
     world.sync()
     world.erp.edit(bad, end=at(1, 11))
     world.sync()
-    assert world.counterpart_in_exchange(bad).content.end == at(1, 11)
+    assert world.counterpart_in_exchange(bad).content.end == at(1, 11)  # type: ignore[union-attr]
     assert world.state(world.erp.stream_id_of(bad)).status is Status.IN_SYNC
 
 

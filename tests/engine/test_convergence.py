@@ -30,8 +30,8 @@ rooms = st.sampled_from(["", "Room 1", "Room 2", "Lab", "Online"])
 texts = st.sampled_from(["", "Agenda", "Notes\nline two", "Budget 2027"])
 patterns = st.sampled_from(
     [
-        Recurrence(pattern="weekly", weekdays=("monday", "wednesday"), count=8),  # type: ignore[arg-type]
-        Recurrence(pattern="weekly", weekdays=("monday", "friday"), count=8),  # type: ignore[arg-type]
+        Recurrence(pattern="weekly", weekdays=("monday", "wednesday"), count=8),
+        Recurrence(pattern="weekly", weekdays=("monday", "friday"), count=8),
         Recurrence(pattern="daily", interval=2, count=6),
         Recurrence(pattern="absolute_monthly", day_of_month=7, count=4),
     ]

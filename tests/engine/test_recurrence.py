@@ -140,9 +140,9 @@ def recurrences(draw: st.DrawFn) -> Recurrence:
     if pattern.endswith("yearly"):
         extra["month"] = draw(st.integers(1, 12))
     if pattern.startswith("absolute"):
-        limit = {2: 29, 4: 30, 6: 30, 9: 30, 11: 30}.get(extra.get("month", 1), 31)  # type: ignore[arg-type]
+        limit = {2: 29, 4: 30, 6: 30, 9: 30, 11: 30}.get(extra.get("month", 1), 31)  # type: ignore[call-overload]
         extra["day_of_month"] = draw(st.integers(1, limit))
-    return Recurrence(pattern=pattern, interval=interval, **extra)  # type: ignore[arg-type]
+    return Recurrence(pattern=pattern, interval=interval, **extra)
 
 
 @settings(max_examples=200, deadline=None)
@@ -364,6 +364,12 @@ class _NoOffset(tzinfo):
     """A tzinfo that knows no offset: as good as none."""
 
     def utcoffset(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str | None:
         return None
 
 

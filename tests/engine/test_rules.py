@@ -34,7 +34,7 @@ from projections.queries import AuditLog
 from replay.verify import verify
 from tests.harness import Harness, at
 
-WEEKLY_MON_WED = Recurrence(pattern="weekly", weekdays=("monday", "wednesday"), count=6)  # type: ignore[arg-type]
+WEEKLY_MON_WED = Recurrence(pattern="weekly", weekdays=("monday", "wednesday"), count=6)
 
 
 def jour_fixe(world: Harness) -> tuple[str, list[datetime]]:
@@ -66,9 +66,9 @@ def test_r1_appointments_and_tasks_from_the_erp_reach_outlook(world: Harness) ->
     appointment = world.erp_appointment(subject="Kickoff", location="Room 1")
     task = world.erp_task(subject="Call back", due=date(2026, 12, 3), priority="high")
     world.sync()
-    assert world.counterpart_in_exchange(appointment).content.location == "Room 1"
+    assert world.counterpart_in_exchange(appointment).content.location == "Room 1"  # type: ignore[union-attr]
     exported_task = world.counterpart_in_exchange(task).content
-    assert exported_task.subject == "Call back" and exported_task.due == date(2026, 12, 3)
+    assert exported_task.subject == "Call back" and exported_task.due == date(2026, 12, 3)  # type: ignore[union-attr]
     assert world.reasons(verdict="export") == [reasons.CREATED_IN_ERP, reasons.CREATED_IN_ERP]
 
 
@@ -102,7 +102,7 @@ def test_r2_series_with_modified_and_deleted_occurrences_reaches_outlook(world: 
     )
     world.sync()
     exported = world.counterpart_in_exchange(series).content
-    assert isinstance(exported, Appointment) and snapshot.recurrence == exported.recurrence
+    assert isinstance(exported, Appointment) and snapshot.recurrence == exported.recurrence  # type: ignore[union-attr]
     assert [o.original_start for o in exported.modified_occurrences] == [second]
     assert exported.modified_occurrences[0].subject == "Jour fixe (moved)"
     assert exported.deleted_occurrences == (third,)
@@ -135,7 +135,7 @@ def test_r2_pattern_change_in_the_erp_keeps_exceptions_that_still_fall_on_the_pa
     world.erp.edit(series, deleted_occurrences=[monday, wednesday])
     world.sync()
     # Wednesdays become Fridays: Monday's deleted occurrence still fits, Wednesday's does not.
-    mon_fri = Recurrence(pattern="weekly", weekdays=("monday", "friday"), count=6)  # type: ignore[arg-type]
+    mon_fri = Recurrence(pattern="weekly", weekdays=("monday", "friday"), count=6)
     world.erp.edit(series, rrule=mon_fri.to_rrule(at(7, 9)))
     world.sync()
     exported = world.counterpart_in_exchange(series).content
@@ -156,7 +156,7 @@ def test_r2_pattern_change_in_outlook_keeps_the_exceptions_that_still_fit(world:
     world.erp.edit(series, deleted_occurrences=[starts[2], starts[3]])
     world.sync()
     item = world.counterpart_in_exchange(series)
-    mon_fri = Recurrence(pattern="weekly", weekdays=("monday", "friday"), count=6)  # type: ignore[arg-type]
+    mon_fri = Recurrence(pattern="weekly", weekdays=("monday", "friday"), count=6)
     world.exchange.edit(item.id, recurrence=mon_fri)  # Exchange drops every exception itself
     assert world.exchange.get(item.id).content.deleted_occurrences == ()  # type: ignore[union-attr]
     world.sync()
@@ -245,7 +245,7 @@ def test_r4_an_adapter_bug_in_one_mailbox_does_not_stop_the_others(world: Harnes
             raise RuntimeError("adapter bug on one of mueller's items")
         return read_changes(user, *args)
 
-    world.exchange.read_changes = broken_for_mueller  # type: ignore[method-assign]
+    world.exchange.read_changes = broken_for_mueller  # type: ignore[method-assign, assignment]
     world.erp_appointment("schmidt", subject="For schmidt")
     world.outlook_appointment("schmidt", subject="From schmidt")
     assert world.engine is not None
@@ -270,7 +270,7 @@ def test_r4_an_erp_database_outage_delays_the_sync_and_loses_nothing(world: Harn
             raise outage.pop()
         return read_changes(*args)
 
-    world.erp.read_changes = read_unless_down  # type: ignore[method-assign]
+    world.erp.read_changes = read_unless_down  # type: ignore[method-assign, assignment]
     row = world.erp_appointment(subject="During the outage")
     world.sync()  # the first round cannot read the ERP; the next one can
     assert world.counterpart_in_exchange(row).content.subject == "During the outage"
@@ -312,7 +312,7 @@ def test_r5_a_preexisting_item_transfers_as_a_creation_once_changed(fresh: Harne
     fresh.erp.edit(erp_row, location="Room 2")
     fresh.exchange.edit(outlook, location="Room 3")
     fresh.sync()
-    assert fresh.counterpart_in_exchange(erp_row).content.location == "Room 2"
+    assert fresh.counterpart_in_exchange(erp_row).content.location == "Room 2"  # type: ignore[union-attr]
     assert fresh.erp_row_for(outlook).data["location"] == "Room 3"
     assert fresh.reasons(reason=reasons.CHANGED_AFTER_SETUP) == [reasons.CHANGED_AFTER_SETUP] * 2
 
@@ -822,7 +822,7 @@ def test_r16_different_fields_changed_on_both_sides_are_merged(world: Harness) -
 def test_r16_the_same_field_changed_on_both_sides_follows_the_policy(
     fresh: Harness, policy: str, winner: str
 ) -> None:
-    fresh.restart(SyncOptions(conflict_policy=policy))  # type: ignore[arg-type]
+    fresh.restart(SyncOptions(conflict_policy=policy))
     fresh.user("mueller")
     fresh.sync()
     row = fresh.erp_appointment()

@@ -105,7 +105,7 @@ def test_an_erp_transaction_holding_the_row_through_many_retries_never_parks_the
         erp_tx.execute(
             sa.text("SELECT id FROM appointments WHERE id = :id FOR UPDATE"), {"id": int(row)}
         )
-        for _ in range(world.retry.max_attempts + 2):
+        for _ in range(world.options.max_attempts + 2):
             world.sync()
             world.clock.advance(seconds=world.retry.max_s + 1)
         erp_tx.rollback()
