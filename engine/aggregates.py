@@ -176,10 +176,25 @@ class ScopeChanged(LedgerEvent):
     eligible: bool
     reason: str
     at: datetime
+    mailbox: str | None = None  # the mailbox R9 names (None: none; older events: unknown)
+    reachable: bool = True  # whether Exchange let the engine into it (R12)
 
     def apply(self, aggregate: Any) -> None:
         aggregate.eligible = self.eligible
         aggregate.reason = self.reason
+        aggregate.mailbox = self.mailbox
+
+
+class SubscriptionChanged(LedgerEvent):
+    """Whether the user's mailbox is watched for changes now, and why not (R12)."""
+
+    alive: bool
+    reason: str = ""
+    mode: str = ""  # streaming | pull | delta
+    at: datetime
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.subscription = (self.alive, self.reason, self.mode)
 
 
 class DeletionCounted(LedgerEvent):
@@ -217,6 +232,8 @@ class UserLedger(Aggregate):
         self.set_up_at: datetime | None = None
         self.eligible = False
         self.reason = ""
+        self.mailbox: str | None = None
+        self.subscription: tuple[bool, str, str] | None = None  # alive, reason, mode
         self.guard = DeletionGuard()
 
     @classmethod
@@ -226,8 +243,29 @@ class UserLedger(Aggregate):
     def set_up(self, at: datetime, erp_position: int) -> None:
         self.trigger_event(SetUp, user=self.user, at=at, erp_position=erp_position)
 
-    def scope_changed(self, eligible: bool, reason: str, at: datetime) -> None:
-        self.trigger_event(ScopeChanged, user=self.user, eligible=eligible, reason=reason, at=at)
+    def scope_changed(
+        self,
+        eligible: bool,
+        reason: str,
+        at: datetime,
+        *,
+        mailbox: str | None = None,
+        reachable: bool = True,
+    ) -> None:
+        self.trigger_event(
+            ScopeChanged,
+            user=self.user,
+            eligible=eligible,
+            reason=reason,
+            at=at,
+            mailbox=mailbox,
+            reachable=reachable,
+        )
+
+    def subscription_changed(self, alive: bool, reason: str, mode: str, at: datetime) -> None:
+        self.trigger_event(
+            SubscriptionChanged, user=self.user, alive=alive, reason=reason, mode=mode, at=at
+        )
 
     def count_deletion(self, at: datetime, options: SyncOptions) -> bool:
         """Record a deletion `decide` counted (R17, `Decision.deletion_counted`) with the same

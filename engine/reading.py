@@ -43,8 +43,12 @@ class Reading(EngineBase):
             user=user, eligible=eligible, reason=reason, mailbox_reachable=reachable
         )
         ledger = self._ledger(user.login)
-        if ledger.eligible != eligible or ledger.reason != reason:
-            ledger.scope_changed(eligible, reason, now)
+        if (
+            ledger.eligible != eligible
+            or ledger.reason != reason
+            or ledger.mailbox != scope.mailbox
+        ):
+            ledger.scope_changed(eligible, reason, now, mailbox=scope.mailbox, reachable=reachable)
             self._touch(ledger)
         if eligible and ledger.set_up_at is None:
             self._set_up(user, ledger, now)

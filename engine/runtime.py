@@ -13,14 +13,15 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 
 from engine.acting import Acting
 from engine.deciding import Deciding
 from engine.eligibility import MailboxIdentity
+from engine.model import ItemKind, User
 from engine.options import SyncOptions
-from engine.ports import ErpPort, ExchangePort, ItemIndex
+from engine.ports import ErpPort, ExchangePort, ItemIndex, SubscriptionStatus
 from engine.reading import Reading
 from engine.store import EventStore
 from engine.tick import (
@@ -118,14 +119,15 @@ class Engine(Reading, Deciding, Acting):
         self._settle()
         self._started = True
 
-    def tick(self) -> TickReport:
-        """One round: ERP feed, each eligible mailbox, due retries; then act, save, project."""
+    def tick(self, folders: Collection[tuple[str, ItemKind]] | None = None) -> TickReport:
+        """One round: ERP feed, the eligible mailboxes' folders (only `folders`, by login and
+        kind, when given: those a notification named), due retries; then act, save, project."""
         if not self._started:
             self.start()
-        self.observe()
+        self.observe(folders)
         return self._settle()
 
-    def observe(self) -> None:
+    def observe(self, folders: Collection[tuple[str, ItemKind]] | None = None) -> None:
         """Read both sides and decide on everything seen (nothing is written yet)."""
         now = self.clock()
         if now.date() != self._checked_on:
@@ -140,10 +142,12 @@ class Engine(Reading, Deciding, Acting):
                 if not scope.mailbox_reachable:
                     self._user_seen(scope.user)
         self._read_erp()
+        named = None if folders is None else {(login.lower(), kind) for login, kind in folders}
         for scope in list(self.scopes.values()):
             if scope.eligible:
                 for kind in self._kinds():
-                    self._read_exchange(scope.user, kind)
+                    if named is None or (scope.user.login.lower(), kind) in named:
+                        self._read_exchange(scope.user, kind)
         self._retry_due()
 
     def save(self) -> None:
@@ -162,7 +166,7 @@ class Engine(Reading, Deciding, Acting):
                     self._wait_for_erp(stop, poll_s)  # quiet, or a side away
             except Exception:  # a broken round must not end the sync for everyone
                 log.exception("a sync round failed; it is repeated from the saved positions")
-                self._abandon_tick()
+                self.abandon_tick()
                 stop.wait(poll_s)
 
     def _wait_for_erp(self, stop: threading.Event, poll_s: float) -> None:
@@ -174,7 +178,7 @@ class Engine(Reading, Deciding, Acting):
             if left <= 0 or self.erp.wait_for_changes(position, timeout_s=min(left, 1.0)):
                 return
 
-    def _abandon_tick(self) -> None:
+    def abandon_tick(self) -> None:
         """Forget what the failed round decided but did not save; read it again next round."""
         cache = self.store.repository.cache
         if cache is not None:
@@ -208,6 +212,26 @@ class Engine(Reading, Deciding, Acting):
             self.index.run()
             self._unprojected = 0
         return tick.report
+
+    def watched_users(self) -> list[User]:
+        """The users whose mailboxes are to be watched for changes: those the ERP lets sync,
+        reachable or not yet (an unreachable one is retried by the watcher, R12)."""
+        return [
+            scope.user
+            for scope in self.scopes.values()
+            if scope.eligible or (not scope.mailbox_reachable and scope.user.mailbox)
+        ]
+
+    def subscriptions_seen(self, statuses: Mapping[str, SubscriptionStatus]) -> None:
+        """Record each user's subscription state where it changed (R12: `einklang status`)."""
+        now = self.clock()
+        for login, status in statuses.items():
+            ledger = self._ledger(login)
+            seen = (status.alive, status.reason, status.mode)
+            if ledger.subscription != seen:
+                ledger.subscription_changed(status.alive, status.reason, status.mode, now)
+                self._touch(ledger)
+        self.save()
 
     def user_scopes(self) -> Iterable[UserScope]:
         return self.scopes.values()

@@ -292,7 +292,19 @@ class PageRows:
         self._user(event)["set_up_at"] = event["at"]
 
     def scope_changed(self, stream_id: str, note_id: int, event: Event) -> None:
-        self._user(event).update(eligible=event["eligible"], reason=event["reason"])
+        self._user(event).update(
+            eligible=event["eligible"],
+            reason=event["reason"],
+            mailbox=event.get("mailbox"),
+            reachable=event.get("reachable", True),
+        )
+
+    def subscription_changed(self, stream_id: str, note_id: int, event: Event) -> None:
+        self._user(event).update(
+            subscribed=event["alive"],
+            subscription_reason=event["reason"],
+            subscription_mode=event["mode"],
+        )
 
     def deletions_paused(self, stream_id: str, note_id: int, event: Event) -> None:
         self._user(event).update(deletions_paused=True, paused_at=event["at"])
@@ -319,6 +331,7 @@ HANDLERS: dict[str, Handler] = {
     get_topic(ev.LedgerStarted): PageRows.ledger_started,
     get_topic(ev.SetUp): PageRows.set_up,
     get_topic(ev.ScopeChanged): PageRows.scope_changed,
+    get_topic(ev.SubscriptionChanged): PageRows.subscription_changed,
     get_topic(ev.DeletionsPaused): PageRows.deletions_paused,
     get_topic(ev.DeletionsReleased): PageRows.deletions_released,
 }

@@ -14,7 +14,7 @@ from sqlalchemy import (
 )
 
 # Bump when a table changes: the projector then drops its tables and rebuilds them from the log.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def build_metadata(schema: str | None = None) -> MetaData:
@@ -100,5 +100,10 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("deletions_paused", Boolean, nullable=False, default=False),
         Column("paused_at", String(32)),
         Column("updated_at", String(32)),
+        Column("mailbox", String(320)),  # the mailbox R9 names
+        Column("reachable", Boolean),  # whether Exchange let the engine in (R12)
+        Column("subscribed", Boolean),  # whether its change subscription is alive (R12)
+        Column("subscription_reason", Text),
+        Column("subscription_mode", String(16)),
     )
     return metadata

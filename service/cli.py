@@ -10,6 +10,7 @@ from adapters.erp.cli import OneLineErrors, erp
 from service.audit_cli import audit
 from service.config_cli import config
 from service.replay_cli import replay
+from service.run_cli import run, status
 
 
 @click.group(cls=OneLineErrors)
@@ -42,3 +43,5 @@ main.add_command(erp)
 main.add_command(config)
 main.add_command(audit)
 main.add_command(replay)
+main.add_command(run)
+main.add_command(status)
