@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
-from adapters.erp.cli import OneLineErrors, erp
+from adapters.erp.cli import OneLineErrors, UserError, erp
 from service.audit_cli import audit
 from service.config_cli import config
 from service.replay_cli import replay
@@ -37,6 +38,28 @@ def sim(args: tuple[str, ...]) -> None:
     from sim.cli import main as sim_main  # the simulator is standalone; only the CLI wires it
 
     sys.exit(sim_main(list(args)))
+
+
+@main.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("einklang-demo"),
+    show_default=True,
+    help="where the demo keeps its configuration, ERP database, event store and mailboxes",
+)
+def demo(directory: Path) -> None:
+    """Simulator + sample ERP + engine, and a short story on both sides (about half a minute)."""
+    from rich.console import Console
+
+    from service.demo import DemoError, run_demo
+
+    try:
+        ok = run_demo(directory, Console(highlight=False))
+    except DemoError as exc:
+        raise UserError(str(exc)) from None
+    sys.exit(0 if ok else 1)
 
 
 main.add_command(erp)

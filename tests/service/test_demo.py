@@ -1,0 +1,67 @@
+"""`einklang demo` (issue 11): runs to completion on nothing configured, exits 0, tells its story
+readably, and leaves a directory that status, audit and replay work on."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EINKLANG = [sys.executable, "-c", "from service.cli import main; main()"]
+
+
+def einklang(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EINKLANG_")}
+    env["COLUMNS"] = "120"
+    return subprocess.run(
+        [*EINKLANG, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    cwd = tmp_path_factory.mktemp("fresh")
+    done = einklang("demo", cwd=cwd)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return cwd / "einklang-demo", done.stdout
+
+
+def test_the_demo_tells_each_step_and_ends_with_a_summary(demo_dir: tuple[Path, str]) -> None:
+    directory, output = demo_dir
+    for expected in (
+        "R5_PREEXISTING", "CREATED_IN_ERP", "CHANGED_IN_EXCHANGE", "R6_BODY_NOT_IMPORTED",
+        "R5_CHANGED_AFTER_SETUP", "What happened", "as expected", "the login is locked",
+    ):  # fmt: skip
+        assert expected in output, expected
+    assert "NOT SEEN" not in output and "Traceback" not in output
+    assert {p.name for p in directory.iterdir()} >= {"einklang.toml", "erp.sqlite3"}
+
+
+def test_status_audit_and_replay_work_on_what_the_demo_left(demo_dir: tuple[Path, str]) -> None:
+    directory, _ = demo_dir
+    config = str(directory / "einklang.toml")
+    status = einklang("--config", config, "status", "--json", cwd=directory.parent)
+    assert status.returncode == 0, status.stderr
+    rows = {r["user"]: r for r in json.loads(status.stdout)}
+    assert rows["mueller"]["eligible"] and rows["mueller"]["subscribed"]
+    assert not rows["weber"]["eligible"] and "locked" in rows["weber"]["reason"]
+    assert not rows["schmidt"]["eligible"]
+    audit = einklang("--config", config, "audit", "--user", "mueller", "--json", cwd=directory)
+    reasons = [json.loads(line)["reason"] for line in audit.stdout.splitlines()]
+    assert "CREATED_IN_ERP" in reasons and "R5_CHANGED_AFTER_SETUP" in reasons
+    verify = einklang("--config", config, "replay", "verify", cwd=directory)
+    assert verify.returncode == 0 and "all the same" in verify.stdout
+
+
+def test_the_demo_replaces_its_own_directory_but_no_other(tmp_path: Path) -> None:
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me", encoding="utf-8")
+    refused = einklang("demo", "--dir", str(foreign), cwd=tmp_path, timeout=30)
+    assert refused.returncode == 2
+    assert "not empty" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    assert (foreign / "notes.txt").read_text(encoding="utf-8") == "keep me"
