@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[2]
 EINKLANG = [sys.executable, "-c", "from service.cli import main; main()"]
 
 
@@ -24,8 +25,14 @@ def einklang(*args: str, cwd: Path, timeout: float = 120) -> subprocess.Complete
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The README's demo command, `bash scripts/demo`, run in a fresh directory."""
     cwd = tmp_path_factory.mktemp("fresh")
-    done = einklang("demo", cwd=cwd)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EINKLANG_")}
+    env["COLUMNS"] = "120"
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "demo"), "--dir", str(cwd / "einklang-demo")],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return cwd / "einklang-demo", done.stdout
 
@@ -42,18 +49,25 @@ def test_the_demo_tells_each_step_and_ends_with_a_summary(demo_dir: tuple[Path, 
 
 
 def test_status_audit_and_replay_work_on_what_the_demo_left(demo_dir: tuple[Path, str]) -> None:
+    """The README's next commands, from the directory the demo ran in."""
     directory, _ = demo_dir
-    config = str(directory / "einklang.toml")
+    config = "einklang-demo/einklang.toml"
+    table = einklang("--config", config, "status", cwd=directory.parent)
+    assert table.returncode == 0 and "mueller" in table.stdout and "alive" in table.stdout
     status = einklang("--config", config, "status", "--json", cwd=directory.parent)
     assert status.returncode == 0, status.stderr
     rows = {r["user"]: r for r in json.loads(status.stdout)}
     assert rows["mueller"]["eligible"] and rows["mueller"]["subscribed"]
     assert not rows["weber"]["eligible"] and "locked" in rows["weber"]["reason"]
     assert not rows["schmidt"]["eligible"]
-    audit = einklang("--config", config, "audit", "--user", "mueller", "--json", cwd=directory)
+    audit = einklang("--config", config, "audit", "--user", "mueller", cwd=directory.parent)
+    assert audit.returncode == 0 and "CREATED_IN_ERP" in audit.stdout
+    audit = einklang(
+        "--config", config, "audit", "--user", "mueller", "--json", cwd=directory.parent
+    )
     reasons = [json.loads(line)["reason"] for line in audit.stdout.splitlines()]
     assert "CREATED_IN_ERP" in reasons and "R5_CHANGED_AFTER_SETUP" in reasons
-    verify = einklang("--config", config, "replay", "verify", cwd=directory)
+    verify = einklang("--config", config, "replay", "verify", cwd=directory.parent)
     assert verify.returncode == 0 and "all the same" in verify.stdout
 
 
