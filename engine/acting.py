@@ -124,6 +124,7 @@ class Acting(EngineBase):
         if next_at is not None:
             self._retry_at[item.id] = next_at
         self._tick.report.failures += 1
+        self._tick.report.failed[f"WRITE_FAILED:{error_class}"] += 1
         log.warning(
             "write to %s for %s failed (%s, attempt %d): %s",
             write.side.value,

@@ -18,7 +18,7 @@ from engine.lifecycle import deliberate
 from engine.model import Side
 from engine.observation import Change, Observation, Trigger
 from engine.routing import stream_for
-from engine.state import Decision, Status
+from engine.state import Decision, Status, Verdict
 from engine.tick import EngineBase
 
 log = logging.getLogger("einklang.engine")
@@ -76,9 +76,13 @@ class Deciding(EngineBase):
                 "%s %s %s: %s", item.id, decision.verdict.value, decision.reason, decision.sentence
             )
         self._touch(item)
-        self._tick.report.decisions += 1
+        report = self._tick.report
+        report.decisions += 1
         if decision.writes:
             self._tick.to_act[item.id] = item
+            report.transfers[(decision.direction, decision.reason)] += 1
+        if decision.verdict is Verdict.FAIL:
+            report.failed[decision.reason] += 1
         return decision
 
     def _count_deletion(self, decision: Decision) -> None:

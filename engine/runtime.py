@@ -213,6 +213,10 @@ class Engine(Reading, Deciding, Acting):
             self._unprojected = 0
         return tick.report
 
+    def queue_depth(self) -> int:
+        """Items waiting for a write or a retry (for the operators' figures)."""
+        return len(self._retry_at) + len(self._tick.to_act)
+
     def watched_users(self) -> list[User]:
         """The users whose mailboxes are to be watched for changes: those the ERP lets sync,
         reachable or not yet (an unreachable one is retried by the watcher, R12)."""

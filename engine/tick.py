@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -77,6 +78,10 @@ class TickReport:
     events: int = 0
     users_changed: int = 0
     unread_sources: int = 0  # sides that could not be read this round
+    # For the operators' figures: decisions that transfer, by (direction, reason); failed or
+    # parked items, by reason.
+    transfers: Counter[tuple[str, str]] = field(default_factory=Counter)
+    failed: Counter[str] = field(default_factory=Counter)
 
     @property
     def idle(self) -> bool:

@@ -36,12 +36,6 @@ class Metrics:
         self.queue_depth = Gauge(
             "einklang_queue_depth", "items waiting for a write or a retry", registry=r
         )
-        self.lag = Gauge(
-            "einklang_lag_seconds",
-            "age of the oldest unread change, per side",
-            ["side"],
-            registry=r,
-        )
         self.transfers = Counter(
             "einklang_transfers", "transfers made, by direction and reason", ["direction", "reason"],
             registry=r,

@@ -92,6 +92,11 @@ class EngineLoop:
         statuses = {login: self.process.watcher.status(login) for login in self._watched}
         engine.subscriptions_seen(statuses)
         self.metrics.subscriptions_alive.set(sum(1 for s in statuses.values() if s.alive))
+        for (direction, reason), count in report.transfers.items():
+            self.metrics.transfers.labels(direction=direction, reason=reason).inc(count)
+        for reason, count in report.failed.items():
+            self.metrics.failures.labels(reason=reason).inc(count)
+        self.metrics.queue_depth.set(engine.queue_depth())
         self.metrics.users_eligible.set(len(self._watched))
         self.metrics.round_done()
         if self.clock() - self._last_prune >= self.prune_every_s:

@@ -49,13 +49,11 @@ def test_metrics_are_prometheus_text_with_the_engine_figures(
     server, _ = served
     m = server.metrics
     m.queue_depth.set(7)
-    m.lag.labels(side="erp").set(0.25)
     m.transfers.labels(direction="export", reason="CREATED_IN_ERP").inc(3)
     m.failures.labels(reason="FIELD_TOO_LONG").inc()
     m.subscriptions_alive.set(12)
     text = requests.get(f"{server.url}/metrics", timeout=5).text
     assert "einklang_queue_depth 7.0" in text
-    assert 'einklang_lag_seconds{side="erp"} 0.25' in text
     assert 'einklang_transfers_total{direction="export",reason="CREATED_IN_ERP"} 3.0' in text
     assert 'einklang_failures_total{reason="FIELD_TOO_LONG"} 1.0' in text
     assert "einklang_subscriptions_alive 12.0" in text
