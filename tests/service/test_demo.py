@@ -69,6 +69,35 @@ def test_status_audit_and_replay_work_on_what_the_demo_left(demo_dir: tuple[Path
     assert "CREATED_IN_ERP" in reasons and "R5_CHANGED_AFTER_SETUP" in reasons
     verify = einklang("--config", config, "replay", "verify", cwd=directory.parent)
     assert verify.returncode == 0 and "all the same" in verify.stdout
+    first = json.loads(audit.stdout.splitlines()[0])
+    explain = einklang(
+        "--config", config, "replay", "explain", first["stream_id"], cwd=directory.parent
+    )
+    assert explain.returncode == 0 and first["reason"] in explain.stdout
+    whatif = einklang(
+        "--config",
+        config,
+        "replay",
+        "what-if",
+        "--set",
+        "import_enabled=false",
+        cwd=directory.parent,
+    )
+    assert whatif.returncode == 0 and "R10_IMPORT_OFF" in whatif.stdout
+    bundle = directory.parent / "support.jsonl"
+    exported = einklang(
+        "--config",
+        config,
+        "replay",
+        "bundle",
+        "export",
+        "-o",
+        str(bundle),
+        cwd=directory.parent,
+    )
+    assert exported.returncode == 0 and "Huber" not in bundle.read_text(encoding="utf-8")
+    on_bundle = einklang("replay", "--bundle", str(bundle), "verify", cwd=directory)
+    assert on_bundle.returncode == 0 and on_bundle.stdout == verify.stdout
 
 
 def test_the_demo_replaces_its_own_directory_but_no_other(tmp_path: Path) -> None:
