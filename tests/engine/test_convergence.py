@@ -162,10 +162,16 @@ class BothSidesConverge(RuleBasedStateMachine):
         if index >= len(starts):
             return
         key = starts[index]
+        # Exceptions left from an earlier pattern are no occurrences any more: the ERP's screens
+        # (the checked editor) cannot write them again, so a person rewriting the series' exceptions
+        # keeps only those on the current pattern.
+        on_pattern = set(starts)
         modified = [
-            o.model_dump() for o in snapshot.modified_occurrences if o.original_start != key
+            o.model_dump()
+            for o in snapshot.modified_occurrences
+            if o.original_start != key and o.original_start in on_pattern
         ]
-        deleted = [d for d in snapshot.deleted_occurrences if d != key]
+        deleted = [d for d in snapshot.deleted_occurrences if d != key and d in on_pattern]
         if delete:
             deleted.append(key)
         else:
