@@ -41,10 +41,12 @@ A repeated local time (the autumn change) means its first occurrence, as RFC 554
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 from engine.errors import InvalidRecurrence, UnsupportedRecurrence
+from engine.recurrence_finite import finite_recurrence
 from engine.recurrence_pattern import (
     MAX_COUNT,
     DaySpec,
@@ -56,7 +58,7 @@ from engine.recurrence_pattern import (
     series_time,
 )
 from engine.rrule_match import pattern_fields
-from engine.rrule_parts import split_rrule
+from engine.rrule_parts import RuleParts, split_rrule
 
 __all__ = [
     "DaySpec",
@@ -87,25 +89,48 @@ def parse_rrule(rule: str, *, dtstart: datetime) -> Recurrence:
 @lru_cache(maxsize=4096)
 def _parse(rule: str, dtstart: datetime) -> Recurrence:
     parts = split_rrule(rule)
+    end_date = None if parts.until is None else _end_date(parts.until, dtstart)
+    try:
+        return _by_form(rule, parts, dtstart, end_date)
+    except UnsupportedRecurrence:
+        if parts.count is None and parts.until is None:
+            raise
+        # The rule's own (finite) dates may still be a pattern's: one date, days in one month...
+        found = finite_recurrence(rule, parts, dtstart, end_date)
+        if found is None:
+            raise
+        return found
+
+
+def _by_form(rule: str, parts: RuleParts, dtstart: datetime, end_date: date | None) -> Recurrence:
+    """The pattern the rule's form names (engine.rrule_match), with the rule's range."""
     fields = pattern_fields(parts, dtstart, rule)
-    if parts.count is not None:
-        if parts.count > MAX_COUNT:
-            raise UnsupportedRecurrence(
-                f"Exchange cannot express RRULE {rule!r}: COUNT={parts.count} is over "
-                f"Exchange's {MAX_COUNT} occurrences",
-                field="recurrence",
-            )
-        fields["count"] = parts.count
-    if parts.until is not None:
-        fields["end_date"] = _end_date(parts.until, dtstart)
-    recurrence = Recurrence(**fields)
     first = dtstart.date()
-    if fields.get("end_date", first) < first or next(recurrence.dates(first), None) is None:
+    if parts.count is not None:
+        if parts.count <= MAX_COUNT:
+            fields["count"] = parts.count
+        else:  # more than Exchange numbers: the same series ends on its last date
+            fields["end_date"] = _nth_date(Recurrence(**fields), first, parts.count)
+    if end_date is not None:
+        fields["end_date"] = end_date
+    recurrence = Recurrence(**fields)
+    if (end_date is not None and end_date < first) or next(recurrence.dates(first), None) is None:
         raise UnsupportedRecurrence(
             f"Exchange cannot express RRULE {rule!r}: it has no occurrence from DTSTART on",
             field="recurrence",
         )
     return recurrence
+
+
+def _nth_date(recurrence: Recurrence, first: date, n: int) -> date | None:
+    """The date of the n-th occurrence (None: the calendar ends first, as dateutil's does)."""
+    if recurrence.pattern == "daily":
+        days = (n - 1) * recurrence.interval
+        return first + timedelta(days=days) if days <= (_LAST_DAY - first).days else None
+    return next(itertools.islice(recurrence.dates(first), n - 1, None), None)
+
+
+_LAST_DAY = date(9998, 12, 31)  # Exchange's expansion here, like dateutil's, stops before 9999
 
 
 def _end_date(until: datetime, dtstart: datetime) -> date:

@@ -244,7 +244,7 @@ REFUSED = [
     ("FREQ=MONTHLY;INTERVAL=99;BYMONTH=3", MON, "a monthly interval of 396 is over Exchange's 99"),
     ("FREQ=DAILY;INTERVAL=14;BYDAY=TU,FR", MON,
      "BYDAY never falls on the days INTERVAL reaches: no occurrence"),
-    ("FREQ=DAILY;INTERVAL=3;BYDAY=MO,FR", MON, "every 3 days on 2 weekdays fits no weekly pattern"),
+    ("FREQ=DAILY;INTERVAL=3;BYDAY=MO,WE", MON, "every 3 days on 2 weekdays fits no weekly pattern"),
     ("FREQ=DAILY;BYSETPOS=2,-2;BYMONTHDAY=1", MON,
      "BYSETPOS picks no occurrence from a day's one candidate"),
     ("FREQ=DAILY;INTERVAL=2;BYMONTHDAY=1", MON,
