@@ -96,7 +96,7 @@ def _parse(rule: str, dtstart: datetime) -> Recurrence:
         if parts.count is None and parts.until is None:
             raise
         # The rule's own (finite) dates may still be a pattern's: one date, days in one month...
-        found = finite_recurrence(rule, parts, dtstart, end_date)
+        found = finite_recurrence(rule, parts, dtstart)
         if found is None:
             raise
         return found
@@ -127,6 +127,17 @@ def _nth_date(recurrence: Recurrence, first: date, n: int) -> date | None:
     if recurrence.pattern == "daily":
         days = (n - 1) * recurrence.interval
         return first + timedelta(days=days) if days <= (_LAST_DAY - first).days else None
+    if recurrence.pattern == "weekly":  # whole weeks skipped: a few million dates are allowed
+        week = first - timedelta(days=(first.weekday() - recurrence.first_day_of_week.number) % 7)
+        in_first = list(recurrence.dates(first, until=week + timedelta(days=6)))
+        if n <= len(in_first):
+            return in_first[n - 1]
+        offsets = sorted((d.number - week.weekday()) % 7 for d in recurrence.weekdays)
+        weeks, index = divmod(n - len(in_first) - 1, len(offsets))
+        start = (week - date.min).days + 7 * recurrence.interval * (weeks + 1)
+        if start > (_LAST_DAY - date.min).days:
+            return None
+        return date.min + timedelta(days=start + offsets[index])
     return next(itertools.islice(recurrence.dates(first), n - 1, None), None)
 
 

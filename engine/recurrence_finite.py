@@ -44,23 +44,19 @@ MAX_DATES = 40_000  # more than a daily series has in HORIZON_YEARS
 Fields = dict[str, Any]
 
 
-def finite_recurrence(
-    text: str, parts: RuleParts, dtstart: datetime, end_date: date | None
-) -> Recurrence | None:
+def finite_recurrence(text: str, parts: RuleParts, dtstart: datetime) -> Recurrence | None:
     """The pattern with a range giving exactly the dates of finite rule `text`, or None.
 
-    `end_date` is the range UNTIL gives (None for a COUNT rule); a COUNT rule keeps its count
-    when Exchange numbers that many (999), and ends at its last date otherwise.
+    A COUNT rule keeps its count when Exchange numbers that many (999); otherwise the range
+    ends on the rule's last date.
     """
     dates = rule_dates(text, parts, dtstart)
     if not dates:
         return None
-    if end_date is not None:
-        ranges: Fields = {"end_date": end_date}
-    elif len(dates) <= MAX_COUNT:
+    # The range ends at the rule's last date (the pattern may have more before UNTIL's day).
+    ranges: Fields = {"end_date": dates[-1]}
+    if parts.count is not None and len(dates) <= MAX_COUNT:
         ranges = {"count": len(dates)}
-    else:
-        ranges = {"end_date": dates[-1]}
     start = dtstart.date()
     for fields in candidates(dates, start):
         try:

@@ -125,3 +125,21 @@ def test_r2_finite_rule_no_pattern_gives_is_still_refused(
 ) -> None:
     with pytest.raises(UnsupportedRecurrence, match=why):
         parse_rrule(rule, dtstart=dtstart)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "FREQ=WEEKLY;INTERVAL=500;BYDAY=MO,SA;WKST=SU",
+        "FREQ=WEEKLY;INTERVAL=997;BYDAY=TU,WE,TH;WKST=WE",
+        "FREQ=DAILY;INTERVAL=999",
+    ],
+)
+def test_r2_count_over_999_ends_where_the_series_counted_one_by_one_ends(rule: str) -> None:
+    """The end date skips whole weeks; it is the n-th date of the expansion, up to its end."""
+    first = MON.date()
+    dates = list(parse_rrule(rule, dtstart=MON).dates(first))
+    assert 700 < len(dates) < 3000  # the calendar's end (year 9999) is reached
+    for n in [1000, 1001, *range(len(dates) - 3, len(dates) + 3)]:
+        counted = parse_rrule(f"{rule};COUNT={n}", dtstart=MON)
+        assert counted.end_date == (dates[n - 1] if n <= len(dates) else None)

@@ -182,21 +182,30 @@ def test_every_generated_rule_is_converted_exactly_or_refused_with_proof(
 
 # Rules this test once drew that were refused although a pattern gives their dates: checked on
 # every run, whatever hypothesis draws.
+AUCKLAND_START = datetime(2026, 4, 1, 12, 28, 18, tzinfo=ZoneInfo("Pacific/Auckland"))
 FOUND_BEFORE = [
-    ("FREQ=DAILY;INTERVAL=3;BYDAY=WE,TH;WKST=TU", datetime(2026, 4, 1, 12, 28, 18)),
+    # Every 3 days on WE/TH from a Wednesday: every 3 weeks, weeks from Thursday.
+    ("FREQ=DAILY;INTERVAL=3;BYDAY=WE,TH;WKST=TU", AUCKLAND_START),
     *(
-        (f"FREQ=DAILY;INTERVAL=3;BYDAY=WE,TH;WKST=TU;COUNT={n}", datetime(2026, 4, 1, 12, 28, 18))
+        (f"FREQ=DAILY;INTERVAL=3;BYDAY=WE,TH;WKST=TU;COUNT={n}", AUCKLAND_START)
         for n in range(1, 7)
     ),
-    ("FREQ=DAILY;INTERVAL=3;BYDAY=WE,TH;UNTIL=20260416T002818Z", datetime(2026, 4, 1, 12, 28, 18)),
+    ("FREQ=DAILY;INTERVAL=3;BYDAY=WE,TH;UNTIL=20260416T002818Z", AUCKLAND_START),
+    # One date before UNTIL: a pattern ending on it (not at UNTIL's day: it has more by then).
+    (
+        "FREQ=MONTHLY;INTERVAL=100;BYMONTHDAY=21,9,14;BYSETPOS=3;UNTIL=20280517T151820Z;WKST=MO",
+        datetime(2026, 3, 9, 20, 0, 20, tzinfo=UTC),
+    ),
+    # COUNT over 999 on a pattern that reaches the calendar's end (it overflowed).
+    (
+        "FREQ=WEEKLY;INTERVAL=999;COUNT=1000;WKST=WE",
+        datetime(2026, 9, 4, tzinfo=ZoneInfo("America/New_York")),
+    ),
 ]
 
 
-@pytest.mark.parametrize(("rule", "local_start"), FOUND_BEFORE)
-def test_r2_rules_once_found_refused_are_converted_exactly(
-    rule: str, local_start: datetime
-) -> None:
-    dtstart = local_start.replace(tzinfo=ZoneInfo("Pacific/Auckland"))
+@pytest.mark.parametrize(("rule", "dtstart"), FOUND_BEFORE)
+def test_r2_rules_once_found_refused_are_converted_exactly(rule: str, dtstart: datetime) -> None:
     parse_rrule(rule, dtstart=dtstart)  # accepted
     check_rule(rule, dtstart)
 
