@@ -24,19 +24,28 @@ malformed rule is `InvalidRecurrence` (its base class). Accepted subset:
     YEARLY;BYMONTH=m;BYDAY=<1..4 or -1><d>    RelativeYearly (no BYMONTH: 1..4 in January,
                                               -1 in December, as RFC counts in the year)
     YEARLY;INTERVAL=n, DTSTART in the month   Absolute/RelativeMonthly every 12n months (n <= 8)
-    COUNT=c                                   Numbered range (c <= 999)
+    DAILY;INTERVAL=n;BYDAY=<days>             Weekly n on the days it reaches, when they fit
+                                              in a week from some first day of week
+    COUNT=c                                   Numbered range (c <= 999); over 999: EndDate
+                                              on the c-th occurrence
     UNTIL=<UTC date-time>Z (inclusive)        EndDate: the last local date whose occurrence
                                               time is not after UNTIL
+    any finite rule (COUNT/UNTIL) whose       the first pattern (with a range ending on its
+    dates a pattern gives, though the rule    last date, or its count) giving exactly those
+    without its end has no pattern            dates: one date, two dates, days in one month...
     ========================================  ==============================================
 
 Other spellings of the same dates are accepted too (BYSETPOS, BYMONTH limits, DAILY with
 BYMONTHDAY, FREQ=MONTHLY;BYDAY=MO for every Monday...). Refused: several occurrences a day or a
-time other than DTSTART's (BYHOUR...), BYYEARDAY, BYWEEKNO, sub-daily FREQ, days RFC skips in
-some months while Exchange moves them to the month's last day, several days a month, months at no
-fixed step from DTSTART's month, intervals over Exchange's limits (daily/weekly 999, monthly 99,
-yearly none), COUNT over 999, BYSETPOS that dateutil counts differently in the week DTSTART cuts
-short, and rules without any occurrence. UNTIL must be UTC (`...Z`): DTSTART always has a zone.
-A repeated local time (the autumn change) means its first occurrence, as RFC 5545 §3.3.5 says.
+time other than DTSTART's (BYHOUR...), sub-daily FREQ, and rules without an end using BYYEARDAY,
+BYWEEKNO, days RFC skips in some months while Exchange moves them to the month's last day,
+several days a month, months at no fixed step from DTSTART's month, intervals over Exchange's
+limits (daily/weekly 999, monthly 99, yearly none), BYSETPOS that dateutil counts differently in
+the week DTSTART cuts short; and rules without any occurrence. A finite rule (COUNT or UNTIL)
+whose form fits no pattern is compared date by date (engine.recurrence_finite): accepted when a
+pattern with a range gives exactly its dates, for DAILY..YEARLY rules whose occurrences end
+within 100 years of DTSTART (refused beyond). UNTIL must be UTC (`...Z`): DTSTART always has a
+zone. A repeated local time (the autumn change) means its first occurrence, as RFC 5545 §3.3.5 says.
 """
 
 from __future__ import annotations
@@ -46,7 +55,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 from engine.errors import InvalidRecurrence, UnsupportedRecurrence
-from engine.recurrence_finite import finite_recurrence
+from engine.recurrence_finite import finite_recurrence, yearly_recurrence
 from engine.recurrence_pattern import (
     MAX_COUNT,
     DaySpec,
@@ -93,10 +102,12 @@ def _parse(rule: str, dtstart: datetime) -> Recurrence:
     try:
         return _by_form(rule, parts, dtstart, end_date)
     except UnsupportedRecurrence:
+        # Its dates may still be a pattern's: a finite rule's (one date, days in one month...),
+        # a yearly rule's by day of year or week number (1 January, Thursday of week 1...).
         if parts.count is None and parts.until is None:
-            raise
-        # The rule's own (finite) dates may still be a pattern's: one date, days in one month...
-        found = finite_recurrence(rule, parts, dtstart)
+            found = yearly_recurrence(rule, parts, dtstart)
+        else:
+            found = finite_recurrence(rule, parts, dtstart)
         if found is None:
             raise
         return found

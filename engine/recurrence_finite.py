@@ -75,10 +75,51 @@ def rule_dates(text: str, parts: RuleParts, dtstart: datetime) -> list[date] | N
     None too when an occurrence is at another time than DTSTART's or two fall on one day:
     Exchange has one occurrence a day, at the series' time.
     """
+    last_year = min(_datetime_module.MAXYEAR, dtstart.year + HORIZON_YEARS)
+    dates = _expand(text, parts, dtstart, last_year)
+    if dates is None:
+        return None
+    complete = (
+        (parts.count is not None and len(dates) == parts.count)
+        or (parts.until is not None and parts.until.year < last_year)
+        or last_year == _datetime_module.MAXYEAR
+    )
+    return dates if complete else None
+
+
+def yearly_recurrence(text: str, parts: RuleParts, dtstart: datetime) -> Recurrence | None:
+    """The pattern (no range) giving exactly the dates of a YEARLY rule without an end, or None.
+
+    For the parts whose form `engine.rrule_match` does not read (BYYEARDAY, BYWEEKNO):
+    `FREQ=YEARLY;BYYEARDAY=1` is every 1 January, `BYWEEKNO=1;BYDAY=TH` the first Thursday of
+    January. The Gregorian calendar repeats every 400 years, such a rule every 400 * INTERVAL:
+    compared over that many years (INTERVAL <= 8, as Exchange has every 12n months, n <= 8).
+    """
+    if parts.freq != "YEARLY" or parts.count is not None or parts.until is not None:
+        return None
+    if parts.interval > MAX_INTERVAL["monthly"] // 12:
+        return None
+    last_year = min(_datetime_module.MAXYEAR, dtstart.year + 400 * parts.interval + 1)
+    dates = _expand(text, parts, dtstart, last_year)
+    if not dates:
+        return None
+    start, end = dtstart.date(), date(last_year, 12, 31)
+    for fields in candidates(dates, start):
+        try:
+            recurrence = Recurrence(**fields)
+        except ValueError:
+            continue
+        ours = recurrence.dates(start, until=end)
+        if all(a == b for a, b in itertools.zip_longest(ours, dates)):
+            return recurrence
+    return None
+
+
+def _expand(text: str, parts: RuleParts, dtstart: datetime, last_year: int) -> list[date] | None:
+    """dateutil's dates of `text` up to `last_year`; None if not one a day at DTSTART's time."""
     if parts.freq not in ("DAILY", "WEEKLY", "MONTHLY", "YEARLY"):
         return None
     start = dtstart.replace(microsecond=0, fold=0)
-    last_year = min(_datetime_module.MAXYEAR, start.year + HORIZON_YEARS)
     body = text.strip()
     if body.upper().startswith("RRULE:"):
         body = body[6:]
@@ -94,12 +135,7 @@ def rule_dates(text: str, parts: RuleParts, dtstart: datetime) -> list[date] | N
     dates = [o.date() for o in occurrences]
     if any(b <= a for a, b in itertools.pairwise(dates)):
         return None
-    complete = (
-        (parts.count is not None and len(dates) == parts.count)
-        or (parts.until is not None and parts.until.year < last_year)
-        or last_year == _datetime_module.MAXYEAR
-    )
-    return dates if complete else None
+    return dates
 
 
 def _bounded(expansion: Any, last_year: int) -> Iterator[datetime]:
@@ -147,9 +183,9 @@ def candidates(dates: list[date], start: date) -> Iterator[Fields]:
         if picked != first:
             continue
         kind = "absolute" if "day_of_month" in selector else "relative"
+        yield {"pattern": f"{kind}_yearly", "month": first.month, **selector}
         for interval in _intervals(months, MAX_INTERVAL["monthly"]):
             yield {"pattern": f"{kind}_monthly", "interval": interval, **selector}
-        yield {"pattern": f"{kind}_yearly", "month": first.month, **selector}
 
 
 def _intervals(steps: list[int], most: int) -> list[int]:

@@ -279,7 +279,7 @@ REFUSED = [
     ("FREQ=YEARLY;BYDAY=5MO", MON, "it does not pick one day in one month every year"),
     ("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", MON,
      "no month it reaches ever has its day: no occurrence"),
-    ("FREQ=YEARLY;BYYEARDAY=1", MON, "Exchange has no day-of-year or week-number patterns"),
+    ("FREQ=YEARLY;BYYEARDAY=60", MON, "Exchange has no day-of-year or week-number patterns"),
     ("FREQ=DAILY;BYMINUTE=0,30", MON, "BYMINUTE other than DTSTART's; every occurrence starts at its time"),
     ("FREQ=DAILY;BYHOUR=10", MON, "BYHOUR other than DTSTART's; every occurrence starts at its time"),
     ("FREQ=DAILY;BYSECOND=1", MON, "BYSECOND other than DTSTART's; every occurrence starts at its time"),

@@ -143,3 +143,37 @@ def test_r2_count_over_999_ends_where_the_series_counted_one_by_one_ends(rule: s
     for n in [1000, 1001, *range(len(dates) - 3, len(dates) + 3)]:
         counted = parse_rrule(f"{rule};COUNT={n}", dtstart=MON)
         assert counted.end_date == (dates[n - 1] if n <= len(dates) else None)
+
+
+NEW_YEAR = datetime(2026, 1, 1, 9, 0, tzinfo=BERLIN)
+
+
+@pytest.mark.parametrize(
+    ("rule", "pattern"),
+    [
+        ("FREQ=YEARLY;BYYEARDAY=1", "absolute_yearly"),  # 1 January
+        ("FREQ=YEARLY;BYYEARDAY=-1", "absolute_yearly"),  # 31 December
+        ("FREQ=YEARLY;BYYEARDAY=32", "absolute_yearly"),  # 1 February
+        ("FREQ=YEARLY;BYYEARDAY=-306", "absolute_yearly"),  # 1 March
+        ("FREQ=YEARLY;BYWEEKNO=1;BYDAY=TH", "relative_yearly"),  # ISO week 1: first Thursday
+        ("FREQ=YEARLY;BYWEEKNO=-1;BYDAY=TH", "relative_yearly"),  # last week: last Thursday
+        ("FREQ=YEARLY;INTERVAL=2;BYYEARDAY=1", "absolute_monthly"),  # every 24 months
+    ],
+)
+def test_r2_day_of_year_or_week_number_a_pattern_gives_is_converted(
+    rule: str, pattern: str
+) -> None:
+    assert assert_exact(rule, NEW_YEAR, limit=500).pattern == pattern
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "FREQ=YEARLY;BYYEARDAY=60",  # 29 February or 1 March
+        "FREQ=YEARLY;BYWEEKNO=20;BYDAY=MO",
+        "FREQ=YEARLY;INTERVAL=9;BYYEARDAY=1",  # every 108 months: over Exchange's 99
+    ],
+)
+def test_r2_day_of_year_or_week_number_no_pattern_gives_is_refused(rule: str) -> None:
+    with pytest.raises(UnsupportedRecurrence, match="day-of-year or week-number"):
+        parse_rrule(rule, dtstart=NEW_YEAR)
