@@ -79,6 +79,7 @@ def rules(draw: st.DrawFn, dtstart: datetime) -> str:
     if interval != 1 or draw(st.booleans()):
         parts.append(f"INTERVAL={interval}")
     by: list[str] = []
+    ordinals = False
     if draw(st.booleans()):
         ordinals = freq in ("MONTHLY", "YEARLY") and draw(st.booleans())
         days = draw(st.lists(st.sampled_from(DAYS), min_size=1, max_size=7, unique=True))
@@ -88,6 +89,17 @@ def rules(draw: st.DrawFn, dtstart: datetime) -> str:
         monthday = st.one_of(st.integers(1, 31), st.integers(-31, -1), st.sampled_from([-1, 28]))
         values = draw(st.lists(monthday, min_size=1, max_size=4, unique=True))
         by.append("BYMONTHDAY=" + ",".join(map(str, values)))
+    if freq == "YEARLY" and draw(st.integers(0, 3)) == 0:
+        # Days of the year some of which are fixed dates (1 January, 1 February, 31 December,
+        # 1 March from the end) and ISO weeks (week 1 holds the first Thursday).
+        if ordinals or draw(st.booleans()):
+            yeardays = st.sampled_from([1, 2, 32, 59, 60, 100, 365, 366, -1, -2, -306, -366])
+            values = draw(st.lists(yeardays, min_size=1, max_size=2, unique=True))
+            by.append("BYYEARDAY=" + ",".join(map(str, values)))
+        else:
+            weeks = st.sampled_from([1, 2, 20, 52, 53, -1, -2])
+            values = draw(st.lists(weeks, min_size=1, max_size=2, unique=True))
+            by.append("BYWEEKNO=" + ",".join(map(str, values)))
     if draw(st.integers(0, 3)) == 0:
         months = draw(st.lists(st.integers(1, 12), min_size=1, max_size=3, unique=True))
         by.append("BYMONTH=" + ",".join(map(str, months)))
