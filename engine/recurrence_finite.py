@@ -1,17 +1,21 @@
-"""A finite rule (COUNT or UNTIL) compared date by date with Exchange's patterns (R2).
+"""Rules compared date by date with Exchange's patterns, where their form says no (R2).
 
-`engine.rrule_match` decides from a rule's form which pattern gives all of its dates, forever. A
-finite rule is a finite set of dates, and a pattern with a range can give that set although the
-rule without its end fits no pattern: one date, two dates, every day of one month, 29 February
-every four years up to 2096. When the form says no, `finite_recurrence` expands the rule with
-python-dateutil (the same oracle the form is checked against) and tries every pattern that could
-start like it (every pattern type, the week starts, the intervals its dates' distances allow, every
-day selector that picks its first date) with the rule's range; the first whose dates are exactly
-the rule's is returned.
+`engine.rrule_match` decides from a rule's form which pattern gives all of its dates, forever.
+Two kinds of rules escape that reading, and are expanded with python-dateutil (the oracle the
+form is checked against) and matched against every pattern that could start like them (every
+pattern type, the week starts, the intervals their dates' distances allow, every day selector
+picking their first date); the first whose dates are exactly theirs is returned:
+- `finite_recurrence`: a finite rule (COUNT or UNTIL) is a finite set of dates, which a pattern
+  with a range can give although the rule without its end fits none: one date, two dates, every
+  day of one month, 29 February every four years up to 2096. The range ends on its last date
+  (or keeps its count, up to Exchange's 999).
+- `yearly_recurrence`: a yearly rule by day of year or ISO week (BYYEARDAY=1 is 1 January,
+  BYWEEKNO=1;BYDAY=TH the first Thursday of January), compared over the calendar's 400 years.
 
-Bounded work: only DAILY..YEARLY rules whose occurrences all fall within `HORIZON_YEARS` of
-DTSTART, at most `MAX_DATES` of them; dateutil's search is cut at that year (it would otherwise
-look up to the year 9999 for a rule with no further occurrence). Pure: no clock, no I/O.
+Bounded work: only DAILY..YEARLY rules, finite ones whose occurrences all fall within
+`HORIZON_YEARS` of DTSTART, at most `MAX_DATES` dates; dateutil's search is cut at that year (it
+would otherwise look up to the year 9999 for a rule with no further occurrence). Pure: no clock,
+no I/O, nothing global changed.
 """
 
 from __future__ import annotations
