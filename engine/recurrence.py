@@ -55,7 +55,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 from engine.errors import InvalidRecurrence, UnsupportedRecurrence
-from engine.recurrence_finite import finite_recurrence, yearly_recurrence
+from engine.recurrence_finite import Fields, calendar_fields, finite_recurrence
 from engine.recurrence_pattern import (
     MAX_COUNT,
     DaySpec,
@@ -98,30 +98,34 @@ def parse_rrule(rule: str, *, dtstart: datetime) -> Recurrence:
 @lru_cache(maxsize=4096)
 def _parse(rule: str, dtstart: datetime) -> Recurrence:
     parts = split_rrule(rule)
-    end_date = None if parts.until is None else _end_date(parts.until, dtstart)
     try:
-        return _by_form(rule, parts, dtstart, end_date)
+        fields = pattern_fields(parts, dtstart, rule)
     except UnsupportedRecurrence:
-        # Its dates may still be a pattern's: a finite rule's (one date, days in one month...),
-        # a yearly rule's by day of year or week number (1 January, Thursday of week 1...).
-        if parts.count is None and parts.until is None:
-            found = yearly_recurrence(rule, parts, dtstart)
+        # Its dates may still be a pattern's: a yearly rule's by day of year or week number
+        # (1 January, Thursday of week 1...), a finite rule's (one date, days in one month...).
+        found = calendar_fields(rule, parts, dtstart)
+        if found is not None:
+            fields = found
+        elif parts.count is not None or parts.until is not None:
+            finite = finite_recurrence(rule, parts, dtstart)
+            if finite is None:
+                raise
+            return finite
         else:
-            found = finite_recurrence(rule, parts, dtstart)
-        if found is None:
             raise
-        return found
+    return _with_range(rule, parts, dtstart, fields)
 
 
-def _by_form(rule: str, parts: RuleParts, dtstart: datetime, end_date: date | None) -> Recurrence:
-    """The pattern the rule's form names (engine.rrule_match), with the rule's range."""
-    fields = pattern_fields(parts, dtstart, rule)
+def _with_range(rule: str, parts: RuleParts, dtstart: datetime, fields: Fields) -> Recurrence:
+    """The pattern `fields` with the rule's range (COUNT, UNTIL)."""
+    fields = dict(fields)
     first = dtstart.date()
     if parts.count is not None:
         if parts.count <= MAX_COUNT:
             fields["count"] = parts.count
         else:  # more than Exchange numbers: the same series ends on its last date
             fields["end_date"] = _nth_date(Recurrence(**fields), first, parts.count)
+    end_date = None if parts.until is None else _end_date(parts.until, dtstart)
     if end_date is not None:
         fields["end_date"] = end_date
     recurrence = Recurrence(**fields)

@@ -9,8 +9,9 @@ picking their first date); the first whose dates are exactly theirs is returned:
   with a range can give although the rule without its end fits none: one date, two dates, every
   day of one month, 29 February every four years up to 2096. The range ends on its last date
   (or keeps its count, up to Exchange's 999).
-- `yearly_recurrence`: a yearly rule by day of year or ISO week (BYYEARDAY=1 is 1 January,
-  BYWEEKNO=1;BYDAY=TH the first Thursday of January), compared over the calendar's 400 years.
+- `calendar_fields`: a monthly or yearly rule by day of year or ISO week (BYYEARDAY=1 is
+  1 January, BYWEEKNO=1;BYDAY=TH the first Thursday of January), or whose interval reaches only
+  months where it picks one day, compared over the calendar's 400 years.
 
 Bounded work: only DAILY..YEARLY rules, finite ones whose occurrences all fall within
 `HORIZON_YEARS` of DTSTART, at most `MAX_DATES` dates; dateutil's search is cut at that year (it
@@ -91,20 +92,29 @@ def rule_dates(text: str, parts: RuleParts, dtstart: datetime) -> list[date] | N
     return dates if complete else None
 
 
-def yearly_recurrence(text: str, parts: RuleParts, dtstart: datetime) -> Recurrence | None:
-    """The pattern (no range) giving exactly the dates of a YEARLY rule without an end, or None.
+def calendar_fields(text: str, parts: RuleParts, dtstart: datetime) -> Fields | None:
+    """The pattern (no range) giving all dates of a MONTHLY or YEARLY rule's form, or None.
 
-    For the parts whose form `engine.rrule_match` does not read (BYYEARDAY, BYWEEKNO):
-    `FREQ=YEARLY;BYYEARDAY=1` is every 1 January, `BYWEEKNO=1;BYDAY=TH` the first Thursday of
-    January. The Gregorian calendar repeats every 400 years, such a rule every 400 * INTERVAL:
-    compared over that many years (INTERVAL <= 8, as Exchange has every 12n months, n <= 8).
+    For what the form does not read: days of the year and ISO weeks (BYYEARDAY=1 is 1 January,
+    BYWEEKNO=1;BYDAY=TH the first Thursday of January), and months only some of which the
+    interval reaches (every 24 months from an odd year's February never meets a 29 February).
+    COUNT and UNTIL are left aside (the caller adds the range). The rule and a pattern both
+    repeat with the calendar's 400 years and their interval: compared over that (up to the
+    year 9999, where dateutil and Python's dates end).
     """
-    if parts.freq != "YEARLY" or parts.count is not None or parts.until is not None:
+    if parts.freq not in ("MONTHLY", "YEARLY"):
         return None
-    if parts.interval > MAX_INTERVAL["monthly"] // 12:
+    months = parts.interval * (12 if parts.freq == "YEARLY" else 1)
+    if months > MAX_INTERVAL["monthly"]:
         return None
-    last_year = min(_datetime_module.MAXYEAR, dtstart.year + 400 * parts.interval + 1)
-    dates = _expand(text, parts, dtstart, last_year)
+    years = math.lcm(months, 4800) // 12
+    last_year = min(_datetime_module.MAXYEAR, dtstart.year + years + 1)
+    unbounded = ";".join(
+        part
+        for part in text.strip().removeprefix("RRULE:").removeprefix("rrule:").split(";")
+        if not part.strip().upper().startswith(("COUNT", "UNTIL"))
+    )
+    dates = _expand(unbounded, parts, dtstart, last_year)
     if not dates:
         return None
     start, end = dtstart.date(), date(last_year, 12, 31)
@@ -115,7 +125,7 @@ def yearly_recurrence(text: str, parts: RuleParts, dtstart: datetime) -> Recurre
             continue
         ours = recurrence.dates(start, until=end)
         if all(a == b for a, b in itertools.zip_longest(ours, dates)):
-            return recurrence
+            return fields
     return None
 
 

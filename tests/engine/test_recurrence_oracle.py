@@ -208,6 +208,19 @@ FOUND_BEFORE = [
         "FREQ=MONTHLY;INTERVAL=100;BYMONTHDAY=21,9,14;BYSETPOS=3;UNTIL=20280517T151820Z;WKST=MO",
         datetime(2026, 3, 9, 20, 0, 20, tzinfo=UTC),
     ),
+    # Every 24 months from an odd year's February never meets a fifth Sunday in February.
+    *(
+        (
+            f"FREQ=MONTHLY;INTERVAL=24;BYDAY=4MO,5SU{end};WKST=TU",
+            datetime(2025, 2, 18, 2, 30, tzinfo=ZoneInfo("America/New_York")),
+        )
+        for end in ("", ";COUNT=1000")
+    ),
+    # 30 December for 1000 years: beyond the finite comparison's 100 years, a pattern's dates.
+    (
+        "FREQ=YEARLY;INTERVAL=1;BYYEARDAY=-2;BYSETPOS=1;COUNT=1000;WKST=SA",
+        datetime(2027, 9, 3, 8, 29, 49, tzinfo=ZoneInfo("Pacific/Auckland")),
+    ),
     # COUNT over 999 on a pattern that reaches the calendar's end (it overflowed).
     (
         "FREQ=WEEKLY;INTERVAL=999;COUNT=1000;WKST=WE",
