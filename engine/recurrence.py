@@ -36,16 +36,19 @@ malformed rule is `InvalidRecurrence` (its base class). Accepted subset:
     ========================================  ==============================================
 
 Other spellings of the same dates are accepted too (BYSETPOS, BYMONTH limits, DAILY with
-BYMONTHDAY, FREQ=MONTHLY;BYDAY=MO for every Monday...). Refused: several occurrences a day or a
-time other than DTSTART's (BYHOUR...), sub-daily FREQ, and rules without an end using BYYEARDAY,
-BYWEEKNO, days RFC skips in some months while Exchange moves them to the month's last day,
-several days a month, months at no fixed step from DTSTART's month, intervals over Exchange's
-limits (daily/weekly 999, monthly 99, yearly none), BYSETPOS that dateutil counts differently in
-the week DTSTART cuts short; and rules without any occurrence. A finite rule (COUNT or UNTIL)
-whose form fits no pattern is compared date by date (engine.recurrence_finite): accepted when a
-pattern with a range gives exactly its dates, for DAILY..YEARLY rules whose occurrences end
-within 100 years of DTSTART (refused beyond). UNTIL must be UTC (`...Z`): DTSTART always has a
-zone. A repeated local time (the autumn change) means its first occurrence, as RFC 5545 §3.3.5 says.
+BYMONTHDAY, FREQ=MONTHLY;BYDAY=MO for every Monday...). Where the form fits no pattern, the
+dates decide (engine.recurrence_finite): a MONTHLY or YEARLY rule is expanded over the calendar's
+400 years (times its interval; BYYEARDAY=1 is 1 January, BYWEEKNO=1;BYDAY=TH the first Thursday
+of January), and a finite rule (COUNT or UNTIL) whose occurrences end within 100 years of
+DTSTART is compared with each pattern ending on its last date (one date, days in one month...).
+Refused: several occurrences a day or a time other than DTSTART's (BYHOUR...), sub-daily FREQ,
+days RFC skips in some months while Exchange moves them to the month's last day, several days a
+month, months at no fixed step from DTSTART's month, intervals over Exchange's limits
+(daily/weekly 999, monthly 99, yearly none), BYSETPOS that dateutil counts differently in the
+week DTSTART cuts short, and rules without any occurrence — each unless its own dates are a
+pattern's as above. COUNT over 999 is an end date on its last occurrence. UNTIL must be UTC
+(`...Z`): DTSTART always has a zone. A repeated local time (the autumn change) means its first
+occurrence, as RFC 5545 §3.3.5 says.
 """
 
 from __future__ import annotations
