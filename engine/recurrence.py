@@ -24,27 +24,41 @@ malformed rule is `InvalidRecurrence` (its base class). Accepted subset:
     YEARLY;BYMONTH=m;BYDAY=<1..4 or -1><d>    RelativeYearly (no BYMONTH: 1..4 in January,
                                               -1 in December, as RFC counts in the year)
     YEARLY;INTERVAL=n, DTSTART in the month   Absolute/RelativeMonthly every 12n months (n <= 8)
-    COUNT=c                                   Numbered range (c <= 999)
+    DAILY;INTERVAL=n;BYDAY=<days>             Weekly n on the days it reaches, when they fit
+                                              in a week from some first day of week
+    COUNT=c                                   Numbered range (c <= 999); over 999: EndDate
+                                              on the c-th occurrence
     UNTIL=<UTC date-time>Z (inclusive)        EndDate: the last local date whose occurrence
                                               time is not after UNTIL
+    any finite rule (COUNT/UNTIL) whose       the first pattern (with a range ending on its
+    dates a pattern gives, though the rule    last date, or its count) giving exactly those
+    without its end has no pattern            dates: one date, two dates, days in one month...
     ========================================  ==============================================
 
 Other spellings of the same dates are accepted too (BYSETPOS, BYMONTH limits, DAILY with
-BYMONTHDAY, FREQ=MONTHLY;BYDAY=MO for every Monday...). Refused: several occurrences a day or a
-time other than DTSTART's (BYHOUR...), BYYEARDAY, BYWEEKNO, sub-daily FREQ, days RFC skips in
-some months while Exchange moves them to the month's last day, several days a month, months at no
-fixed step from DTSTART's month, intervals over Exchange's limits (daily/weekly 999, monthly 99,
-yearly none), COUNT over 999, BYSETPOS that dateutil counts differently in the week DTSTART cuts
-short, and rules without any occurrence. UNTIL must be UTC (`...Z`): DTSTART always has a zone.
-A repeated local time (the autumn change) means its first occurrence, as RFC 5545 §3.3.5 says.
+BYMONTHDAY, FREQ=MONTHLY;BYDAY=MO for every Monday...). Where the form fits no pattern, the
+dates decide (engine.recurrence_finite): a MONTHLY or YEARLY rule is expanded over the calendar's
+400 years (times its interval; BYYEARDAY=1 is 1 January, BYWEEKNO=1;BYDAY=TH the first Thursday
+of January), and a finite rule (COUNT or UNTIL) whose occurrences end within 100 years of
+DTSTART is compared with each pattern ending on its last date (one date, days in one month...).
+Refused: several occurrences a day or a time other than DTSTART's (BYHOUR...), sub-daily FREQ,
+days RFC skips in some months while Exchange moves them to the month's last day, several days a
+month, months at no fixed step from DTSTART's month, intervals over Exchange's limits
+(daily/weekly 999, monthly 99, yearly none), BYSETPOS that dateutil counts differently in the
+week DTSTART cuts short, and rules without any occurrence — each unless its own dates are a
+pattern's as above. COUNT over 999 is an end date on its last occurrence. UNTIL must be UTC
+(`...Z`): DTSTART always has a zone. A repeated local time (the autumn change) means its first
+occurrence, as RFC 5545 §3.3.5 says.
 """
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 from engine.errors import InvalidRecurrence, UnsupportedRecurrence
+from engine.recurrence_finite import Fields, calendar_fields, finite_recurrence
 from engine.recurrence_pattern import (
     MAX_COUNT,
     DaySpec,
@@ -56,7 +70,7 @@ from engine.recurrence_pattern import (
     series_time,
 )
 from engine.rrule_match import pattern_fields
-from engine.rrule_parts import split_rrule
+from engine.rrule_parts import RuleParts, split_rrule
 
 __all__ = [
     "DaySpec",
@@ -87,25 +101,65 @@ def parse_rrule(rule: str, *, dtstart: datetime) -> Recurrence:
 @lru_cache(maxsize=4096)
 def _parse(rule: str, dtstart: datetime) -> Recurrence:
     parts = split_rrule(rule)
-    fields = pattern_fields(parts, dtstart, rule)
-    if parts.count is not None:
-        if parts.count > MAX_COUNT:
-            raise UnsupportedRecurrence(
-                f"Exchange cannot express RRULE {rule!r}: COUNT={parts.count} is over "
-                f"Exchange's {MAX_COUNT} occurrences",
-                field="recurrence",
-            )
-        fields["count"] = parts.count
-    if parts.until is not None:
-        fields["end_date"] = _end_date(parts.until, dtstart)
-    recurrence = Recurrence(**fields)
+    try:
+        fields = pattern_fields(parts, dtstart, rule)
+    except UnsupportedRecurrence:
+        # Its dates may still be a pattern's: a yearly rule's by day of year or week number
+        # (1 January, Thursday of week 1...), a finite rule's (one date, days in one month...).
+        found = calendar_fields(rule, parts, dtstart)
+        if found is not None:
+            fields = found
+        elif parts.count is not None or parts.until is not None:
+            finite = finite_recurrence(rule, parts, dtstart)
+            if finite is None:
+                raise
+            return finite
+        else:
+            raise
+    return _with_range(rule, parts, dtstart, fields)
+
+
+def _with_range(rule: str, parts: RuleParts, dtstart: datetime, fields: Fields) -> Recurrence:
+    """The pattern `fields` with the rule's range (COUNT, UNTIL)."""
+    fields = dict(fields)
     first = dtstart.date()
-    if fields.get("end_date", first) < first or next(recurrence.dates(first), None) is None:
+    if parts.count is not None:
+        if parts.count <= MAX_COUNT:
+            fields["count"] = parts.count
+        else:  # more than Exchange numbers: the same series ends on its last date
+            fields["end_date"] = _nth_date(Recurrence(**fields), first, parts.count)
+    end_date = None if parts.until is None else _end_date(parts.until, dtstart)
+    if end_date is not None:
+        fields["end_date"] = end_date
+    recurrence = Recurrence(**fields)
+    if (end_date is not None and end_date < first) or next(recurrence.dates(first), None) is None:
         raise UnsupportedRecurrence(
             f"Exchange cannot express RRULE {rule!r}: it has no occurrence from DTSTART on",
             field="recurrence",
         )
     return recurrence
+
+
+def _nth_date(recurrence: Recurrence, first: date, n: int) -> date | None:
+    """The date of the n-th occurrence (None: the calendar ends first, as dateutil's does)."""
+    if recurrence.pattern == "daily":
+        days = (n - 1) * recurrence.interval
+        return first + timedelta(days=days) if days <= (_LAST_DAY - first).days else None
+    if recurrence.pattern == "weekly":  # whole weeks skipped: a few million dates are allowed
+        week = first - timedelta(days=(first.weekday() - recurrence.first_day_of_week.number) % 7)
+        in_first = list(recurrence.dates(first, until=week + timedelta(days=6)))
+        if n <= len(in_first):
+            return in_first[n - 1]
+        offsets = sorted((d.number - week.weekday()) % 7 for d in recurrence.weekdays)
+        weeks, index = divmod(n - len(in_first) - 1, len(offsets))
+        start = (week - date.min).days + 7 * recurrence.interval * (weeks + 1)
+        if start > (_LAST_DAY - date.min).days:
+            return None
+        return date.min + timedelta(days=start + offsets[index])
+    return next(itertools.islice(recurrence.dates(first), n - 1, None), None)
+
+
+_LAST_DAY = date(9998, 12, 31)  # Exchange's expansion here, like dateutil's, stops before 9999
 
 
 def _end_date(until: datetime, dtstart: datetime) -> date:

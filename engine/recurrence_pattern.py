@@ -220,6 +220,8 @@ class Recurrence(BaseModel):
             day = first
             while day.year < 9999:
                 yield day
+                if (date.max - day).days < self.interval:
+                    return  # the calendar ends (datetime's year 9999)
                 day += timedelta(days=self.interval)
         elif p == "weekly":
             wanted = {d.number for d in self.weekdays}
@@ -231,6 +233,8 @@ class Recurrence(BaseModel):
                     day = week_start + timedelta(days=offset)
                     if day.weekday() in wanted:
                         yield day
+                if (date.max - week_start).days < 7 * self.interval:
+                    return
                 week_start += timedelta(weeks=self.interval)
         else:
             year, month = first.year, first.month

@@ -26,6 +26,7 @@ from engine.recurrence_pattern import (
     MAX_INTERVAL,
     WEEKDAYS,
     DaySpec,
+    Recurrence,
     WeekIndex,
     exchange_day,
 )
@@ -152,12 +153,17 @@ def _daily(rule: _Rule, start: date) -> Fields:
         if start.weekday() not in weekdays:
             rule.refuse("BYDAY never falls on the days INTERVAL reaches: no occurrence")
         return {"pattern": "daily", "interval": n}
-    # n is prime to 7: the days repeat every 7n days; one week from DTSTART holds them or none.
-    hits = [start + timedelta(days=n * k) for k in range(7)]
+    # n is prime to 7: the days repeat every 7n days. Every n weeks on their weekdays gives them
+    # when a week start fits; both repeat every 7n days, so two periods from DTSTART decide.
+    end = start + timedelta(days=14 * n)
+    hits = [start + timedelta(days=n * k) for k in range(14)]
     hits = [day for day in hits if day.weekday() in weekdays]
-    if (hits[-1] - start).days > 6:
-        rule.refuse(f"every {n} days on {len(weekdays)} weekdays fits no weekly pattern")
-    return _weekly_fields(n, frozenset(day.weekday() for day in hits), start.weekday())
+    days = frozenset(day.weekday() for day in hits)
+    for wkst in sorted(range(7), key=lambda wd: (wd - start.weekday()) % 7):
+        fields = _weekly_fields(n, days, wkst)
+        if list(Recurrence(**fields).dates(start, until=end - timedelta(days=1))) == hits:
+            return fields
+    rule.refuse(f"every {n} days on {len(weekdays)} weekdays fits no weekly pattern")
 
 
 def _weekly(rule: _Rule, start: date) -> Fields:

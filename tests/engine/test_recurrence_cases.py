@@ -244,7 +244,7 @@ REFUSED = [
     ("FREQ=MONTHLY;INTERVAL=99;BYMONTH=3", MON, "a monthly interval of 396 is over Exchange's 99"),
     ("FREQ=DAILY;INTERVAL=14;BYDAY=TU,FR", MON,
      "BYDAY never falls on the days INTERVAL reaches: no occurrence"),
-    ("FREQ=DAILY;INTERVAL=3;BYDAY=MO,FR", MON, "every 3 days on 2 weekdays fits no weekly pattern"),
+    ("FREQ=DAILY;INTERVAL=3;BYDAY=MO,WE", MON, "every 3 days on 2 weekdays fits no weekly pattern"),
     ("FREQ=DAILY;BYSETPOS=2,-2;BYMONTHDAY=1", MON,
      "BYSETPOS picks no occurrence from a day's one candidate"),
     ("FREQ=DAILY;INTERVAL=2;BYMONTHDAY=1", MON,
@@ -279,14 +279,13 @@ REFUSED = [
     ("FREQ=YEARLY;BYDAY=5MO", MON, "it does not pick one day in one month every year"),
     ("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", MON,
      "no month it reaches ever has its day: no occurrence"),
-    ("FREQ=YEARLY;BYYEARDAY=1", MON, "Exchange has no day-of-year or week-number patterns"),
+    ("FREQ=YEARLY;BYYEARDAY=60", MON, "Exchange has no day-of-year or week-number patterns"),
     ("FREQ=DAILY;BYMINUTE=0,30", MON, "BYMINUTE other than DTSTART's; every occurrence starts at its time"),
     ("FREQ=DAILY;BYHOUR=10", MON, "BYHOUR other than DTSTART's; every occurrence starts at its time"),
     ("FREQ=DAILY;BYSECOND=1", MON, "BYSECOND other than DTSTART's; every occurrence starts at its time"),
     ("FREQ=SECONDLY", MON, "Exchange repeats a series at most daily"),
     ("FREQ=MINUTELY", MON, "Exchange repeats a series at most daily"),
     ("FREQ=DAILY;UNTIL=20260302T075959Z", MON, "it has no occurrence from DTSTART on"),
-    ("FREQ=DAILY;COUNT=1000", MON, "COUNT=1000 is over Exchange's 999 occurrences"),
 ]  # fmt: skip
 
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 import datetime as _datetime_module
 import itertools
 import math
+import os
 import types
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from dateutil import rrule as du_rrule
 from dateutil.rrule import rrulestr
 from hypothesis import HealthCheck, Phase, given, settings
@@ -77,6 +79,7 @@ def rules(draw: st.DrawFn, dtstart: datetime) -> str:
     if interval != 1 or draw(st.booleans()):
         parts.append(f"INTERVAL={interval}")
     by: list[str] = []
+    ordinals = False
     if draw(st.booleans()):
         ordinals = freq in ("MONTHLY", "YEARLY") and draw(st.booleans())
         days = draw(st.lists(st.sampled_from(DAYS), min_size=1, max_size=7, unique=True))
@@ -86,6 +89,17 @@ def rules(draw: st.DrawFn, dtstart: datetime) -> str:
         monthday = st.one_of(st.integers(1, 31), st.integers(-31, -1), st.sampled_from([-1, 28]))
         values = draw(st.lists(monthday, min_size=1, max_size=4, unique=True))
         by.append("BYMONTHDAY=" + ",".join(map(str, values)))
+    if freq == "YEARLY" and draw(st.integers(0, 3)) == 0:
+        # Days of the year some of which are fixed dates (1 January, 1 February, 31 December,
+        # 1 March from the end) and ISO weeks (week 1 holds the first Thursday).
+        if ordinals or draw(st.booleans()):
+            yeardays = st.sampled_from([1, 2, 32, 59, 60, 100, 365, 366, -1, -2, -306, -366])
+            values = draw(st.lists(yeardays, min_size=1, max_size=2, unique=True))
+            by.append("BYYEARDAY=" + ",".join(map(str, values)))
+        else:
+            weeks = st.sampled_from([1, 2, 20, 52, 53, -1, -2])
+            values = draw(st.lists(weeks, min_size=1, max_size=2, unique=True))
+            by.append("BYWEEKNO=" + ",".join(map(str, values)))
     if draw(st.integers(0, 3)) == 0:
         months = draw(st.lists(st.integers(1, 12), min_size=1, max_size=3, unique=True))
         by.append("BYMONTH=" + ",".join(map(str, months)))
@@ -156,16 +170,17 @@ def exchange_starts(recurrence: Recurrence, dtstart: datetime) -> Iterator[datet
         yield local.replace(tzinfo=dtstart.tzinfo)
 
 
-def unbounded(rule: str) -> str:
-    return ";".join(p for p in rule.split(";") if not p.startswith(("COUNT=", "UNTIL=")))
-
-
 def is_finite(rule: str) -> bool:
     return "COUNT=" in rule or "UNTIL=" in rule
 
 
+# A deeper search on a developer's machine: RECURRENCE_EXAMPLES=20000 uv run pytest ... (with
+# --hypothesis-seed=N for another draw). CI draws the same 200 every run (tests/conftest.py).
+EXAMPLES = int(os.environ.get("RECURRENCE_EXAMPLES", "200"))
+
+
 @settings(
-    max_examples=200,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     phases=[Phase.generate],
@@ -174,7 +189,54 @@ def is_finite(rule: str) -> bool:
 def test_every_generated_rule_is_converted_exactly_or_refused_with_proof(
     data: st.DataObject, dtstart: datetime
 ) -> None:
-    rule = data.draw(rules(dtstart), label="rule")
+    check_rule(data.draw(rules(dtstart), label="rule"), dtstart)
+
+
+# Rules this test once drew that were refused although a pattern gives their dates: checked on
+# every run, whatever hypothesis draws.
+AUCKLAND_START = datetime(2026, 4, 1, 12, 28, 18, tzinfo=ZoneInfo("Pacific/Auckland"))
+FOUND_BEFORE = [
+    # Every 3 days on WE/TH from a Wednesday: every 3 weeks, weeks from Thursday.
+    ("FREQ=DAILY;INTERVAL=3;BYDAY=WE,TH;WKST=TU", AUCKLAND_START),
+    *(
+        (f"FREQ=DAILY;INTERVAL=3;BYDAY=WE,TH;WKST=TU;COUNT={n}", AUCKLAND_START)
+        for n in range(1, 7)
+    ),
+    ("FREQ=DAILY;INTERVAL=3;BYDAY=WE,TH;UNTIL=20260416T002818Z", AUCKLAND_START),
+    # One date before UNTIL: a pattern ending on it (not at UNTIL's day: it has more by then).
+    (
+        "FREQ=MONTHLY;INTERVAL=100;BYMONTHDAY=21,9,14;BYSETPOS=3;UNTIL=20280517T151820Z;WKST=MO",
+        datetime(2026, 3, 9, 20, 0, 20, tzinfo=UTC),
+    ),
+    # Every 24 months from an odd year's February never meets a fifth Sunday in February.
+    *(
+        (
+            f"FREQ=MONTHLY;INTERVAL=24;BYDAY=4MO,5SU{end};WKST=TU",
+            datetime(2025, 2, 18, 2, 30, tzinfo=ZoneInfo("America/New_York")),
+        )
+        for end in ("", ";COUNT=1000")
+    ),
+    # 30 December for 1000 years: beyond the finite comparison's 100 years, a pattern's dates.
+    (
+        "FREQ=YEARLY;INTERVAL=1;BYYEARDAY=-2;BYSETPOS=1;COUNT=1000;WKST=SA",
+        datetime(2027, 9, 3, 8, 29, 49, tzinfo=ZoneInfo("Pacific/Auckland")),
+    ),
+    # COUNT over 999 on a pattern that reaches the calendar's end (it overflowed).
+    (
+        "FREQ=WEEKLY;INTERVAL=999;COUNT=1000;WKST=WE",
+        datetime(2026, 9, 4, tzinfo=ZoneInfo("America/New_York")),
+    ),
+]
+
+
+@pytest.mark.parametrize(("rule", "dtstart"), FOUND_BEFORE)
+def test_r2_rules_once_found_refused_are_converted_exactly(rule: str, dtstart: datetime) -> None:
+    parse_rrule(rule, dtstart=dtstart)  # accepted
+    check_rule(rule, dtstart)
+
+
+def check_rule(rule: str, dtstart: datetime) -> None:
+    """Accepted: Exchange's expansion is dateutil's. Refused: no pattern gives its dates."""
     try:
         recurrence = parse_rrule(rule, dtstart=dtstart)
     except UnsupportedRecurrence:
@@ -198,15 +260,16 @@ def assert_no_exchange_pattern_gives(rule: str, dtstart: datetime) -> None:
     expected = [d.replace(tzinfo=None) for d in dateutil_starts(rule, dtstart)]
     if not expected:
         return  # no occurrence at all: Exchange has no empty series
-    if (_count(rule) or 0) > 999:
-        return  # Exchange numbers at most 999 occurrences
     if len({d.time() for d in expected}) > 1 or expected[0].time() != dtstart.time():
         return  # occurrences at another time of day than DTSTART's: Exchange has one per series
-    # The pattern is compared without its range (COUNT and UNTIL translate exactly) over the
-    # Gregorian calendar's whole 400-year cycle: a weekly pattern can follow a calendar rule for
-    # decades (every 11 years on 21 November is every 574 weeks until 2100).
+    if is_finite(rule):
+        assert_no_pattern_gives_the_finite_dates(rule, dtstart)
+        return
+    # The pattern is compared over the Gregorian calendar's whole 400-year cycle: a weekly
+    # pattern can follow a calendar rule for decades (every 11 years on 21 November is every
+    # 574 weeks until 2100).
     horizon = (dtstart + timedelta(days=146097)).astimezone(UTC)
-    pattern = bounded(unbounded(rule), dtstart, horizon.year + 1)
+    pattern = bounded(rule, dtstart, horizon.year + 1)
     in_time = itertools.takewhile(lambda d: d <= horizon, pattern)
     pattern_dates = [d.date() for d in itertools.islice(in_time, 3000)]
     if len(pattern_dates) < 2:
@@ -217,32 +280,66 @@ def assert_no_exchange_pattern_gives(rule: str, dtstart: datetime) -> None:
         assert not same, f"{rule!r} was refused, but {candidate!r} gives its dates"
 
 
+FINITE_YEARS = 110  # a finite rule's dates are compared this far (or all of them, if fewer)
+
+
+def assert_no_pattern_gives_the_finite_dates(rule: str, dtstart: datetime) -> None:
+    """No pattern with a range gives a finite rule's dates (COUNT and UNTIL as a set of dates).
+
+    All its dates when they end within FINITE_YEARS (compared with each candidate's whole
+    finite series), else those before (compared with each candidate's, without its range).
+    """
+    last_year = dtstart.year + FINITE_YEARS
+    occurrences = list(itertools.islice(bounded(rule, dtstart, last_year), 50_000))
+    assert {d.time() for d in occurrences} == {dtstart.time().replace(microsecond=0)}
+    dates = [d.date() for d in occurrences]
+    if len(dates) != len(set(dates)):
+        return  # two occurrences a day: Exchange has one
+    count, until = _count(rule), _until(rule)
+    complete = len(dates) == count or (until is not None and until.year < last_year)
+    window_end = date(last_year, 12, 31)
+    for candidate in candidate_patterns(dates, dtstart.date()):
+        if complete:
+            ranged = {"count": len(dates)} if len(dates) <= 999 else {"end_date": dates[-1]}
+            fields = candidate.model_dump(exclude={"count", "end_date"})
+            candidate = next(_valid(**fields, **ranged), candidate)
+            ours = list(itertools.islice(candidate.dates(dtstart.date()), len(dates) + 1))
+        else:
+            ours = list(candidate.dates(dtstart.date(), until=window_end))
+        assert ours != dates, f"{rule!r} was refused, but {candidate!r} gives its dates"
+
+
 def candidate_patterns(dates: list[date], start: date) -> Iterator[Recurrence]:
     """Every Exchange pattern whose first occurrences could be dateutil's."""
-    first, second = dates[0], dates[1]
-    yield from _valid(pattern="daily", interval=(second - first).days)
+    first = dates[0]
+    second = dates[1] if len(dates) > 1 else None
+    yield from _valid(pattern="daily", interval=(second - first).days if second else 1)
+    weekdays = tuple(sorted({d.weekday() for d in dates}))
+    names = tuple(_DAY_NAMES[wd] for wd in weekdays)
     for wkst in range(7):
-        week_of = [
-            (d - timedelta(days=(d.weekday() - wkst) % 7) - _week(start, wkst)).days // 7
-            for d in dates[:60]
-        ]
-        steps = {w for w in week_of if w > 0}
-        weekdays = tuple(sorted({d.weekday() for d in dates[:60]}))
-        names = tuple(_DAY_NAMES[wd] for wd in weekdays)
-        for interval in {min(steps, default=1), math.gcd(*week_of) or 1}:
+        week_of = [(_week(d, wkst) - _week(start, wkst)).days // 7 for d in dates[:400]]
+        for interval in _intervals(week_of):
             yield from _valid(
                 pattern="weekly",
                 interval=interval,
                 weekdays=names,
                 first_day_of_week=_DAY_NAMES[wkst],
             )
-    months = (second.year - first.year) * 12 + second.month - first.month
+    month_of = [(d.year - start.year) * 12 + d.month - start.month for d in dates[:400]]
     selectors: list[dict[str, Any]] = [{"day_of_month": d} for d in range(1, 32)]
     selectors += [{"day": s, "week_index": i} for s in DaySpec for i in WeekIndex]
     for selector in selectors:
         kind = "absolute" if "day_of_month" in selector else "relative"
-        yield from _valid(pattern=f"{kind}_monthly", interval=months, **selector)
+        for interval in _intervals(month_of):
+            yield from _valid(pattern=f"{kind}_monthly", interval=interval, **selector)
         yield from _valid(pattern=f"{kind}_yearly", month=first.month, **selector)
+
+
+def _intervals(steps: list[int]) -> set[int]:
+    """A pattern's interval, when its dates fall in these weeks (months) from the start's."""
+    positive = [s for s in steps if s > 0]
+    distances = [b - a for a, b in itertools.pairwise(steps) if b > a]
+    return {1, min(positive, default=1), math.gcd(*positive) or 1, min(distances, default=1)}
 
 
 _DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
