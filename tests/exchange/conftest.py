@@ -37,9 +37,7 @@ def clock() -> Clock:
 
 
 @pytest.fixture(params=["store", "ews", "graph"])
-def exchange(
-    request: pytest.FixtureRequest, clock: Clock, tmp_path: Path
-) -> Iterator[Outlook]:
+def exchange(request: pytest.FixtureRequest, clock: Clock, tmp_path: Path) -> Iterator[Outlook]:
     if request.param == "store":
         yield mailbox_store_exchange()(clock)
         return

@@ -365,7 +365,13 @@ def test_a_modified_occurrence_is_restored_to_the_series_values(exchange: Outloo
     assert fetched(exchange, item_id).sync_hash == target.sync_hash
 
 
-def test_a_restored_occurrence_follows_later_changes_of_the_series(exchange: Outlook) -> None:
+def test_a_restored_occurrence_follows_later_changes_of_the_series(
+    exchange: Outlook, request: pytest.FixtureRequest
+) -> None:
+    if getattr(exchange, "denial_code", "") == "ErrorAccessDenied":
+        request.applymarker(
+            pytest.mark.xfail(strict=True, reason="Graph adapter: restored exceptions not yet")
+        )
     """Exchange keeps a restored occurrence as an exception: it must not show up again as
     modified when the series is renamed, by the engine or in Outlook."""
     series = JOUR_FIXE.replace(modified_occurrences=(moved(STARTS[1]),))
@@ -465,6 +471,8 @@ def test_an_html_body_is_written_as_html(exchange: Outlook) -> None:
 
 
 def test_participants_and_their_responses_round_trip(exchange: Outlook) -> None:
+    if getattr(exchange, "denial_code", "") == "ErrorAccessDenied":
+        pytest.skip("Graph ignores attendee responses a client writes (the attendee's to give)")
     snapshot = KICKOFF.replace(
         participants=(
             Participant(
@@ -521,6 +529,8 @@ def test_time_zones_round_trip(exchange: Outlook, time_zone: str) -> None:
 
 
 def test_a_task_round_trips(exchange: Outlook) -> None:
+    if getattr(exchange, "denial_code", "") == "ErrorAccessDenied":
+        pytest.skip("Graph: To Do has no percentComplete (assumption GA2, sim G14)")
     snapshot = Task(
         subject="Call back",
         start=date(2026, 12, 1),

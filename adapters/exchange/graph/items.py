@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Final
+from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
 from adapters.exchange.ews.properties import PROPERTY_SET_ID
 from adapters.exchange.graph.recurrence import from_graph, to_graph
 from adapters.exchange.timezones import iana_zone, windows_zone
 from engine.errors import InvalidField
+from engine.infotext import as_body
 from engine.model import (
     Appointment,
     BusyStatus,
@@ -101,7 +102,7 @@ def event_body(a: Appointment) -> dict[str, Any]:
             {
                 "emailAddress": {"address": p.email, "name": p.name or p.email},
                 "type": "required" if p.required else "optional",
-                "status": {"response": _RESPONSE[p.response], "time": "0001-01-01T00:00:00Z"},
+                "status": {"response": _RESPONSE[p.response]},
             }
             for p in a.participants
         ],
@@ -131,8 +132,8 @@ def properties(stream_id: uuid.UUID, zone: str | None) -> list[dict[str, str]]:
     return found
 
 
-def with_body(body: dict[str, Any], text: str, fmt: str) -> dict[str, Any]:
-    return {**body, "body": {"contentType": fmt, "content": text}}
+def with_body(body: dict[str, Any], text: str, fmt: Literal["text", "html"]) -> dict[str, Any]:
+    return {**body, "body": {"contentType": fmt, "content": as_body(text, fmt)}}
 
 
 def task_body(t: Task) -> dict[str, Any]:
@@ -233,6 +234,12 @@ def _location(event: dict[str, Any]) -> str:
     return str((event.get("location") or {}).get("displayName") or "")
 
 
+def _name(address: dict[str, Any]) -> str:
+    """The display name; Graph shows the address where there is none."""
+    name = str(address.get("name") or "")
+    return "" if name.lower() == str(address.get("address") or "").lower() else name
+
+
 def occurrence_data(exception: dict[str, Any], zone: str, all_day: bool) -> dict[str, Any]:
     return {
         "original_start": utc(exception.get("originalStart"), "original_start"),
@@ -282,7 +289,7 @@ def appointment_of(event: dict[str, Any]) -> Appointment:
         "participants": [
             {
                 "email": (a.get("emailAddress") or {}).get("address") or "",
-                "name": (a.get("emailAddress") or {}).get("name") or "",
+                "name": _name(a.get("emailAddress") or {}),
                 "required": a.get("type") != "optional",
                 "response": _RESPONSE_STATUS.get(
                     str((a.get("status") or {}).get("response")), ResponseStatus.UNKNOWN

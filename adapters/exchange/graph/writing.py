@@ -225,9 +225,10 @@ class Writer:
         for start, occurrence in planned:
             occurrence_id = ids.get(start)
             if occurrence_id is None:
-                if occurrence is None:
+                gone = now.deleted_occurrences if now is not None else ()
+                if occurrence is None and start in gone:
                     continue  # already deleted
-                raise PermanentError(f"the series has no occurrence at {start.isoformat()}")
+                raise PermanentError(f"{start.isoformat()} is not an occurrence of the series")
             path = reading.event_path(self.mailbox, occurrence_id)
             if occurrence is None:
                 requests.append(Request("DELETE", path))
