@@ -365,13 +365,7 @@ def test_a_modified_occurrence_is_restored_to_the_series_values(exchange: Outloo
     assert fetched(exchange, item_id).sync_hash == target.sync_hash
 
 
-def test_a_restored_occurrence_follows_later_changes_of_the_series(
-    exchange: Outlook, request: pytest.FixtureRequest
-) -> None:
-    if getattr(exchange, "denial_code", "") == "ErrorAccessDenied":
-        request.applymarker(
-            pytest.mark.xfail(strict=True, reason="Graph adapter: restored exceptions not yet")
-        )
+def test_a_restored_occurrence_follows_later_changes_of_the_series(exchange: Outlook) -> None:
     """Exchange keeps a restored occurrence as an exception: it must not show up again as
     modified when the series is renamed, by the engine or in Outlook."""
     series = JOUR_FIXE.replace(modified_occurrences=(moved(STARTS[1]),))

@@ -221,6 +221,7 @@ class Writer:
         if not planned:
             return
         ids = self._instances(master_id, [start for start, _ in planned])
+        shown = {o.original_start: o for o in (now.modified_occurrences if now else ())}
         requests = []
         for start, occurrence in planned:
             occurrence_id = ids.get(start)
@@ -233,9 +234,14 @@ class Writer:
             if occurrence is None:
                 requests.append(Request("DELETE", path))
             else:
-                requests.append(
-                    Request("PATCH", path, occurrence_body(occurrence, series.time_zone))
-                )
+                # Only what differs from the occurrence as it is: Exchange lets an exception's
+                # untouched fields follow later changes of the series.
+                was = shown.get(start) or regular(series, start)
+                body = occurrence_body(occurrence, series.time_zone)
+                before = occurrence_body(was, series.time_zone)
+                changed = {k: v for k, v in body.items() if before.get(k) != v}
+                if changed:
+                    requests.append(Request("PATCH", path, changed))
         for answer in self.client.batch(self.mailbox, requests):
             if isinstance(answer, SideError) and not isinstance(answer, NotFound):
                 raise answer
