@@ -32,6 +32,7 @@ from sim.server import EwsServer, ServerConfig
 from sim.store import MailboxStore
 from sim.tls import generate_self_signed
 from tests.doubles.mailbox_store import FolderView, MailboxItem, MailboxStorePort
+from tests.exchange.ews_outlook import ADMIN
 from tests.graph_sim.support import GraphSchema, SchemaCheck
 from tests.harness import MAILBOXES, Clock, StoreClock
 from tests.sim.support import APP, TENANT
@@ -168,7 +169,7 @@ class GraphOutlook:
 
 @contextmanager
 def graph_outlook(
-    clock: Clock, tmp_path: Path, mailboxes: Sequence[str] = MAILBOXES
+    clock: Clock, tmp_path: Path, mailboxes: Sequence[str] = MAILBOXES, *, ews: bool = False
 ) -> Iterator[GraphOutlook]:
     """A simulator serving Graph over TLS on a fresh store, and the Graph port on it; fails at
     the end if any Graph body violated the strict schema."""
@@ -177,7 +178,8 @@ def graph_outlook(
         store.add_mailbox(mailbox)
     tls = generate_self_signed(tmp_path / "graph-tls")
     check = SchemaCheck(SCHEMA)
-    config = ServerConfig(apps=(APP,), tls=tls, graph=SimGraphSettings())
+    admins = (ADMIN,) if ews else ()  # EWS too, for tests across both protocols
+    config = ServerConfig(admins=admins, apps=(APP,), tls=tls, graph=SimGraphSettings())
     server = EwsServer(store, config).start()
     assert server.graph is not None
     server.graph.observe = check

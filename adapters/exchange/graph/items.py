@@ -100,7 +100,7 @@ def event_body(a: Appointment) -> dict[str, Any]:
         "isReminderOn": a.reminder_minutes is not None,
         "attendees": [
             {
-                "emailAddress": {"address": p.email, "name": p.name or p.email},
+                "emailAddress": {"address": p.email, **({"name": p.name} if p.name else {})},
                 "type": "required" if p.required else "optional",
                 "status": {"response": _RESPONSE[p.response]},
             }
