@@ -10,6 +10,7 @@ simulator expiring every delta token (410 syncStateNotFound).
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -28,10 +29,11 @@ from engine.observation import Observation
 from engine.ports import ExchangeBatch, MailboxStatus, Write, WriteResult
 from sim.graph.context import GraphSettings as SimGraphSettings
 from sim.graph.ids import ews_id, rest_id
+from sim.graph.todo import LINKS
 from sim.server import EwsServer, ServerConfig
 from sim.store import MailboxStore
 from sim.tls import generate_self_signed
-from tests.doubles.mailbox_store import FolderView, MailboxItem, MailboxStorePort
+from tests.doubles.mailbox_store import MailboxItem, MailboxStorePort
 from tests.exchange.ews_outlook import ADMIN
 from tests.graph_sim.support import GraphSchema, SchemaCheck
 from tests.harness import MAILBOXES, Clock, StoreClock
@@ -42,9 +44,11 @@ SCHEMA = GraphSchema()
 
 @dataclass(frozen=True)
 class GraphItem:
-    """A store item as the Graph side names it."""
+    """A store item as the Graph side names it. A To Do task's sync id is the linkedResource
+    the Graph adapter wrote (tasks take no extended properties over Graph)."""
 
     item: MailboxItem
+    linked: uuid.UUID | None = None
 
     @property
     def id(self) -> str:
@@ -64,7 +68,12 @@ class GraphItem:
 
     @property
     def sync_id(self) -> uuid.UUID | None:
-        return self.item.sync_id
+        return self.item.sync_id or self.linked
+
+
+@dataclass(frozen=True)
+class GraphFolder:
+    items: dict[str, GraphItem]
 
 
 class _Denied(dict[str, str]):
@@ -156,15 +165,30 @@ class GraphOutlook:
         assert self.server.graph is not None
         self.server.graph.expire_delta_tokens()
 
+    def _graph_item(self, item: MailboxItem) -> GraphItem:
+        linked = None
+        if item.kind is ItemKind.TASK:
+            raw = self.store.get_item(item.id).extended_properties.get(LINKS)
+            ids = [
+                link.get("externalId")
+                for link in (json.loads(raw) if isinstance(raw, str) else [])
+                if link.get("applicationName") == "einklang"
+            ]
+            linked = uuid.UUID(ids[0]) if ids else None
+        return GraphItem(item, linked)
+
     def items(self, mailbox: str, kind: ItemKind) -> Sequence[GraphItem]:
-        return [GraphItem(item) for item in self.store_port.items(mailbox, kind)]
+        return [self._graph_item(item) for item in self.store_port.items(mailbox, kind)]
 
     def get(self, item_id: str) -> GraphItem:
-        return GraphItem(self.store_port.get(ews_id(item_id)))
+        return self._graph_item(self.store_port.get(ews_id(item_id)))
 
     @property
-    def folders(self) -> Mapping[tuple[str, ItemKind], FolderView]:
-        return self.store_port.folders
+    def folders(self) -> Mapping[tuple[str, ItemKind], GraphFolder]:
+        return {
+            key: GraphFolder({rest_id(i): self._graph_item(item) for i, item in f.items.items()})
+            for key, f in self.store_port.folders.items()
+        }
 
 
 @contextmanager
