@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 
 from adapters.exchange.graph.watch import GraphWatcher
 from engine.model import ItemKind, Task, User
-from engine.ports import SubscriptionStatus
+from engine.ports import OccurrenceChange, SubscriptionStatus
 from sim.graph.faults import Throttled
 from tests.exchange.graph_outlook import graph_outlook
-from tests.exchange.support import MAILBOX, MAILBOXES, USER, read_all
-from tests.exchange.test_port_conformance import KICKOFF
+from tests.exchange.support import MAILBOX, MAILBOXES, USER, creating, read_all, updating
+from tests.exchange.test_port_conformance import (
+    JOUR_FIXE,
+    KICKOFF,
+    STARTS,
+    fetched,
+    moved,
+)
 from tests.harness import Clock
 
 
@@ -84,3 +91,26 @@ def test_r12_graph_watcher_reports_an_access_policy_denial(clock: Clock, tmp_pat
             assert watcher.status(other.login).alive  # the others go on
         finally:
             watcher.close()
+
+
+def test_r20_graph_throttled_batch_requests_are_sent_again(clock: Clock, tmp_path: Path) -> None:
+    with graph_outlook(clock, tmp_path) as exchange:
+        stream = uuid.uuid4()
+        item_id = exchange.apply(USER, stream, creating(JOUR_FIXE)).native_id
+        target = JOUR_FIXE.replace(modified_occurrences=(moved(STARTS[1]),))
+        change = OccurrenceChange(
+            original_start=STARTS[1], action="modify", occurrence=target.modified_occurrences[0]
+        )
+        assert exchange.server.graph is not None
+        exchange.server.graph.faults.add(Throttled(retry_after=1), operation="events.update")
+        exchange.apply(USER, stream, updating(exchange.get(item_id), target, occurrences=[change]))
+        updates = [
+            (r.in_batch, r.status)
+            for r in exchange.server.graph.requests
+            if r.operation == "events.update"
+        ]
+        # Only the occurrence is written (the series is as it was), in a $batch: its 429 is
+        # sent again after the Retry-After.
+        assert updates == [(True, 429), (True, 200)]
+        assert exchange.client.retries == 1
+        assert fetched(exchange, item_id).sync_hash == target.sync_hash

@@ -465,8 +465,6 @@ def test_an_html_body_is_written_as_html(exchange: Outlook) -> None:
 
 
 def test_participants_and_their_responses_round_trip(exchange: Outlook) -> None:
-    if getattr(exchange, "denial_code", "") == "ErrorAccessDenied":
-        pytest.skip("Graph ignores attendee responses a client writes (the attendee's to give)")
     snapshot = KICKOFF.replace(
         participants=(
             Participant(
@@ -478,7 +476,14 @@ def test_participants_and_their_responses_round_trip(exchange: Outlook) -> None:
         )
     )
     item_id = created(exchange, snapshot)
-    assert fetched(exchange, item_id).sync_hash == snapshot.sync_hash
+    if getattr(exchange, "denial_code", "") == "ErrorAccessDenied":
+        # Graph ignores the responses a client writes (they are the attendees' to give).
+        kept = tuple(
+            p.model_copy(update={"response": ResponseStatus.UNKNOWN}) for p in snapshot.participants
+        )
+        assert fetched(exchange, item_id).sync_hash == snapshot.replace(participants=kept).sync_hash
+    else:
+        assert fetched(exchange, item_id).sync_hash == snapshot.sync_hash
     declined = snapshot.participants[0].model_copy(update={"response": ResponseStatus.DECLINED})
     exchange.edit(item_id, participants=[declined, snapshot.participants[1]])
     content = fetched(exchange, item_id)

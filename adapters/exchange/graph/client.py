@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ssl
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -212,7 +213,23 @@ class GraphClient:
         raise AssertionError("unreachable")
 
     def batch(self, mailbox: str, requests: Sequence[Request]) -> list[Any]:
-        """Answers (JSON body, or the side error) in order, in $batch rounds of 20."""
+        """Answers (JSON body, or the side error) in order, in $batch rounds of 20; requests
+        answered 429/503 inside a batch are sent again after their Retry-After."""
+        answers = self._batch(mailbox, requests)
+        for _ in range(self.settings.transient_attempts - 1):
+            again = [i for i, a in enumerate(answers) if isinstance(a, Throttled)]
+            if not again:
+                break
+            wait = max((answers[i].retry_after_s or 1.0) for i in again)
+            self._count_retry()
+            (self._sleep or time.sleep)(min(wait, self.settings.transient_max_s))
+            for index, answer in zip(
+                again, self._batch(mailbox, [requests[i] for i in again]), strict=True
+            ):
+                answers[index] = answer
+        return answers
+
+    def _batch(self, mailbox: str, requests: Sequence[Request]) -> list[Any]:
         answers: list[Any] = []
         for first in range(0, len(requests), BATCH_LIMIT):
             chunk = requests[first : first + BATCH_LIMIT]

@@ -24,6 +24,7 @@ from adapters.exchange.graph.items import (
     link,
     occurrence_body,
     properties,
+    sync_id_of,
     task_body,
     task_of,
     utc,
@@ -146,7 +147,10 @@ class Writer:
                 body.pop("recurrence")  # the same pattern: its exceptions stay
                 body.pop("start")
                 body.pop("end")
-        answer = self._patch(write.kind, item_id, body, expected)
+        if self._unchanged(item, current, stream_id, write):
+            answer = None  # nothing of the item itself to write (occurrences only, or none)
+        else:
+            answer = self._patch(write.kind, item_id, body, expected)
         new_key = change_key(answer or {}) or key
         if isinstance(target, Appointment) and (target.recurrence or write.occurrences):
             series = self.current(write.kind, item_id)
@@ -155,6 +159,28 @@ class Writer:
             self._occurrences(item_id, target, now, write.occurrences)
             new_key = change_key(self.current(write.kind, item_id)) or new_key
         return WriteResult(native_id=item_id, native_version=new_key)
+
+    def _unchanged(
+        self,
+        item: dict[str, Any],
+        current: Appointment | Task | None,
+        stream_id: uuid.UUID,
+        write: Write,
+    ) -> bool:
+        """Whether the item already shows every field the write would PATCH."""
+        if current is None or write.write_info_text or write.pattern_changed:
+            return False
+        try:
+            if sync_id_of(item) != stream_id:
+                return False
+        except InvalidItem:
+            return False
+        target = write.snapshot
+        if isinstance(target, Task) and isinstance(current, Task):
+            return task_body(target) == task_body(current)
+        if isinstance(target, Appointment) and isinstance(current, Appointment):
+            return event_body(target) == event_body(current)
+        return False
 
     def _patch(
         self, kind: ItemKind, item_id: str, body: dict[str, Any], expected: str | None
