@@ -30,7 +30,6 @@ from engine.model import (
     Appointment,
     BusyStatus,
     ModifiedOccurrence,
-    Participant,
     Priority,
     ResponseStatus,
     Task,
@@ -337,7 +336,3 @@ def _task_day(value: Any) -> date | None:
         return None
     # To Do keeps a date as midnight of some zone: the nearest midnight's date.
     return (moment + timedelta(hours=12)).date()
-
-
-def participants_equal(a: tuple[Participant, ...], b: tuple[Participant, ...]) -> bool:
-    return sorted(p.email.lower() for p in a) == sorted(p.email.lower() for p in b)

@@ -19,7 +19,6 @@ from urllib.parse import quote
 
 from adapters.exchange.graph.client import GraphClient, Request, user_path
 from adapters.exchange.graph.items import (
-    EXPAND_PROPERTIES,
     SYNC_ID_PROPERTY,
     UTC_PREFER,
     ZONE_PROPERTY,
@@ -136,7 +135,3 @@ def find_task(client: GraphClient, mailbox: str, list_id: str, stream_id: str) -
                     return str(task["id"])
         url = answer.get("@odata.nextLink")
     return None
-
-
-def properties_expand() -> str:
-    return EXPAND_PROPERTIES
