@@ -1,8 +1,9 @@
 """Fixtures for the Exchange port tests: every Exchange adapter, held to the same contract.
 
 `exchange` is the port as the engine sees it, once over the simulator's mailbox store called
-directly (`store`, the double the engine tests use) and once as `EwsExchange` over real HTTP
-with exchangelib against an in-process simulator (`ews`). `port` is the store's port alone, for
+directly (`store`, the double the engine tests use), once as `EwsExchange` over real HTTP
+with exchangelib against an in-process simulator (`ews`), and once as `GraphExchange` over
+HTTP/2 with httpx and msal against the same simulator's Graph side (`graph`). `port` is the store's port alone, for
 what only it can show (Windows time zones, EWS errors as the store raises them).
 """
 
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from adapters.exchange.ews.properties import deregister_properties
 from tests.doubles.mailbox_store import MailboxStorePort
 from tests.exchange.ews_outlook import ews_outlook
+from tests.exchange.graph_outlook import graph_outlook
 from tests.harness import Clock, Outlook, mailbox_store_exchange
 
 
@@ -33,10 +36,14 @@ def clock() -> Clock:
     return Clock(datetime(2026, 11, 2, 8, 0, tzinfo=UTC))
 
 
-@pytest.fixture(params=["store", "ews"])
-def exchange(request: pytest.FixtureRequest, clock: Clock) -> Iterator[Outlook]:
+@pytest.fixture(params=["store", "ews", "graph"])
+def exchange(request: pytest.FixtureRequest, clock: Clock, tmp_path: Path) -> Iterator[Outlook]:
     if request.param == "store":
         yield mailbox_store_exchange()(clock)
+        return
+    if request.param == "graph":
+        with graph_outlook(clock, tmp_path) as graph:
+            yield graph
         return
     with ews_outlook(clock) as outlook:
         yield outlook

@@ -93,7 +93,9 @@ def test_a_mailbox_is_reachable_unless_exchange_says_why_not(exchange: Outlook) 
     assert exchange.check_mailbox(USER).reachable
     exchange.unreachable[MAILBOX] = "ErrorImpersonateUserDenied"
     status = exchange.check_mailbox(USER)
-    assert (status.reachable, status.reason) == (False, "ErrorImpersonateUserDenied")
+    # Graph's denial is an Application Access Policy: 403 ErrorAccessDenied.
+    code = getattr(exchange, "denial_code", "ErrorImpersonateUserDenied")
+    assert (status.reachable, status.reason) == (False, code)
     with pytest.raises(TransientError):  # rights are granted later: worth retrying
         exchange.read_changes(USER, ItemKind.APPOINTMENT, None)
     with pytest.raises(TransientError):
@@ -474,7 +476,14 @@ def test_participants_and_their_responses_round_trip(exchange: Outlook) -> None:
         )
     )
     item_id = created(exchange, snapshot)
-    assert fetched(exchange, item_id).sync_hash == snapshot.sync_hash
+    if getattr(exchange, "denial_code", "") == "ErrorAccessDenied":
+        # Graph ignores the responses a client writes (they are the attendees' to give).
+        kept = tuple(
+            p.model_copy(update={"response": ResponseStatus.UNKNOWN}) for p in snapshot.participants
+        )
+        assert fetched(exchange, item_id).sync_hash == snapshot.replace(participants=kept).sync_hash
+    else:
+        assert fetched(exchange, item_id).sync_hash == snapshot.sync_hash
     declined = snapshot.participants[0].model_copy(update={"response": ResponseStatus.DECLINED})
     exchange.edit(item_id, participants=[declined, snapshot.participants[1]])
     content = fetched(exchange, item_id)
@@ -519,6 +528,8 @@ def test_time_zones_round_trip(exchange: Outlook, time_zone: str) -> None:
 
 
 def test_a_task_round_trips(exchange: Outlook) -> None:
+    if getattr(exchange, "denial_code", "") == "ErrorAccessDenied":
+        pytest.skip("Graph: To Do has no percentComplete (assumption GA2, sim G14)")
     snapshot = Task(
         subject="Call back",
         start=date(2026, 12, 1),
