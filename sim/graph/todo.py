@@ -77,6 +77,12 @@ _READ_ONLY = frozenset(
 _UNSUPPORTED = frozenset({"recurrence", "checklistItems", "attachments", "extensions"})
 
 
+def exact_enum(value: Any, allowed: list[str], field: str) -> str:
+    if isinstance(value, str) and value in allowed:
+        return value
+    return enum_in(None, allowed, field)  # the documented error for a value not allowed
+
+
 def _list_json(folder: FolderInfo) -> dict[str, Any]:
     default = folder.distinguished is DistinguishedFolder.TASKS
     return {
@@ -146,10 +152,13 @@ def _changes(body: Any, current: TaskItem | None) -> dict[str, Any]:
         elif name == "body":
             changes["body"] = parse_body(value, name)
         elif name == "status":
-            shown = enum_in(value, list(_STATUS.values()), name)
+            # Spelt exactly as the schema has it (G16): "Completed" is refused, as the strict
+            # schema refuses it.
+            shown = exact_enum(value, list(_STATUS.values()), name)
             changes["status"] = next(k for k, v in _STATUS.items() if v == shown)
         elif name == "importance":
-            changes["importance"] = Importance(enum_in(value, [i.value for i in Importance], name))
+            shown = exact_enum(value, [i.value.lower() for i in Importance], name)
+            changes["importance"] = Importance(enum_in(shown, [i.value for i in Importance], name))
         elif name == "isReminderOn":
             changes["reminder_is_set"] = boolean(value, name)
         elif name == "categories":

@@ -76,3 +76,16 @@ def test_r20_any_batch_request_is_answered_below_500(graph: Graph, entry: dict[s
     assert response.status_code in (200, 400), response.text
     if response.status_code == 200:
         assert response.json()["responses"][0]["status"] < 500
+
+
+def test_r20_a_task_status_or_importance_in_another_case_is_refused_as_the_schema_refuses_it(
+    graph: Graph,
+) -> None:
+    """Found by the fuzz test above: "Completed" was taken although the strict schema (G16)
+    allows only the members as Microsoft's metadata spells them."""
+    lists = graph.ok(graph.get(f"/users/{ALICE}/todo/lists"))["value"]
+    tasks = f"/users/{ALICE}/todo/lists/{lists[0]['id']}/tasks"
+    assert graph.post(tasks, {"title": "t", "status": "Completed"}).status_code == 400
+    assert graph.post(tasks, {"title": "t", "importance": "High"}).status_code == 400
+    done = graph.post(tasks, {"title": "t", "status": "completed", "importance": "high"})
+    assert done.status_code == 201, done.text
