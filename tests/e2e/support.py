@@ -217,11 +217,15 @@ class Erp:
 
     def user_id(self, login: str) -> int:
         with self.store.engine.connect() as conn:
-            return int(conn.execute(sa.select(users.c.id).where(users.c.login == login)).scalar_one())
+            return int(
+                conn.execute(sa.select(users.c.id).where(users.c.login == login)).scalar_one()
+            )
 
     def appointment(self, login: str, subject: str, start: datetime, **more: Any) -> int:
         fields = {"user_login": login, "subject": subject, "starts_at": start}
-        return self.editor.add("appointment", {"ends_at": start + timedelta(hours=1)} | fields | more)
+        return self.editor.add(
+            "appointment", {"ends_at": start + timedelta(hours=1)} | fields | more
+        )
 
     def task(self, login: str, subject: str, **more: Any) -> int:
         return self.editor.add("task", {"user_login": login, "subject": subject} | more)
@@ -310,7 +314,9 @@ class Outlook:
     def edit(self, item: CalendarItem | EwsTask, **changes: Any) -> None:
         for name, value in changes.items():
             setattr(item, name, ews_time(value) if isinstance(value, datetime) else value)
-        kwargs = {"send_meeting_invitations": SEND_TO_NONE} if isinstance(item, CalendarItem) else {}
+        kwargs = (
+            {"send_meeting_invitations": SEND_TO_NONE} if isinstance(item, CalendarItem) else {}
+        )
         item.save(update_fields=list(changes), **kwargs)
 
     def delete(self, item: CalendarItem | EwsTask) -> None:
