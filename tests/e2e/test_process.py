@@ -10,8 +10,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
 from tests.e2e.conftest import MUELLER, SCHMIDT, World
 from tests.e2e.support import at, sync_id, wait_for
 
@@ -64,12 +62,12 @@ def differences(world: World) -> list[str]:
         if set(by_task) != set(task_rows):
             problems.append(f"{login}: tasks ERP {sorted(task_rows)} ≠ Exchange {sorted(by_task)}")
         for task in tasks:
-            row = task_rows.get(task.subject)
-            if row is None:
+            task_row = task_rows.get(task.subject)
+            if task_row is None:
                 continue
-            problems += _identity_differences(task.subject, sync_id(task), row, seen_ids)
-            if (task.status == "Completed") != (row["status"] == "completed"):
-                problems.append(f"task {task.subject!r}: {task.status} ≠ ERP {row['status']}")
+            problems += _identity_differences(task.subject, sync_id(task), task_row, seen_ids)
+            if (task.status == "Completed") != (task_row["status"] == "completed"):
+                problems.append(f"task {task.subject!r}: {task.status} ≠ ERP {task_row['status']}")
     problems += [f"sync id {sid} on {n} pairs" for sid, n in seen_ids.items() if n > 1]
     return problems
 

@@ -131,8 +131,9 @@ class ExchangeWatcher:
         # be half a minute away); the threads are daemons, so all of them share one grace period
         # rather than five seconds each (SIGTERM must end the process within seconds).
         deadline = time.monotonic() + 5
-        for thread in (*self.groups, self.poller):
-            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        for group in self.groups:
+            group.join(timeout=max(0.0, deadline - time.monotonic()))
+        self.poller.join(timeout=max(0.0, deadline - time.monotonic()))
         self._scheduler.join(timeout=max(0.0, deadline - time.monotonic()))
 
     # --- figures for tests and the benchmark ------------------------------------------------
