@@ -147,7 +147,19 @@ def test_r15_killed_and_restarted_the_engine_converges_with_nothing_lost_or_dupl
     task = outlook.task(SCHMIDT, "Angebot schreiben")
     assert task is not None
     outlook.edit(task, status="Completed", percent_complete=Decimal(100))
+    # R2 the other way: Outlook moves the 4th occurrence of the series and deletes the 5th.
+    series = outlook.appointment(MUELLER, "Jour fixe")
+    assert series is not None
+    fourth = series.occurrence(index=4)
+    fourth.refresh()
+    outlook.edit(fourth, start=series_start + timedelta(days=21, hours=1),
+                 end=series_start + timedelta(days=21, hours=2))  # fmt: skip
+    fifth = series.occurrence(index=5)
+    fifth.refresh()
+    fifth.delete()
     converge(world)
+    exceptions = erp.exceptions()
+    assert len(exceptions) == 4, exceptions
 
     # A burst of ERP work, and SIGKILL while the engine has it in hand.
     burst = [erp.appointment("schmidt", f"Termin {n}", at(3, 7 + n)) for n in range(8)]
