@@ -128,9 +128,9 @@ class ExchangeWatcher:
             group.stop()
         self.executor.shutdown(wait=True, cancel_futures=False)
         # A streaming thread notices the stop at its connection's next envelope (a heartbeat may
-        # be half a minute away); the threads are daemons, so all of them share one grace period
-        # rather than five seconds each (SIGTERM must end the process within seconds).
-        deadline = time.monotonic() + 5
+        # be half a minute away); the threads are daemons, so all of them share one short grace
+        # period rather than five seconds each (SIGTERM must end the process within seconds).
+        deadline = time.monotonic() + 2
         for group in self.groups:
             group.join(timeout=max(0.0, deadline - time.monotonic()))
         self.poller.join(timeout=max(0.0, deadline - time.monotonic()))
