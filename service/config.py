@@ -70,6 +70,7 @@ class Secret(Section):
 
 class ErpSection(Section):
     url: str = Field(description="the ERP database (SQLAlchemy URL: sqlite:///… or postgresql://…)")
+    schema_: str | None = Field(default=None, alias="schema")  # PostgreSQL: the ERP's schema
 
 
 class StoreSection(Section):

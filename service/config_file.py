@@ -70,6 +70,7 @@ data_dir = {_toml(a.data_dir)}
 [erp]
 # The ERP database (SQLAlchemy URL): sqlite:///path or postgresql://user@host/db
 url = {_toml(a.erp_url)}
+# schema = "erp"   # PostgreSQL: the schema of the ERP's tables (default: the search path)
 
 [store]
 # The event store: the engine's log of observations and decisions (SQLite or PostgreSQL).

@@ -89,9 +89,16 @@ class EngineLoop:
         engine = self.process.engine
         if report.users_changed or not self._watched:
             self._rewatch()
-        statuses = {login: self.process.watcher.status(login) for login in self._watched}
+            # Every known user, so that one no longer watched (R11: not allowed, locked — also
+            # while the engine was down) is recorded as not subscribed, not left "alive" (R12).
+            known = [scope.user.login for scope in engine.user_scopes()]
+            logins = list(dict.fromkeys([*self._watched, *known]))
+        else:
+            logins = self._watched
+        statuses = {login: self.process.watcher.status(login) for login in logins}
         engine.subscriptions_seen(statuses)
-        self.metrics.subscriptions_alive.set(sum(1 for s in statuses.values() if s.alive))
+        alive = [self.process.watcher.status(login).alive for login in self._watched]
+        self.metrics.subscriptions_alive.set(sum(alive))
         for (direction, reason), count in report.transfers.items():
             self.metrics.transfers.labels(direction=direction, reason=reason).inc(count)
         for reason, count in report.failed.items():

@@ -85,7 +85,7 @@ def assemble(settings: Settings) -> Process:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings, must_exist=False)
     views = Projector(store)
-    erp = ErpStore(erp_url(settings))
+    erp = ErpStore(erp_url(settings), schema=settings.erp.schema_)
     connection = EwsConnection(ews)
     exchange = EwsExchange(
         connection.account,

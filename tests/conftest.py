@@ -11,6 +11,7 @@ import pytest
 from hypothesis import settings
 
 import adapters.erp.store
+from adapters.exchange.ews.properties import deregister_properties
 from tests.harness import Harness
 from tests.postgres import POSTGRES_URL, drop_schema, require_postgres
 
@@ -27,6 +28,16 @@ def settled_feed_reads(monkeypatch: pytest.MonkeyPatch) -> None:
     holds the ERP feed back (capture/postgresql.py), so a test's feed read (the engine's, the
     CLI's) waits until it ends instead of reading a part and failing by chance."""
     monkeypatch.setattr(adapters.erp.store, "DEFAULT_SETTLE_S", 30.0)
+
+
+@pytest.fixture(autouse=True)
+def exchangelib_as_shipped() -> Iterator[None]:
+    """The EWS adapter registers its extended properties on exchangelib's item classes (for the
+    whole process); every test that used it — the adapter's, the engine process's, the end-to-end
+    ones — leaves the classes as they ship, so that tests in the same worker that enumerate
+    exchangelib's fields (tests/sim) see no field of ours."""
+    yield
+    deregister_properties()
 
 
 @pytest.fixture

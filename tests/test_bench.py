@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import core_throughput, erp_feed, scale
+from bench import core_throughput, erp_feed, latency, scale
 from bench import replay as replay_bench
 from bench.check import Target, missed
 
@@ -21,18 +21,21 @@ TINY = {
     "erp_feed": ["--entries", "200", "--appointments", "40", "--wakeups", "2"],
     "replay": ["--events", "300", "--users", "2"],
     "scale": ["--mailboxes", "3"],
+    "latency": ["--edits", "3", "--pull-edits", "2", "--poll-interval", "0.5"],
 }
 BENCHES = {
     "core_throughput": core_throughput.TARGETS,
     "erp_feed": erp_feed.TARGETS,
     "replay": replay_bench.TARGETS,
     "scale": scale.TARGETS,
+    "latency": latency.TARGETS,
 }
 IMPOSSIBLE = {
     "core_throughput": "changes_per_s",
     "erp_feed": "sqlite_snapshots_per_s",
     "replay": "rebuild_ratio",
     "scale": "streaming_connections",
+    "latency": "export_p99_s",
 }
 
 

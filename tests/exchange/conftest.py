@@ -15,20 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.exchange.ews.properties import deregister_properties
 from tests.doubles.mailbox_store import MailboxStorePort
 from tests.exchange.ews_outlook import ews_outlook
 from tests.exchange.graph_outlook import graph_outlook
 from tests.harness import Clock, Outlook, mailbox_store_exchange
-
-
-@pytest.fixture(autouse=True)
-def _exchangelib_as_shipped() -> Iterator[None]:
-    """The EWS adapter registers its extended properties on exchangelib's item classes (for the
-    process); take them away after each test, so that tests in the same worker that enumerate
-    exchangelib's fields (tests/sim) see the classes as they ship."""
-    yield
-    deregister_properties()
 
 
 @pytest.fixture

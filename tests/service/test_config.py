@@ -182,3 +182,15 @@ def test_exchange_online_with_oauth2_defaults_to_its_endpoint() -> None:
     assert settings.exchange.endpoint == EXCHANGE_ONLINE_EWS
     with pytest.raises(ConfigError, match="SECRET is not set"):
         settings.exchange.client_secret()
+
+
+def test_r9_a_postgresql_erp_in_its_own_schema_is_configurable(tmp_path: Path) -> None:
+    """The ERP's tables may live in a PostgreSQL schema (as `einklang erp --schema` makes them);
+    the engine must be told which, else it reads the wrong tables (failed before: no setting)."""
+    out = init(tmp_path)
+    text = out.read_text(encoding="utf-8").replace("# schema = ", "schema = ", 1)
+    out.write_text(text, encoding="utf-8")
+    settings = load(out)
+    assert settings.erp.schema_ == "erp"
+    plain = load(init(tmp_path / "plain"))
+    assert plain.erp.schema_ is None

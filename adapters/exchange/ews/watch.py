@@ -117,6 +117,8 @@ class ExchangeWatcher:
     def close(self, *, unsubscribe_all: bool = True) -> None:
         """Stop watching; the subscriptions are ended too unless told otherwise (they expire
         on the server by themselves, but count against its 20 per mailbox until then)."""
+        if self.stopping.is_set():
+            return  # closed already: a second close must not unsubscribe what the first kept
         if unsubscribe_all:
             self.watch([])
         self.stopping.set()
@@ -125,10 +127,14 @@ class ExchangeWatcher:
         for group in self.groups:
             group.stop()
         self.executor.shutdown(wait=True, cancel_futures=False)
+        # A streaming thread notices the stop at its connection's next envelope (a heartbeat may
+        # be half a minute away); the threads are daemons, so all of them share one short grace
+        # period rather than five seconds each (SIGTERM must end the process within seconds).
+        deadline = time.monotonic() + 2
         for group in self.groups:
-            group.join(timeout=5)
-        self.poller.join(timeout=5)
-        self._scheduler.join(timeout=5)
+            group.join(timeout=max(0.0, deadline - time.monotonic()))
+        self.poller.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._scheduler.join(timeout=max(0.0, deadline - time.monotonic()))
 
     # --- figures for tests and the benchmark ------------------------------------------------
 
