@@ -27,7 +27,7 @@ RUN_BY = {
     "bash scripts/mutation": "tests/test_readme.py",
     "einklang config init": "tests/service/test_config.py",
     "einklang config check": "tests/service/test_config.py",
-    "einklang run": "tests/e2e/test_process.py",
+    "einklang run": "tests/e2e/support.py",
     "einklang status": "tests/service/test_demo.py",
     "einklang audit": "tests/service/test_audit_replay_cli.py",
     "einklang audit stats": "tests/service/test_audit_replay_cli.py",

@@ -115,7 +115,10 @@ def subscribed(world: World, *logins: str) -> None:
         rows = {row["user"]: row for row in world.engine.status()}
         return all(rows.get(login, {}).get("subscribed") is True for login in logins)
 
-    wait_for(f"{logins} subscribed", all_subscribed, timeout_s=60)
+    try:
+        wait_for(f"{logins} subscribed", all_subscribed, timeout_s=120)
+    except AssertionError as failed:  # say what the engine said (seen once under a full load)
+        raise AssertionError(f"{failed}\nengine output:\n{world.engine.output()[-4000:]}") from None
 
 
 def test_r15_killed_and_restarted_the_engine_converges_with_nothing_lost_or_duplicated(
