@@ -270,9 +270,27 @@ class EventStore(Application[uuid.UUID]):
 
     def __init__(self, location: StoreLocation, env: Mapping[str, str] | None = None) -> None:
         self.location = location
-        if location.is_postgres:
-            _ensure_schema(location)
-        super().__init__(env={**location.eventsourcing_env(), **(env or {})})
+        if not location.is_postgres:
+            super().__init__(env={**location.eventsourcing_env(), **(env or {})})
+            return
+        # Two processes opening a new PostgreSQL store at once (the engine starting, a status
+        # query) race in "CREATE … IF NOT EXISTS": the loser gets a unique violation on the
+        # catalog although the object now exists. Opening again then finds it.
+        import psycopg
+        from eventsourcing.persistence import IntegrityError, InternalError, ProgrammingError
+
+        # ("tuple concurrently updated" is PostgreSQL's internal error for the same race.)
+        races = (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject,
+                 psycopg.errors.InternalError_, IntegrityError, InternalError,
+                 ProgrammingError)  # fmt: skip
+        for attempt in range(5):
+            try:
+                _ensure_schema(location)
+                super().__init__(env={**location.eventsourcing_env(), **(env or {})})
+                return
+            except races:
+                if attempt == 4:
+                    raise
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
         # As the library's, except that the location alone says where events live: database
