@@ -18,10 +18,7 @@ bench/core_throughput.py), then measures on it, in one run:
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +31,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.check import Target, add_arguments, report, targets_for
+from bench.core_throughput import Clock, rebuild_rate
 from bench.standin import StandInErp, StandInExchange
 from engine.model import ItemKind, User
 from engine.options import SyncOptions
@@ -51,14 +49,6 @@ TARGETS = (
     Target("audit_query_ms", 200, at_most=True),
     Target("rebuild_ratio", 0.5),
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 2, 8, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def build(path: Path, events: int, users: int) -> list[str]:
@@ -115,26 +105,6 @@ def raw_read_rate(path: Path) -> tuple[int, float]:
     return count, count / elapsed
 
 
-def rebuild_rate(path: Path) -> float:
-    os.sync()
-    done = subprocess.run(
-        [sys.executable, __file__, "--rebuild", str(path)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return float(json.loads(done.stdout.strip().splitlines()[-1])["rebuild_events_per_s"])
-
-
-def rebuild_here(path: Path) -> None:
-    store = EventStore(StoreLocation(str(path)))
-    projector = Projector(store)
-    started = time.perf_counter()
-    rebuilt = projector.rebuild()
-    elapsed = time.perf_counter() - started
-    print(json.dumps({"rebuild_events_per_s": rebuilt / elapsed}))
-
-
 def queries(path: Path, logins: list[str]) -> dict[str, float]:
     store = EventStore(StoreLocation(str(path)))
     projector = Projector(store)
@@ -170,18 +140,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--users", type=int, default=20)
-    parser.add_argument("--rebuild", type=Path, help=argparse.SUPPRESS)  # the child process
     add_arguments(parser)
     args = parser.parse_args()
-    if args.rebuild:
-        rebuild_here(args.rebuild)
-        return 0
     targets = targets_for(args, TARGETS)
     with tempfile.TemporaryDirectory(prefix="einklang-bench-", dir=Path.cwd()) as tmp:
         path = Path(tmp) / "einklang.db"
         logins = build(path, args.events, args.users)
         events, raw = raw_read_rate(path)
-        rebuild = rebuild_rate(path)
+        rebuild = rebuild_rate(path.parent)  # core_throughput's child process, same file name
         figures = queries(path, logins)
     result = {
         "events": events,

@@ -97,8 +97,7 @@ class EngineLoop:
             logins = self._watched
         statuses = {login: self.process.watcher.status(login) for login in logins}
         engine.subscriptions_seen(statuses)
-        alive = [self.process.watcher.status(login).alive for login in self._watched]
-        self.metrics.subscriptions_alive.set(sum(alive))
+        self.metrics.subscriptions_alive.set(sum(statuses[login].alive for login in self._watched))
         for (direction, reason), count in report.transfers.items():
             self.metrics.transfers.labels(direction=direction, reason=reason).inc(count)
         for reason, count in report.failed.items():

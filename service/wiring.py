@@ -7,7 +7,7 @@ configuration; secrets are read here, once, and handed on as `SecretStr`.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from exchangelib.items.base import HARD_DELETE, MOVE_TO_DELETED_ITEMS
@@ -64,7 +64,6 @@ class Process:
     exchange: EwsExchange
     watcher: ExchangeWatcher
     engine: Engine
-    closers: list[Any] = field(default_factory=list)
 
     def secrets(self) -> list[str]:
         return self.connection.secrets()
