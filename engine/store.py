@@ -9,9 +9,10 @@ transaction as the events they produced, so after a crash a lost tail is simply 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -273,24 +274,12 @@ class EventStore(Application[uuid.UUID]):
         if not location.is_postgres:
             super().__init__(env={**location.eventsourcing_env(), **(env or {})})
             return
-        # Two processes opening a new PostgreSQL store at once (the engine starting, a status
-        # query) race in "CREATE … IF NOT EXISTS": the loser gets a unique violation on the
-        # catalog although the object now exists. Opening again then finds it.
-        import psycopg
-        from eventsourcing.persistence import IntegrityError, InternalError, ProgrammingError
-
-        # ("tuple concurrently updated" is PostgreSQL's internal error for the same race.)
-        races = (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject,
-                 psycopg.errors.InternalError_, IntegrityError, InternalError,
-                 ProgrammingError)  # fmt: skip
-        for attempt in range(5):
-            try:
-                _ensure_schema(location)
-                super().__init__(env={**location.eventsourcing_env(), **(env or {})})
-                return
-            except races:
-                if attempt == 4:
-                    raise
+        # Two processes opening a new store at once (the engine starting while `einklang status`
+        # runs) would race in PostgreSQL's catalog ("CREATE … IF NOT EXISTS" is not atomic):
+        # the schema's DDL is serialised by an advisory lock.
+        with ddl_lock(location):
+            _ensure_schema(location)
+            super().__init__(env={**location.eventsourcing_env(), **(env or {})})
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
         # As the library's, except that the location alone says where events live: database
@@ -420,6 +409,23 @@ def _dashed(originator_id: str) -> str:
         h = originator_id
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
     return originator_id
+
+
+@contextlib.contextmanager
+def ddl_lock(location: StoreLocation) -> Iterator[None]:
+    """Holds a PostgreSQL advisory lock named after the store's schema while its tables are
+    created or migrated, so that processes opening it at once do so one after the other."""
+    import psycopg
+
+    key = int.from_bytes(hashlib.sha256(location.postgres_schema.encode()).digest()[:8], "big")
+    key -= 1 << 63 if key >= 1 << 63 else 0
+    url = location.sqlalchemy_url().replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 def _ensure_schema(location: StoreLocation) -> None:

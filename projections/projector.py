@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from engine.model import Side
 from engine.state import Status
-from engine.store import EventStore, LogEntry
+from engine.store import EventStore, LogEntry, ddl_lock
 from projections.rows import HANDLERS, ITEM_HANDLERS, PageRows, Row
 from projections.schema import SCHEMA_VERSION, build_metadata
 from projections.statements import Statements
@@ -66,7 +66,11 @@ class Projector:
         self.users = tables["user_status"]
         self._sql = Statements(tables, postgres=store.location.is_postgres)
         self._rows: dict[str, Row] = {}  # item rows as written: we are the only writer
-        self._migrate()
+        if store.location.is_postgres:
+            with ddl_lock(store.location):  # see EventStore: opened by two processes at once
+                self._migrate()
+        else:
+            self._migrate()
 
     def close(self) -> None:
         self.db.dispose()

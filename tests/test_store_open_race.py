@@ -1,4 +1,4 @@
-"""Two processes opening a new PostgreSQL event store at once (the engine starting while
+"""Two processes opening a new PostgreSQL event store (and its read models) at once (the engine starting while
 `einklang status` polls) both succeed: "CREATE … IF NOT EXISTS" races in PostgreSQL's catalog,
 and the end-to-end test saw the loser fail with a unique violation."""
 
@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from engine.store import EventStore, StoreLocation
+from projections.projector import Projector
 from tests.postgres import POSTGRES_URL, drop_schema, require_postgres
 
 
@@ -18,7 +19,9 @@ def open_store(
 ) -> None:
     try:
         start.wait()
-        EventStore(location).close()
+        store = EventStore(location)
+        Projector(store).close()  # the read models race the same way
+        store.close()
     except BaseException as exc:  # reported by the test
         errors.append(exc)
 
