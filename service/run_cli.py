@@ -56,9 +56,15 @@ def run(ctx: click.Context, /, idle_s: float) -> None:
             ) from None
     stop = threading.Event()
     stop_on_signals(stop)
+    exchange = settings.exchange
+    watching = (
+        f"Graph, delta polling every {exchange.poll_interval_s:g} s"
+        if exchange.api == "graph"
+        else f"EWS, {exchange.notifications}"
+    )
     log.info(
         "einklang runs: ERP %s, Exchange %s (%s), store %s",
-        process.erp.display_url, settings.exchange.endpoint, settings.exchange.notifications,
+        process.erp.display_url, exchange.endpoint, watching,
         process.store.location.url if process.store.location.is_postgres else "sqlite",
     )  # fmt: skip
     try:

@@ -1,7 +1,9 @@
 """The engine process put together from its configuration: store, read models, ERP, Exchange.
 
 The only place that knows every concrete part. Each part is built from its section of the
-configuration; secrets are read here, once, and handed on as `SecretStr`.
+configuration; secrets are read here, once, and handed on as `SecretStr`. `[exchange] api`
+chooses the Exchange side (R20): EWS (exchangelib, streaming or pull notifications) or Microsoft
+Graph (httpx + msal, delta polling); everything else is the same engine.
 """
 
 from __future__ import annotations
@@ -17,8 +19,13 @@ from adapters.exchange.ews.connection import EwsConnection
 from adapters.exchange.ews.port import EwsExchange
 from adapters.exchange.ews.settings import EwsSettings
 from adapters.exchange.ews.watch import ExchangeWatcher
+from adapters.exchange.graph.client import GraphClient
+from adapters.exchange.graph.port import GraphExchange
+from adapters.exchange.graph.settings import GraphSettings
+from adapters.exchange.graph.watch import GraphWatcher
 from engine.eligibility import MailboxIdentity
 from engine.model import ItemKind
+from engine.ports import ExchangePort
 from engine.runtime import Engine
 from engine.store import EventStore
 from projections.projector import Projector
@@ -45,6 +52,27 @@ def ews_settings(section: ExchangeSection) -> EwsSettings:
     return EwsSettings(**values)
 
 
+def graph_settings(section: ExchangeSection) -> GraphSettings:
+    """The Graph adapter's settings from the `[exchange]` section (api = "graph"), secrets read
+    now: the client secret, or the certificate's private key."""
+    values: dict[str, Any] = {
+        name: getattr(section, name)
+        for name in (
+            "tenant_id", "client_id", "certificate_thumbprint", "authority", "graph_url",
+            "ca_bundle", "verify_tls", "poll_interval_s", "use_exchange_mailboxes", "mail_domain",
+        )
+    }  # fmt: skip
+    values["client_secret"] = section.client_secret()
+    values["certificate_key"] = section.certificate_key()
+    return GraphSettings(**values)
+
+
+def graph_secrets(settings: GraphSettings) -> list[str]:
+    """The values of the Graph settings that must never appear in a log line."""
+    secrets = (settings.client_secret, settings.certificate_key)
+    return [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
+
+
 def identity(section: ExchangeSection) -> MailboxIdentity:
     return MailboxIdentity(
         use_exchange_mailboxes=section.use_exchange_mailboxes,
@@ -60,13 +88,21 @@ class Process:
     store: EventStore
     views: Projector
     erp: ErpStore
-    connection: EwsConnection
-    exchange: EwsExchange
-    watcher: ExchangeWatcher
+    connection: EwsConnection | GraphClient
+    exchange: ExchangePort
+    watcher: ExchangeWatcher | GraphWatcher
     engine: Engine
+    secret_values: list[str]
 
     def secrets(self) -> list[str]:
-        return self.connection.secrets()
+        return list(self.secret_values)
+
+    def stop_watching(self) -> None:
+        """End the watcher; EWS subscriptions are kept, they outlive a restart."""
+        if isinstance(self.watcher, ExchangeWatcher):
+            self.watcher.close(unsubscribe_all=False)
+        else:
+            self.watcher.close()
 
     def close(self) -> None:
         parts = (self.watcher, self.connection, self.views, self.store, self.erp)
@@ -77,22 +113,30 @@ class Process:
 
 def assemble(settings: Settings) -> Process:
     """Build the process's parts (nothing is read or written yet)."""
-    if settings.exchange.api != "ews":
-        raise NotImplementedError('exchange.api = "graph" comes with the Graph adapter')
-    ews = ews_settings(settings.exchange)
-    who = identity(settings.exchange)
+    section = settings.exchange
+    options = settings.sync.options()
+    kinds = [kind for kind in ItemKind if options.kind_enabled(kind)]
+    connection: EwsConnection | GraphClient
+    exchange: ExchangePort
+    watcher: ExchangeWatcher | GraphWatcher
+    if section.api == "graph":
+        graph = graph_settings(section)
+        connection = GraphClient(graph)
+        exchange = GraphExchange(connection, graph)
+        watcher = GraphWatcher(connection, graph)
+        secrets = graph_secrets(graph)
+    else:
+        ews = ews_settings(section)
+        connection = EwsConnection(ews)
+        exchange = EwsExchange(
+            connection.account, mailbox_for=ews.mailbox_of, delete_type=_DELETE[section.delete_to]
+        )
+        watcher = ExchangeWatcher(connection, kinds)
+        secrets = connection.secrets()
+    who = identity(section)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings, must_exist=False)
     views = Projector(store)
     erp = ErpStore(erp_url(settings), schema=settings.erp.schema_)
-    connection = EwsConnection(ews)
-    exchange = EwsExchange(
-        connection.account,
-        mailbox_for=ews.mailbox_of,
-        delete_type=_DELETE[settings.exchange.delete_to],
-    )
-    options = settings.sync.options()
-    kinds = [kind for kind in ItemKind if options.kind_enabled(kind)]
-    watcher = ExchangeWatcher(connection, kinds)
     engine = Engine(store, erp, exchange, options, index=views, identity=who)
-    return Process(settings, store, views, erp, connection, exchange, watcher, engine)
+    return Process(settings, store, views, erp, connection, exchange, watcher, engine, secrets)
