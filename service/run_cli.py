@@ -19,7 +19,7 @@ from service.health import HealthServer, Metrics
 from service.logs import configure
 from service.process import EngineLoop, stop_on_signals
 from service.stores import open_views
-from service.wiring import assemble
+from service.wiring import assemble, claim_api
 
 log = logging.getLogger("einklang.process")
 
@@ -40,6 +40,11 @@ def run(ctx: click.Context, /, idle_s: float) -> None:
         secrets_present(settings)
         process = assemble(settings)
     except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        claim_api(process.store, settings.exchange.api)
+    except ConfigError as exc:
+        process.close()
         raise UserError(str(exc)) from None
     configure(settings.logging, secrets=process.secrets())
     metrics = Metrics()

@@ -29,10 +29,11 @@ from engine.ports import ExchangePort
 from engine.runtime import Engine
 from engine.store import EventStore
 from projections.projector import Projector
-from service.config import ExchangeSection, Settings
+from service.config import ConfigError, ExchangeSection, Settings
 from service.stores import erp_url, open_store
 
 _DELETE = {"deleted_items": MOVE_TO_DELETED_ITEMS, "hard": HARD_DELETE}
+API_CHECKPOINT = "exchange_api"  # the protocol the store's Exchange positions and ids are of
 
 
 def ews_settings(section: ExchangeSection) -> EwsSettings:
@@ -140,3 +141,22 @@ def assemble(settings: Settings) -> Process:
     erp = ErpStore(erp_url(settings), schema=settings.erp.schema_)
     engine = Engine(store, erp, exchange, options, index=views, identity=who)
     return Process(settings, store, views, erp, connection, exchange, watcher, engine, secrets)
+
+
+def claim_api(store: EventStore, api: str) -> None:
+    """Record which protocol this event store's Exchange ids and positions belong to, and refuse
+    another: EWS and Graph item ids differ, and a To Do task's sync id does not cross protocols
+    (assumption GA5), so a store written over EWS would duplicate tasks over Graph. A store with
+    Exchange positions but no record was written over EWS (the only protocol before Graph)."""
+    checkpoints = store.checkpoints()
+    recorded = checkpoints.get(API_CHECKPOINT)
+    if recorded is None and any(name.startswith("exchange:") for name in checkpoints):
+        recorded = "ews"
+    if recorded is not None and recorded != api:
+        raise ConfigError(
+            f'exchange.api = "{api}": this event store was written over {recorded.upper()}, '
+            "whose item ids and task sync ids do not carry over (GA5); give [store] a new "
+            f'url for {api.upper()}, or keep api = "{recorded}"'
+        )
+    if recorded is None or API_CHECKPOINT not in checkpoints:
+        store.save_batch((), {API_CHECKPOINT: api})
