@@ -27,6 +27,8 @@ class Answers:
     auth: Literal["basic", "ntlm", "oauth2"] = "ntlm"
     api: Literal["ews", "graph"] = "ews"
     graph_url: str = ""
+    authority: str = ""  # graph: the sign-in authority (a test server's; default Microsoft's)
+    ca_bundle: Path | None = None
     certificate_key_file: Path | None = None
     certificate_thumbprint: str = ""
     username: str = ""
@@ -62,6 +64,16 @@ client_secret_env = {_toml(a.client_secret_env)}
 # certificate_thumbprint = "…"                          # (its SHA-1 thumbprint, hex)
 """
     use_mailboxes = "false" if a.mail_domain else "true"
+    authority = (
+        f"authority = {_toml(a.authority)}"
+        if a.authority
+        else '# authority = "https://login.microsoftonline.com"   # the sign-in authority'
+    )
+    ca_bundle = (
+        f"ca_bundle = {_toml(a.ca_bundle)}"
+        if a.ca_bundle is not None
+        else '# ca_bundle = "/etc/ssl/certs/company-ca.pem"   # trust this CA as well (a TLS proxy)'
+    )
     return f"""\
 [exchange]
 api = "graph"                     # Exchange Online over Microsoft Graph (R20); ews: EWS
@@ -72,9 +84,9 @@ graph_url = {_toml(a.graph_url or GRAPH_URL)}
 # The secret (or the certificate's key) is read at start; it is never written here or logged.
 tenant_id = {_toml(a.tenant_id)}
 client_id = {_toml(a.client_id)}
-{credential}# authority = "https://login.microsoftonline.com"   # the sign-in authority
+{credential}{authority}
 verify_tls = true                 # TLS certificates are checked
-# ca_bundle = "/etc/ssl/certs/company-ca.pem"   # trust this CA as well (a TLS proxy)
+{ca_bundle}
 use_exchange_mailboxes = {use_mailboxes}      # R9: the mailbox stored on the ERP user
 mail_domain = {_toml(a.mail_domain)}        # R9 otherwise: login name @ mail_domain
 poll_interval_s = 5.0             # R3: each mailbox's changes are polled (delta) this often
