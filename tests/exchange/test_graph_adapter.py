@@ -6,8 +6,10 @@ import time
 import uuid
 from pathlib import Path
 
+from adapters.exchange.graph.port import GraphExchange
 from adapters.exchange.graph.watch import GraphWatcher
 from engine.model import ItemKind, Task, User
+from engine.observation import Change
 from engine.ports import OccurrenceChange, SubscriptionStatus
 from sim.graph.faults import Throttled
 from tests.exchange.graph_outlook import graph_outlook
@@ -114,3 +116,35 @@ def test_r20_graph_throttled_batch_requests_are_sent_again(clock: Clock, tmp_pat
         assert updates == [(True, 429), (True, 200)]
         assert exchange.client.retries == 1
         assert fetched(exchange, item_id).sync_hash == target.sync_hash
+
+
+def test_ga3_a_series_deleted_while_the_engine_was_down_is_reported_deleted(
+    clock: Clock, tmp_path: Path
+) -> None:
+    """GA3: delta rounds name occurrences, never their series master. A port that starts anew
+    (the engine restarted) and then sees the series' occurrences all `@removed` must still report
+    the master deleted — the series ids it read are kept in the checkpoint (failed before: only
+    the occurrence ids were reported, which the engine does not know, so the ERP kept the
+    series). The simulator's report of a deleted master as an item outside the window is
+    switched off: that Graph reports it is not documented (sim G3)."""
+    with graph_outlook(clock, tmp_path) as exchange:
+        assert exchange.server.graph is not None
+        exchange.server.graph.settings.report_outside_window = False
+        series = exchange.create(MAILBOX, JOUR_FIXE)
+        single = exchange.create(MAILBOX, KICKOFF)
+        first, checkpoint, _ = read_all(exchange.port, ItemKind.APPOINTMENT, None)
+        assert {o.native_id for o in first} == {series, single}
+        restarted = GraphExchange(exchange.client, exchange.settings, clock=clock)
+        exchange.delete(series)
+        seen, checkpoint, _ = read_all(restarted, ItemKind.APPOINTMENT, checkpoint)
+        deleted = {o.native_id for o in seen if o.change is Change.DELETED}
+        assert series in deleted, [(o.native_id, o.change) for o in seen]
+        assert single not in deleted
+        # Once reported, the series is forgotten: a later round does not report it again.
+        exchange.edit(single, subject="Kickoff (moved)")
+        again, _, _ = read_all(
+            GraphExchange(exchange.client, exchange.settings, clock=clock),
+            ItemKind.APPOINTMENT,
+            checkpoint,
+        )
+        assert [(o.native_id, o.change) for o in again] == [(single, Change.CHANGED)]
