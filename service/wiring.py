@@ -124,7 +124,7 @@ def assemble(settings: Settings) -> Process:
         graph = graph_settings(section)
         connection = GraphClient(graph)
         exchange = GraphExchange(connection, graph)
-        watcher = GraphWatcher(connection, graph)
+        watcher = GraphWatcher(connection, graph, kinds=kinds)
         secrets = graph_secrets(graph)
     else:
         ews = ews_settings(section)

@@ -11,6 +11,7 @@ from adapters.exchange.graph.watch import GraphWatcher
 from engine.model import ItemKind, Task, User
 from engine.observation import Change
 from engine.ports import OccurrenceChange, SubscriptionStatus
+from sim.graph.context import CALENDARS_READWRITE
 from sim.graph.faults import Throttled
 from tests.exchange.graph_outlook import graph_outlook
 from tests.exchange.support import MAILBOX, MAILBOXES, USER, creating, read_all, updating
@@ -148,3 +149,28 @@ def test_ga3_a_series_deleted_while_the_engine_was_down_is_reported_deleted(
             checkpoint,
         )
         assert [(o.native_id, o.change) for o in again] == [(single, Change.CHANGED)]
+
+
+def test_r10_graph_watcher_polls_only_the_synchronised_folders(
+    clock: Clock, tmp_path: Path
+) -> None:
+    """With task sync off (R10) an app may hold no To Do permission: the watcher must not poll
+    tasks/delta, or every mailbox would be down with ErrorAccessDenied (failed before: it
+    polled both folders whatever was synchronised)."""
+    with graph_outlook(clock, tmp_path) as exchange:
+        assert exchange.server.graph is not None
+        exchange.server.graph.settings.permissions[exchange.settings.client_id] = frozenset(
+            {CALENDARS_READWRITE}
+        )
+        settings = exchange.settings.model_copy(update={"poll_interval_s": 0.2})
+        watcher = GraphWatcher(exchange.client, settings, kinds=(ItemKind.APPOINTMENT,))
+        try:
+            watcher.watch([USER])
+            assert watcher.wait(1) == {(USER.login, ItemKind.APPOINTMENT)}  # catch up first
+            deadline = time.monotonic() + 5
+            while watcher.status(USER.login).reason == "starting" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            status = watcher.status(USER.login)
+            assert (status.alive, status.reason) == (True, ""), status
+        finally:
+            watcher.close()
