@@ -49,14 +49,16 @@ def sim(args: tuple[str, ...]) -> None:
     show_default=True,
     help="where the demo keeps its configuration, ERP database, event store and mailboxes",
 )
-def demo(directory: Path) -> None:
+@click.option("--api", type=click.Choice(["ews", "graph"]), default="ews", show_default=True,
+              help="the engine talks to the simulator over EWS or Microsoft Graph (R20)")  # fmt: skip
+def demo(directory: Path, api: str) -> None:
     """Simulator + sample ERP + engine, and a short story on both sides (about half a minute)."""
     from rich.console import Console
 
     from service.demo import DemoError, run_demo
 
     try:
-        ok = run_demo(directory, Console(highlight=False))
+        ok = run_demo(directory, Console(highlight=False), api)
     except DemoError as exc:
         raise UserError(str(exc)) from None
     sys.exit(0 if ok else 1)

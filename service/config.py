@@ -38,6 +38,8 @@ from engine.options import ConflictPolicy, SyncOptions
 
 CONFIG_ENV = "EINKLANG_CONFIG"
 EXCHANGE_ONLINE_EWS = "https://outlook.office365.com/EWS/Exchange.asmx"
+GRAPH_ENDPOINT = "https://graph.microsoft.com/v1.0"
+GRAPH_POLL_INTERVAL_S = 5.0  # delta polling per mailbox (issue 14: configurable, 5 s default)
 
 
 class ConfigError(Exception):
@@ -78,10 +80,15 @@ class StoreSection(Section):
 
 
 class ExchangeSection(Section):
+    """`[exchange]`: EWS (on-premises, or Exchange Online while it allows EWS) or Microsoft
+    Graph (Exchange Online, R20). Graph is app-only OAuth2: tenant, client id, and a client
+    secret or a certificate; changes are found by delta polling every `poll_interval_s`."""
+
     api: Literal["ews", "graph"] = "ews"  # R20
     url: str = ""  # the EWS endpoint; with online_oauth2 Exchange Online's is the default
-    online_oauth2: bool = False  # R10 "Exchange Online with OAuth2"
-    auth: Literal["ntlm", "basic", "oauth2"] = "ntlm"
+    graph_url: str = GRAPH_ENDPOINT  # api = "graph": the Graph endpoint (…/v1.0)
+    online_oauth2: bool = False  # R10 "Exchange Online with OAuth2" (EWS)
+    auth: Literal["ntlm", "basic", "oauth2"] = "ntlm"  # api = "graph" is always oauth2
     username: str = ""  # the service account with impersonation rights (R9)
     password_env: str = ""
     password_file: Path | None = None
@@ -89,13 +96,15 @@ class ExchangeSection(Section):
     client_id: str = ""
     client_secret_env: str = ""
     client_secret_file: Path | None = None
+    certificate_key_file: Path | None = None  # api = "graph": the app certificate's PEM key
+    certificate_thumbprint: str = ""  # … and its SHA-1 thumbprint (hex)
     authority: str = "https://login.microsoftonline.com"
-    ca_bundle: Path | None = None  # trust these CAs too (exchangelib and msal alike)
+    ca_bundle: Path | None = None  # trust these CAs too (exchangelib, msal, httpx alike)
     verify_tls: bool = True
     use_exchange_mailboxes: bool = True  # R9: the mailbox stored on the ERP user
     mail_domain: str = ""  # R9 otherwise: login name @ this domain
-    notifications: Literal["streaming", "pull"] = "streaming"  # R3
-    poll_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    notifications: Literal["streaming", "pull"] = "streaming"  # R3 (EWS; Graph polls delta)
+    poll_interval_s: float = Field(default=GRAPH_POLL_INTERVAL_S, gt=0, le=3600)  # pull, delta
     delete_to: Literal["deleted_items", "hard"] = "deleted_items"
 
     @field_validator("mail_domain")
@@ -108,6 +117,22 @@ class ExchangeSection(Section):
 
     @model_validator(mode="after")
     def _coherent(self) -> ExchangeSection:
+        if self.api == "graph":
+            self._graph_coherent()
+        else:
+            self._ews_coherent()
+        if not self.use_exchange_mailboxes and not self.mail_domain:
+            raise ValueError("use_exchange_mailboxes = false needs mail_domain")
+        return self
+
+    def _ews_coherent(self) -> None:
+        graph_only = [
+            k for k in ("certificate_key_file", "certificate_thumbprint") if getattr(self, k)
+        ]
+        if "graph_url" in self.model_fields_set:
+            graph_only.append("graph_url")
+        if graph_only:
+            raise ValueError(f'{", ".join(graph_only)}: only with api = "graph"')
         if self.online_oauth2 and self.auth != "oauth2":
             raise ValueError('online_oauth2 = true needs auth = "oauth2"')
         if self.auth == "oauth2":
@@ -126,13 +151,43 @@ class ExchangeSection(Section):
             raise ValueError("url is required (the EWS endpoint, …/EWS/Exchange.asmx)")
         if not self.endpoint.startswith(("https://", "http://")):
             raise ValueError("url must start with https:// (or http:// for a test server)")
-        if not self.use_exchange_mailboxes and not self.mail_domain:
-            raise ValueError("use_exchange_mailboxes = false needs mail_domain")
-        return self
+
+    def _graph_coherent(self) -> None:
+        """api = "graph": app-only OAuth2; the EWS-only settings are refused, not ignored."""
+        given = self.model_fields_set
+        if "auth" in given and self.auth != "oauth2":
+            raise ValueError(f'api = "graph" signs in with OAuth2: remove auth = "{self.auth}"')
+        ews = ("url", "username", "password_env", "password_file", "online_oauth2")
+        ews_only = [k for k in ews if getattr(self, k)]
+        if "notifications" in given and self.notifications == "streaming":
+            ews_only.append('notifications = "streaming" (Graph polls delta)')
+        if "delete_to" in given and self.delete_to == "hard":
+            ews_only.append('delete_to = "hard"')
+        if ews_only:
+            raise ValueError(f'{", ".join(ews_only)}: EWS only, not with api = "graph"')
+        missing = [k for k in ("tenant_id", "client_id") if not getattr(self, k)]
+        secret = bool(self.client_secret_env or self.client_secret_file)
+        certificate = bool(self.certificate_key_file or self.certificate_thumbprint)
+        if not (secret or certificate):
+            missing.append("client_secret_env (or client_secret_file, or a certificate)")
+        if missing:
+            raise ValueError(f'api = "graph" needs {", ".join(missing)}')
+        if secret and certificate:
+            raise ValueError("give a client secret or a certificate, not both")
+        if certificate and not (self.certificate_key_file and self.certificate_thumbprint):
+            raise ValueError("a certificate needs certificate_key_file and certificate_thumbprint")
+        if not self.graph_url.startswith(("https://", "http://")):
+            raise ValueError("graph_url must start with https:// (…/v1.0)")
 
     @property
     def endpoint(self) -> str:
+        if self.api == "graph":
+            return self.graph_url
         return self.url or (EXCHANGE_ONLINE_EWS if self.online_oauth2 else "")
+
+    @property
+    def uses_oauth2(self) -> bool:
+        return self.api == "graph" or self.auth == "oauth2"
 
     def password(self) -> SecretStr | None:
         return Secret(env=self.password_env, file=self.password_file).read("exchange.password")
@@ -140,6 +195,9 @@ class ExchangeSection(Section):
     def client_secret(self) -> SecretStr | None:
         secret = Secret(env=self.client_secret_env, file=self.client_secret_file)
         return secret.read("exchange.client_secret")
+
+    def certificate_key(self) -> SecretStr | None:
+        return Secret(file=self.certificate_key_file).read("exchange.certificate_key_file")
 
 
 class SyncSection(Section):
@@ -254,8 +312,9 @@ def describe(exc: ValidationError) -> str:
 def secrets_present(settings: Settings) -> None:
     """Read the secrets once, so that a missing one is reported at check time, not mid-run."""
     exchange = settings.exchange
-    if exchange.auth == "oauth2":
+    if exchange.uses_oauth2:
         exchange.client_secret()
+        exchange.certificate_key()
     else:
         exchange.password()
 

@@ -4,7 +4,8 @@ Everything lives in one directory (default `./einklang-demo`): the configuration
 (`einklang.toml`), the ERP database, the event store and the simulator's mailboxes. They stay
 there, so that `einklang --config DIR/einklang.toml status` (and `audit`, `replay`) can be tried
 next. The simulator runs in this process on a free local port; the engine talks to it over EWS
-exactly as it would to Exchange.
+exactly as it would to Exchange — or, with `--api graph`, over Microsoft Graph (TLS with a
+certificate made for the demo, an OAuth2 app of the simulator's, delta polling every second).
 """
 
 from __future__ import annotations
@@ -30,14 +31,18 @@ from service.demo_story import MUELLER, STORY, World, before_setup
 from service.health import Metrics
 from service.process import EngineLoop
 from service.wiring import Process, assemble
-from sim.auth import AdminAccount
+from sim.auth import AdminAccount, OAuthApp
+from sim.graph.context import GraphSettings as SimGraphSettings
 from sim.persistence import StoreFile
 from sim.server import EwsServer, ServerConfig
 from sim.store import MailboxStore
+from sim.tls import generate_self_signed
 
 MARKER = ".einklang-demo"
 PASSWORD_ENV = "EINKLANG_DEMO_PASSWORD"
 ADMIN = AdminAccount("demo-admin", "demo-password")  # the simulator's, nothing real
+APP = OAuthApp("demo-tenant", "demo-client", "demo-app-secret")  # the simulator's too
+SECRET_ENV = "EINKLANG_DEMO_CLIENT_SECRET"
 MAILBOXES = (MUELLER, "schmidt@example.com", "weber@example.com")
 STEP_TIMEOUT_S = 20.0
 
@@ -81,7 +86,7 @@ def sample_erp(url: str) -> ErpEditor:
     return editor
 
 
-def run_demo(directory: Path, console: Console) -> bool:
+def run_demo(directory: Path, console: Console, api: str = "ews") -> bool:
     """The whole demo; True when every step showed what it should."""
     directory = directory.resolve()
     prepare(directory)
@@ -89,25 +94,39 @@ def run_demo(directory: Path, console: Console) -> bool:
     mailboxes = MailboxStore()
     for address in MAILBOXES:
         mailboxes.add_mailbox(address)
-    server = EwsServer(
-        mailboxes,
-        ServerConfig(port=0, admins=(ADMIN,)),
-        store_file=StoreFile(_made(directory / "mailboxes")),
-    ).start()
-    console.print(f"Exchange simulator: {server.url} (mailboxes {', '.join(MAILBOXES)})")
+    graph = api == "graph"
+    tls = generate_self_signed(_made(directory / "tls")) if graph else None
+    served = ServerConfig(
+        port=0,
+        admins=(ADMIN,),
+        apps=(APP,) if graph else (),
+        tls=tls,
+        graph=SimGraphSettings() if graph else None,
+        ews=not graph,
+    )
+    server = EwsServer(mailboxes, served, store_file=StoreFile(_made(directory / "mailboxes")))
+    server.start()
+    endpoint = f"{server.graph_url} (Microsoft Graph)" if graph else server.url
+    console.print(f"Exchange simulator: {endpoint} (mailboxes {', '.join(MAILBOXES)})")
     erp_url = f"sqlite:///{directory / 'erp.sqlite3'}"
     editor = sample_erp(erp_url)
     console.print("ERP: mueller syncs; schmidt is not allowed to; weber's login is locked")
     config = directory / "einklang.toml"
-    config.write_text(
-        render(
-            Answers(
-                erp_url="sqlite:///erp.sqlite3", ews_url=server.url, auth="basic",
-                username=ADMIN.username, password_env=PASSWORD_ENV, automatic_sync=True,
-            )
-        ).replace("port = 9464", "port = 0"),
-        encoding="utf-8",
-    )  # fmt: skip
+    if tls is not None:
+        answers = Answers(
+            erp_url="sqlite:///erp.sqlite3", api="graph", graph_url=server.graph_url,
+            authority=server.authority(APP.tenant).removesuffix(f"/{APP.tenant}"),
+            ca_bundle=tls.certificate, tenant_id=APP.tenant, client_id=APP.client_id,
+            client_secret_env=SECRET_ENV, automatic_sync=True,
+        )  # fmt: skip
+    else:
+        answers = Answers(
+            erp_url="sqlite:///erp.sqlite3", ews_url=server.url, auth="basic",
+            username=ADMIN.username, password_env=PASSWORD_ENV, automatic_sync=True,
+        )  # fmt: skip
+    text = render(answers).replace("port = 9464", "port = 0")
+    config.write_text(text.replace("poll_interval_s = 5.0", "poll_interval_s = 1.0"), "utf-8")
+    os.environ.setdefault(SECRET_ENV, APP.client_secret)
     os.environ.setdefault(PASSWORD_ENV, ADMIN.password)
     world = World(editor, mailboxes)
     before_setup(world)

@@ -19,6 +19,9 @@ from service.config import LoggingSection
 
 REDACTED = "***"
 DECISIONS = "einklang.decisions"
+# HTTP clients that log every request at INFO (httpx: the Graph adapter's delta polls, several a
+# second with many mailboxes); they speak at WARNING unless the level is debug.
+CHATTY = ("httpx", "httpcore")
 
 
 class Redact(logging.Filter):
@@ -67,4 +70,8 @@ def configure(
     root.addHandler(handler)
     root.setLevel(section.level.upper())
     logging.getLogger(DECISIONS).setLevel(logging.DEBUG if section.diagnostics else logging.INFO)
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(
+            logging.NOTSET if section.level == "debug" else logging.WARNING
+        )
     return handler

@@ -51,7 +51,7 @@ class EngineLoop:
         self._watched: list[str] = []
 
     def run(self, stop: threading.Event) -> None:
-        engine, watcher = self.process.engine, self.process.watcher
+        engine = self.process.engine
         engine.start()
         self._rewatch()
         folders: set[Folder] = set()
@@ -70,7 +70,7 @@ class EngineLoop:
                 engine.abandon_tick()
                 stop.wait(self.idle_s)
                 folders = set()
-        watcher.close(unsubscribe_all=False)  # the subscriptions outlive a restart
+        self.process.stop_watching()  # EWS subscriptions outlive a restart
 
     def _wait(self, stop: threading.Event) -> set[Folder]:
         """Until the ERP commits, a mailbox reports news, or `idle_s` passes."""

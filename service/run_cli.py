@@ -19,7 +19,7 @@ from service.health import HealthServer, Metrics
 from service.logs import configure
 from service.process import EngineLoop, stop_on_signals
 from service.stores import open_views
-from service.wiring import assemble
+from service.wiring import assemble, claim_api
 
 log = logging.getLogger("einklang.process")
 
@@ -41,6 +41,11 @@ def run(ctx: click.Context, /, idle_s: float) -> None:
         process = assemble(settings)
     except ConfigError as exc:
         raise UserError(str(exc)) from None
+    try:
+        claim_api(process.store, settings.exchange.api)
+    except ConfigError as exc:
+        process.close()
+        raise UserError(str(exc)) from None
     configure(settings.logging, secrets=process.secrets())
     metrics = Metrics()
     health = None
@@ -56,9 +61,15 @@ def run(ctx: click.Context, /, idle_s: float) -> None:
             ) from None
     stop = threading.Event()
     stop_on_signals(stop)
+    exchange = settings.exchange
+    watching = (
+        f"Graph, delta polling every {exchange.poll_interval_s:g} s"
+        if exchange.api == "graph"
+        else f"EWS, {exchange.notifications}"
+    )
     log.info(
         "einklang runs: ERP %s, Exchange %s (%s), store %s",
-        process.erp.display_url, settings.exchange.endpoint, settings.exchange.notifications,
+        process.erp.display_url, exchange.endpoint, watching,
         process.store.location.url if process.store.location.is_postgres else "sqlite",
     )  # fmt: skip
     try:

@@ -21,7 +21,10 @@ TINY = {
     "erp_feed": ["--entries", "200", "--appointments", "40", "--wakeups", "2"],
     "replay": ["--events", "300", "--users", "2"],
     "scale": ["--mailboxes", "3"],
-    "latency": ["--edits", "3", "--pull-edits", "2", "--poll-interval", "0.5"],
+    "latency": [
+        *("--edits", "3", "--pull-edits", "2", "--poll-interval", "0.5"),
+        *("--graph-edits", "2", "--graph-interval", "1"),
+    ],
 }
 BENCHES = {
     "core_throughput": core_throughput.TARGETS,

@@ -6,7 +6,9 @@ ExtendedFieldURI, so a sync id set over one protocol is seen over the other (ass
 the engine's sync id is a single-value extended property; open extensions are not simulated).
 A distinguished property set (EWS `DistinguishedPropertySetId`) is named by its GUID over Graph.
 
-Reads: `$expand=singleValueExtendedProperties($filter=id eq '...')` on GET and lists;
+Reads: `$expand=singleValueExtendedProperties($filter=id eq '...')` on GET and lists, several
+ids joined by `or` in one filter (as documented) or one expand per id (which Graph may refuse:
+the adapter's assumption GA4); another filter is 400;
 `$filter=singleValueExtendedProperties/Any(ep: ep/id eq '...' and ep/value eq '...')` on
 `/events`. Writes: `singleValueExtendedProperties: [{"id", "value"}]` on POST and PATCH
 (a `null` value removes the property).
@@ -56,9 +58,12 @@ _FILTER_ANY = re.compile(
     re.IGNORECASE,
 )
 _EXPAND = re.compile(
-    r"^singleValueExtendedProperties\(\s*\$filter\s*=\s*id\s+eq\s+'((?:[^']|'')*)'\s*\)$",
-    re.IGNORECASE,
+    r"^singleValueExtendedProperties\(\s*\$filter\s*=\s*(.*?)\s*\)$", re.IGNORECASE | re.DOTALL
 )
+_ID_EQ = r"id\s+eq\s+'((?:[^']|'')*)'"
+_ID_TEXT = r"id\s+eq\s+'(?:[^']|'')*'"
+# One id, or several joined by `or` (the documented form, extended-properties-get.md).
+_ID_CHAIN = re.compile(rf"^{_ID_TEXT}(?:\s+or\s+{_ID_TEXT})*$", re.IGNORECASE)
 
 
 def graph_id(key: ExtendedPropertyKey) -> str:
@@ -160,7 +165,14 @@ def parse_expand(expand: str | None) -> list[ExtendedPropertyKey] | None:
     for part in _split_top_level(expand):
         match = _EXPAND.match(part.strip())
         if match:
-            wanted.append(parse_id(unquote(match.group(1))))
+            condition = match.group(1)
+            if not _ID_CHAIN.match(condition):
+                raise bad_request(
+                    "Expand singleValueExtendedProperties with $filter=id eq '...' "
+                    "(or several joined by 'or')."
+                )
+            ids = re.findall(_ID_EQ, condition, re.IGNORECASE)
+            wanted.extend(parse_id(unquote(text)) for text in ids)
         elif part.strip().lower() == "singlevalueextendedproperties":
             raise bad_request("Expand singleValueExtendedProperties with a $filter on its id.")
     return wanted

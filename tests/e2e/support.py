@@ -5,6 +5,10 @@ the Exchange side as a user's Outlook would, through the real exchangelib over H
 the admin impersonating the mailbox, with the engine's sync id registered exactly as the adapter
 registers it. Nothing of the engine runs in the test process: what it did is read back from the
 two sides and from `einklang status --json`.
+
+With `api = "graph"` (R20) the simulator serves EWS and Graph on one TLS port over one mailbox
+model: the engine runs over Graph while the users' Outlook goes on over EWS, and a To Do task's
+sync id (a linkedResource over Graph, assumption GA5) is read back over Graph (`GraphView`).
 """
 
 from __future__ import annotations
@@ -38,15 +42,22 @@ from exchangelib import (
 )
 from exchangelib import Task as EwsTask
 from exchangelib.items import SEND_TO_NONE
+from pydantic import SecretStr
 
 from adapters.erp.editing import ErpEditor
 from adapters.erp.schema import appointment_exceptions, appointments, tasks, users
 from adapters.erp.store import ErpStore
 from adapters.exchange.ews.properties import SYNC_ID, register_properties
+from adapters.exchange.graph.client import GraphClient, user_path
+from adapters.exchange.graph.items import sync_id_of
+from adapters.exchange.graph.reading import default_list
+from adapters.exchange.graph.settings import GraphSettings
 
 BIN = Path(sys.executable).parent
 ADMIN, PASSWORD = "e2e-admin", "e2e-pass-481"
 PASSWORD_ENV = "EINKLANG_E2E_PASSWORD"
+TENANT, CLIENT_ID, CLIENT_SECRET = "e2e-tenant", "e2e-client-0001", "e2e-app-secret-5520"
+SECRET_ENV = "EINKLANG_E2E_CLIENT_SECRET"
 UTC_ZONE = EWSTimeZone("UTC")
 T = TypeVar("T")
 
@@ -74,12 +85,21 @@ class Simulator:
     data: Path
     mailboxes: list[str]
     log: Path
+    graph: bool = False  # both protocols over TLS with an OAuth2 app, else EWS over http
     process: subprocess.Popen[str] | None = None
     url: str = ""
+    graph_url: str = ""
+    authority: str = ""  # msal's authority host (the token endpoint less /{tenant}/…)
+    ca: Path | None = None  # the simulator's self-signed certificate
 
     def start(self) -> Simulator:
         mailboxes = [arg for address in self.mailboxes for arg in ("--mailbox", address)]
-        command = [str(BIN / "einklang"), "sim", "--ews", "--port", "0"]
+        command = [str(BIN / "einklang"), "sim", "--port", "0"]
+        if self.graph:
+            command += ["--tls", "--tenant", TENANT, "--client-id", CLIENT_ID,
+                        "--client-secret", CLIENT_SECRET]  # fmt: skip
+        else:
+            command.append("--ews")
         self.process = subprocess.Popen(
             [*command, "--admin", f"{ADMIN}:{PASSWORD}", "--data", str(self.data), *mailboxes],
             stdout=subprocess.PIPE,
@@ -88,8 +108,17 @@ class Simulator:
         )
         assert self.process.stdout is not None
         for line in self.process.stdout:
-            if line.startswith("EWS endpoint:"):
-                self.url = line.split(": ", 1)[1].strip()
+            name, _, value = line.partition(": ")
+            value = value.strip()
+            if name == "EWS endpoint":
+                self.url = value
+            elif name == "Graph endpoint":
+                self.graph_url = value
+            elif name == "Token endpoint":
+                self.authority = value.removesuffix(f"/{TENANT}/oauth2/v2.0/token")
+            elif name == "TLS certificate":
+                self.ca = Path(value)
+            elif name == "Mailboxes":
                 return self
         raise AssertionError(f"the simulator did not start: {self.log.read_text()[-2000:]}")
 
@@ -117,7 +146,7 @@ class EngineProcess:
     env: dict[str, str] = field(default_factory=dict)
 
     def environment(self) -> dict[str, str]:
-        return {**os.environ, PASSWORD_ENV: PASSWORD, **self.env}
+        return {**os.environ, PASSWORD_ENV: PASSWORD, SECRET_ENV: CLIENT_SECRET, **self.env}
 
     def start(self) -> EngineProcess:
         assert self.process is None or self.process.poll() is not None, "already running"
@@ -175,24 +204,67 @@ def write_config(
     path: Path,
     *,
     erp_url: str,
-    ews_url: str,
+    sim: Simulator,
     store_url: str,
     erp_schema: str | None = None,
     notifications: str = "streaming",
     poll_interval_s: float = 5.0,
 ) -> Path:
+    """The engine's configuration: EWS with basic auth, or (`sim.graph`) Graph with the app."""
     schema = f'schema = "{erp_schema}"\n' if erp_schema else ""
+    if sim.graph:
+        exchange = (
+            f'api = "graph"\ngraph_url = "{sim.graph_url}"\nauthority = "{sim.authority}"\n'
+            f'tenant_id = "{TENANT}"\nclient_id = "{CLIENT_ID}"\n'
+            f'client_secret_env = "{SECRET_ENV}"\nca_bundle = "{sim.ca}"\n'
+        )
+    else:
+        exchange = (
+            f'url = "{sim.url}"\nauth = "basic"\nusername = "{ADMIN}"\n'
+            f'password_env = "{PASSWORD_ENV}"\nnotifications = "{notifications}"\n'
+        )
     path.write_text(
         f'data_dir = "{path.parent}"\n\n'
         f'[erp]\nurl = "{erp_url}"\n{schema}\n'
         f'[store]\nurl = "{store_url}"\n\n'
-        f'[exchange]\nurl = "{ews_url}"\nauth = "basic"\nusername = "{ADMIN}"\n'
-        f'password_env = "{PASSWORD_ENV}"\nnotifications = "{notifications}"\n'
-        f"poll_interval_s = {poll_interval_s}\n\n"
+        f"[exchange]\n{exchange}poll_interval_s = {poll_interval_s}\n\n"
         '[sync]\nautomatic_sync = true\n\n[http]\nport = 0\n\n[logging]\nformat = "text"\n',
         encoding="utf-8",
     )
     return path
+
+
+class GraphView:
+    """The mailboxes as the engine's Graph side sees them, for what EWS cannot show: the sync
+    id of a To Do task (a linkedResource, assumption GA5)."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.client = GraphClient(
+            GraphSettings(
+                tenant_id=TENANT,
+                client_id=CLIENT_ID,
+                client_secret=SecretStr(CLIENT_SECRET),
+                authority=sim.authority,
+                graph_url=sim.graph_url,
+                ca_bundle=sim.ca,
+            )
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def task_sync_ids(self, mailbox: str) -> dict[str, str | None]:
+        """Each To Do task's title → the sync id it carries over Graph."""
+        url = f"{user_path(mailbox)}/todo/lists/{default_list(self.client, mailbox)}/tasks"
+        params: dict[str, str] | None = {"$expand": "linkedResources", "$top": "100"}
+        found: dict[str, str | None] = {}
+        while url:
+            page = self.client.call(mailbox, "GET", url, params=params) or {}
+            for task in page.get("value", ()):
+                stream = sync_id_of(task)
+                found[str(task["title"])] = str(stream) if stream else None
+            url, params = str(page.get("@odata.nextLink") or ""), None
+        return found
 
 
 # ---- the ERP, as its screens change it ---------------------------------------------------------

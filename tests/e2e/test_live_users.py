@@ -1,6 +1,7 @@
 """Users followed live (R11) with their state in `einklang status` (R12): while `einklang run`
 runs, the ERP switches a user's allow-sync flag and locks the login; the subscription goes and
-comes back without a restart, and `status --json` says why."""
+comes back without a restart, and `status --json` says why — over EWS, and with the engine over
+Microsoft Graph (R20: delta polling starts and stops with the user)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def _until(world: World, login: str, **expected: Any) -> dict[str, Any]:
         raise AssertionError(f"{exc}\nstatus: {seen[0]}\n{world.engine.output()}") from None
 
 
-@pytest.mark.parametrize("world", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("world", ["sqlite", "graph"], indirect=True)
 def test_r11_r12_allow_sync_and_lock_toggled_live_subscribe_and_unsubscribe(world: World) -> None:
     erp, engine, outlook = world.erp, world.engine, world.outlook
     mueller = erp.add_user("mueller", MUELLER)

@@ -1,6 +1,6 @@
 """`einklang run` as a process: changes on both sides, SIGKILL mid-stream, changes while it is
 down, a restart — and the two sides converge with nothing lost or duplicated (R15); SIGTERM ends
-it cleanly (issue 11)."""
+it cleanly (issue 11). The same story with the engine over Microsoft Graph (R20, issue 14)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+
+import pytest
 
 from tests.e2e.conftest import MUELLER, SCHMIDT, World
 from tests.e2e.support import at, sync_id, wait_for
@@ -56,6 +58,7 @@ def differences(world: World) -> list[str]:
             if row["rrule"]:
                 problems += _series_differences(world, item, row)
         tasks = world.outlook.tasks(mailbox)
+        over_graph = world.graph.task_sync_ids(mailbox) if world.graph is not None else None
         task_rows = {r["subject"]: r for r in erp_tasks if r["user_login"] == login}
         by_task = Counter(t.subject for t in tasks)
         problems += [f"{mailbox}: {n} × task {s!r}" for s, n in by_task.items() if n > 1]
@@ -65,7 +68,8 @@ def differences(world: World) -> list[str]:
             task_row = task_rows.get(task.subject)
             if task_row is None:
                 continue
-            problems += _identity_differences(task.subject, sync_id(task), task_row, seen_ids)
+            exchange_id = sync_id(task) if over_graph is None else over_graph.get(task.subject)
+            problems += _identity_differences(task.subject, exchange_id, task_row, seen_ids)
             if (task.status == "Completed") != (task_row["status"] == "completed"):
                 problems.append(f"task {task.subject!r}: {task.status} ≠ ERP {task_row['status']}")
     problems += [f"sync id {sid} on {n} pairs" for sid, n in seen_ids.items() if n > 1]
@@ -121,7 +125,11 @@ def subscribed(world: World, *logins: str) -> None:
         raise AssertionError(f"{failed}\nengine output:\n{world.engine.output()[-4000:]}") from None
 
 
-def test_r15_killed_and_restarted_the_engine_converges_with_nothing_lost_or_duplicated(
+@pytest.mark.parametrize(
+    "world", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "graph"],
+    indirect=True,
+)  # fmt: skip
+def test_r15_r20_killed_and_restarted_the_engine_converges_with_nothing_lost_or_duplicated(
     world: World,
 ) -> None:
     erp, outlook, engine = world.erp, world.outlook, world.engine
@@ -129,6 +137,8 @@ def test_r15_killed_and_restarted_the_engine_converges_with_nothing_lost_or_dupl
     erp.add_user("schmidt", SCHMIDT)
     engine.start()
     subscribed(world, "mueller", "schmidt")
+    over = "Graph, delta polling" if world.graph is not None else "EWS, streaming"
+    assert over in engine.log.read_text(), engine.output()  # the API configured (R20)
 
     # Both sides change while the engine runs.
     review = erp.appointment("mueller", "Review", at(1, 9), info_text=INFO)

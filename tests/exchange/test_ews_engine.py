@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import pytest
 
+from adapters.exchange.graph.port import GraphExchange
 from engine import reasons
 from engine.model import Appointment, Task
 from engine.recurrence import Recurrence
@@ -154,3 +155,27 @@ def test_r17_an_erp_deletion_moves_the_outlook_item_to_deleted_items(ews_world: 
     assert [
         i.fields.subject for i in outlook.store.list_items("mueller@example.com", "deleteditems")
     ] == ["Kickoff"]
+
+
+def test_r15_ga3_a_series_deleted_in_outlook_while_the_engine_was_down_leaves_the_erp(
+    ews_world: Harness,
+) -> None:
+    """The engine stops, the user deletes a series in Outlook, the engine starts again: the ERP
+    series goes too. Over Graph the delta round names only the series' occurrences, which the
+    restarted port never saw (GA3; the simulator's report of the master outside the window is
+    switched off, as Graph does not document it); the series it read are in its checkpoint."""
+    series, _ = _series(ews_world)
+    ews_world.erp_appointment(subject="Bleibt", start=at(3, 9), end=at(3, 10))
+    ews_world.sync()
+    item = ews_world.counterpart_in_exchange(series)
+    ews_world.close()
+    exchange = ews_world.exchange
+    if isinstance(exchange, GraphOutlook):
+        assert exchange.server.graph is not None
+        exchange.server.graph.settings.report_outside_window = False
+        exchange.port = GraphExchange(exchange.client, exchange.settings, clock=exchange.clock)
+    exchange.delete(item.id)
+    ews_world.restart()
+    ews_world.sync()
+    subjects = [row.data["subject"] for row in ews_world.erp.items_of("mueller")]
+    assert subjects == ["Bleibt"], subjects

@@ -6,9 +6,12 @@ import time
 import uuid
 from pathlib import Path
 
+from adapters.exchange.graph.port import GraphExchange
 from adapters.exchange.graph.watch import GraphWatcher
 from engine.model import ItemKind, Task, User
+from engine.observation import Change
 from engine.ports import OccurrenceChange, SubscriptionStatus
+from sim.graph.context import CALENDARS_READWRITE
 from sim.graph.faults import Throttled
 from tests.exchange.graph_outlook import graph_outlook
 from tests.exchange.support import MAILBOX, MAILBOXES, USER, creating, read_all, updating
@@ -114,3 +117,60 @@ def test_r20_graph_throttled_batch_requests_are_sent_again(clock: Clock, tmp_pat
         assert updates == [(True, 429), (True, 200)]
         assert exchange.client.retries == 1
         assert fetched(exchange, item_id).sync_hash == target.sync_hash
+
+
+def test_ga3_a_series_deleted_while_the_engine_was_down_is_reported_deleted(
+    clock: Clock, tmp_path: Path
+) -> None:
+    """GA3: delta rounds name occurrences, never their series master. A port that starts anew
+    (the engine restarted) and then sees the series' occurrences all `@removed` must still report
+    the master deleted — the series ids it read are kept in the checkpoint (failed before: only
+    the occurrence ids were reported, which the engine does not know, so the ERP kept the
+    series). The simulator's report of a deleted master as an item outside the window is
+    switched off: that Graph reports it is not documented (sim G3)."""
+    with graph_outlook(clock, tmp_path) as exchange:
+        assert exchange.server.graph is not None
+        exchange.server.graph.settings.report_outside_window = False
+        series = exchange.create(MAILBOX, JOUR_FIXE)
+        single = exchange.create(MAILBOX, KICKOFF)
+        first, checkpoint, _ = read_all(exchange.port, ItemKind.APPOINTMENT, None)
+        assert {o.native_id for o in first} == {series, single}
+        restarted = GraphExchange(exchange.client, exchange.settings, clock=clock)
+        exchange.delete(series)
+        seen, checkpoint, _ = read_all(restarted, ItemKind.APPOINTMENT, checkpoint)
+        deleted = {o.native_id for o in seen if o.change is Change.DELETED}
+        assert series in deleted, [(o.native_id, o.change) for o in seen]
+        assert single not in deleted
+        # Once reported, the series is forgotten: a later round does not report it again.
+        exchange.edit(single, subject="Kickoff (moved)")
+        again, _, _ = read_all(
+            GraphExchange(exchange.client, exchange.settings, clock=clock),
+            ItemKind.APPOINTMENT,
+            checkpoint,
+        )
+        assert [(o.native_id, o.change) for o in again] == [(single, Change.CHANGED)]
+
+
+def test_r10_graph_watcher_polls_only_the_synchronised_folders(
+    clock: Clock, tmp_path: Path
+) -> None:
+    """With task sync off (R10) an app may hold no To Do permission: the watcher must not poll
+    tasks/delta, or every mailbox would be down with ErrorAccessDenied (failed before: it
+    polled both folders whatever was synchronised)."""
+    with graph_outlook(clock, tmp_path) as exchange:
+        assert exchange.server.graph is not None
+        exchange.server.graph.settings.permissions[exchange.settings.client_id] = frozenset(
+            {CALENDARS_READWRITE}
+        )
+        settings = exchange.settings.model_copy(update={"poll_interval_s": 0.2})
+        watcher = GraphWatcher(exchange.client, settings, kinds=(ItemKind.APPOINTMENT,))
+        try:
+            watcher.watch([USER])
+            assert watcher.wait(1) == {(USER.login, ItemKind.APPOINTMENT)}  # catch up first
+            deadline = time.monotonic() + 5
+            while watcher.status(USER.login).reason == "starting" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            status = watcher.status(USER.login)
+            assert (status.alive, status.reason) == (True, ""), status
+        finally:
+            watcher.close()

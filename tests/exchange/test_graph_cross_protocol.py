@@ -3,7 +3,8 @@ the same through the Graph adapter, and the reverse, for every field we sync; an
 keeps one sync id over both protocols (the same extended property).
 
 Over Graph, To Do tasks carry the sync id as a linkedResource (they take no extended
-properties): a task's sync id does not cross protocols (assumption GA2/G7). Attendee responses
+properties): a task's sync id does not cross protocols (assumption GA5, sim G7) — every other
+field of a task does, and its id does (Graph's id is the EWS id translated). Attendee responses
 are the attendees' to give: Graph ignores those a client writes, so the Graph → EWS direction
 writes none.
 """
@@ -161,3 +162,26 @@ def test_r20_an_item_written_over_graph_reads_the_same_over_ews(
     if kind is ItemKind.APPOINTMENT:
         assert seen.sync_id == stream
         assert ews.find_by_stream_id(USER, kind, stream) == ews_id(native)
+
+
+@pytest.mark.parametrize("written_over", ["ews", "graph"])
+def test_ga5_r20_a_task_keeps_every_field_and_its_id_across_protocols_but_not_its_sync_id(
+    both: tuple[EwsExchange, GraphOutlook], written_over: str
+) -> None:
+    """What holds for a task seen over the other protocol (assumption GA5): its content and its
+    item id (Graph's id is the EWS id translated) — but the sync id, an extended property over
+    EWS and a linkedResource over Graph, is not seen: over the other protocol the task is one
+    without a sync id, not found by its stream id."""
+    ews, graph = both
+    snapshot = TASKS["in progress"]
+    stream = uuid.uuid4()
+    writer, reader = (ews, graph) if written_over == "ews" else (graph, ews)
+    native = _write(writer, snapshot, stream)
+    other_id = rest_id(native) if written_over == "ews" else ews_id(native)
+    seen = reader.fetch(USER, ItemKind.TASK, other_id)
+    assert seen.snapshot is not None and seen.snapshot.sync_hash == snapshot.sync_hash
+    assert seen.sync_id is None
+    assert reader.find_by_stream_id(USER, ItemKind.TASK, stream) is None
+    mine = writer.fetch(USER, ItemKind.TASK, native)  # the writer's own protocol keeps it
+    assert mine.sync_id == stream
+    assert writer.find_by_stream_id(USER, ItemKind.TASK, stream) == native

@@ -258,3 +258,20 @@ def test_r20_bad_event_bodies_are_400_with_the_error_envelope_never_500(
         assert response.status_code == 400, (body, response.text)
         assert response.json()["error"]["code"], body
     assert graph_store.list_items(ALICE, "calendar") == []
+
+
+def test_ga4_several_extended_properties_in_one_expand_joined_by_or(graph: Graph) -> None:
+    """`$expand=singleValueExtendedProperties($filter=id eq 'a' or id eq 'b')` (the form the
+    adapter sends, assumption GA4) returns each property asked for that the event has; a filter
+    of another shape is refused, not silently ignored (before: the `or` form returned none)."""
+    zone = "String {c11ff724-aa03-4555-9952-8fa248a11c3e} Name EinklangTimeZone"
+    properties = [{"id": SYNC_ID, "value": "sync-0002"}, {"id": zone, "value": "Europe/Vienna"}]
+    created = graph.ok(
+        graph.post(EVENTS, full_event(singleValueExtendedProperties=properties)), 201
+    )
+    both = f"singleValueExtendedProperties($filter=id eq '{SYNC_ID}' or id eq '{zone}')"
+    got = graph.ok(graph.get(f"{EVENTS}/{created['id']}", params={"$expand": both}))
+    assert sorted(got["singleValueExtendedProperties"], key=str) == sorted(properties, key=str)
+    other = "singleValueExtendedProperties($filter=startswith(id, 'String'))"
+    refused = graph.get(f"{EVENTS}/{created['id']}", params={"$expand": other})
+    assert refused.status_code == 400, refused.text

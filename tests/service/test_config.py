@@ -194,3 +194,116 @@ def test_r9_a_postgresql_erp_in_its_own_schema_is_configurable(tmp_path: Path) -
     assert settings.erp.schema_ == "erp"
     plain = load(init(tmp_path / "plain"))
     assert plain.erp.schema_ is None
+
+
+# ---- Exchange Online over Microsoft Graph (issue 14, R20) ---------------------------------------
+
+
+def init_graph(tmp_path: Path, *extra: str) -> Path:
+    out = tmp_path / "graph.toml"
+    result = run(
+        "config", "init", "--erp-url", "sqlite:///erp.sqlite3", "--api", "graph",
+        "--tenant", "contoso.onmicrosoft.com", "--client-id", "c1d2", "--secret-env",
+        "GRAPH_SECRET", "-o", str(out), *extra,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_r20_init_for_graph_writes_a_commented_file_that_check_accepts(tmp_path: Path) -> None:
+    path = init_graph(tmp_path)
+    text = path.read_text(encoding="utf-8")
+    assert 'api = "graph"' in text and "Application Access Policy" in text
+    assert SECRET not in text
+    result = run("--config", str(path), "config", "check", env={"GRAPH_SECRET": SECRET})
+    assert result.exit_code == 0, result.output
+    assert "Exchange over Microsoft Graph" in result.output and SECRET not in result.output
+    exchange = load(path).exchange
+    assert (exchange.api, exchange.tenant_id, exchange.client_id) == (
+        "graph", "contoso.onmicrosoft.com", "c1d2"
+    )  # fmt: skip
+    assert exchange.endpoint == "https://graph.microsoft.com/v1.0"
+    assert exchange.poll_interval_s == 5.0  # delta polling, the issue's default
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("GRAPH_SECRET", SECRET)
+        secret = exchange.client_secret()
+    assert secret is not None and secret.get_secret_value() == SECRET
+    missing = CliRunner(env={"GRAPH_SECRET": None}).invoke(
+        main, ["--config", str(path), "config", "check"]
+    )
+    assert missing.exit_code == 2 and "GRAPH_SECRET is not set" in missing.output
+
+
+def test_r20_graph_with_a_certificate_reads_its_key_at_check(tmp_path: Path) -> None:
+    key = tmp_path / "app-key.pem"
+    path = tmp_path / "cert.toml"
+    result = run(
+        "config", "init", "--erp-url", "sqlite:///erp.sqlite3", "--api", "graph", "--tenant",
+        "t", "--client-id", "c", "--certificate-key-file", str(key),
+        "--certificate-thumbprint", "AB12", "-o", str(path),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    absent = run("--config", str(path), "config", "check")
+    assert absent.exit_code == 2 and "certificate_key_file: cannot read" in absent.output
+    key.write_text("-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n")
+    assert run("--config", str(path), "config", "check").exit_code == 0
+    certificate = load(path).exchange.certificate_key()
+    assert certificate is not None and "PRIVATE KEY" in certificate.get_secret_value()
+    assert "PRIVATE KEY" not in repr(load(path))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--api", "graph", "--client-id", "c", "--secret-env", "S"),
+         'api = "graph" needs tenant_id'),
+        (("--api", "graph", "--tenant", "t", "--client-id", "c"),
+         "needs client_secret_env (or client_secret_file, or a certificate)"),
+        (("--api", "graph", "--tenant", "t", "--client-id", "c", "--secret-env", "S",
+          "--certificate-key-file", "k.pem", "--certificate-thumbprint", "AB"),
+         "a client secret or a certificate, not both"),
+        (("--api", "graph", "--tenant", "t", "--client-id", "c", "--secret-env", "S",
+          "--auth", "ntlm"), "--auth: EWS only"),
+        (("--api", "graph", "--tenant", "t", "--client-id", "c", "--secret-env", "S",
+          "--ews-url", "https://h/EWS/Exchange.asmx"), "--ews-url: EWS only"),
+        (("--auth", "ntlm", "--username", "u", "--password-env", "P"), "--api ews needs --ews-url"),
+        (("--ews-url", "https://h/EWS", "--auth", "basic", "--username", "u", "--password-env",
+          "P", "--graph-url", "https://g/v1.0"), "--graph-url: only with --api graph"),
+    ],
+)  # fmt: skip
+def test_r20_init_refuses_bad_combinations_in_one_line(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    out = tmp_path / "bad.toml"
+    result = run("config", "init", "--erp-url", "sqlite:///e.sqlite3", "-o", str(out), *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (('tenant_id = "contoso.onmicrosoft.com"', 'tenant_id = ""'),
+         'exchange: api = "graph" needs tenant_id'),
+        (("[exchange]", '[exchange]\nauth = "ntlm"'), 'remove auth = "ntlm"'),
+        (("[exchange]", '[exchange]\nurl = "https://h/EWS/Exchange.asmx"'),
+         'url: EWS only, not with api = "graph"'),
+        (("[exchange]", '[exchange]\nnotifications = "streaming"'), "Graph polls delta"),
+        (("[exchange]", '[exchange]\ndelete_to = "hard"'), 'delete_to = "hard": EWS only'),
+        (('api = "graph"', 'api = "ews"'), "graph_url: only with api = \"graph\""),
+        (("graph_url = ", 'graph_url = "graph.example"\n# '), "graph_url must start with"),
+    ],
+)  # fmt: skip
+def test_r20_check_says_exactly_what_is_wrong_with_a_graph_file(
+    tmp_path: Path, change: tuple[str, str], message: str
+) -> None:
+    path = init_graph(tmp_path)
+    text = path.read_text(encoding="utf-8")
+    assert change[0] in text
+    path.write_text(text.replace(change[0], change[1], 1), encoding="utf-8")
+    result = run("--config", str(path), "config", "check", env={"GRAPH_SECRET": SECRET})
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output

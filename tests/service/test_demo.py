@@ -108,3 +108,18 @@ def test_the_demo_replaces_its_own_directory_but_no_other(tmp_path: Path) -> Non
     assert refused.returncode == 2
     assert "not empty" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
     assert (foreign / "notes.txt").read_text(encoding="utf-8") == "keep me"
+
+
+def test_r20_the_demo_over_microsoft_graph_tells_the_same_story(tmp_path: Path) -> None:
+    """`einklang demo --api graph`: the engine talks to the simulator over Graph (TLS, an OAuth2
+    app, delta polling); every step shows what it should, and status works on what it left."""
+    directory = tmp_path / "graph-demo"
+    done = einklang("demo", "--api", "graph", "--dir", str(directory), cwd=tmp_path, timeout=180)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "(Microsoft Graph)" in done.stdout and "NOT SEEN" not in done.stdout
+    assert 'api = "graph"' in (directory / "einklang.toml").read_text(encoding="utf-8")
+    status = einklang("--config", str(directory / "einklang.toml"), "status", "--json",
+                      cwd=tmp_path)  # fmt: skip
+    assert status.returncode == 0, status.stderr
+    rows = {row["user"]: row for row in json.loads(status.stdout)}
+    assert rows["mueller"]["eligible"] is True and rows["mueller"]["subscribed"] is True

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from service.config import LoggingSection
-from service.logs import DECISIONS, REDACTED, configure
+from service.logs import CHATTY, DECISIONS, REDACTED, configure
 
 SECRET = "hunter2-Sup3rSecret"
 
@@ -20,7 +20,10 @@ def _restore_root() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     decisions = logging.getLogger(DECISIONS).level
+    chatty = {name: logging.getLogger(name).level for name in CHATTY}
     yield
+    for name, chatty_level in chatty.items():
+        logging.getLogger(name).setLevel(chatty_level)
     for h in list(root.handlers):
         root.removeHandler(h)
     for h in handlers:
@@ -64,3 +67,17 @@ def test_extended_diagnostics_log_every_decision() -> None:
     configure(LoggingSection(format="text", diagnostics=True), stream=out)
     logging.getLogger(DECISIONS).debug("skip R5_PREEXISTING")
     assert "skip R5_PREEXISTING" in out.getvalue()
+
+
+def test_http_requests_are_not_logged_one_by_one_unless_debugging() -> None:
+    """The Graph adapter's delta polls go through httpx, which logs every request at INFO: at
+    the info level the log would be one line per poll and folder (failed before: it was)."""
+    out = io.StringIO()
+    configure(LoggingSection(format="text", level="info"), stream=out)
+    logging.getLogger("httpx").info("HTTP Request: GET https://graph/v1.0/users/a/events")
+    logging.getLogger("httpx").warning("connection reset")
+    assert "HTTP Request" not in out.getvalue() and "connection reset" in out.getvalue()
+    debug = io.StringIO()
+    configure(LoggingSection(format="text", level="debug"), stream=debug)
+    logging.getLogger("httpx").info("HTTP Request: GET https://graph/v1.0/users/a/events")
+    assert "HTTP Request" in debug.getvalue()

@@ -1,6 +1,8 @@
-"""The engine process in one Python process (issues 10-12): `EngineLoop` over the EWS adapter and
-the simulator, a SQLite ERP — R12's status tells per user whether the mailbox is reached and its
-subscription alive, and why not; an Outlook edit reaches the ERP through a notification."""
+"""The engine process in one Python process (issues 10-12, 14): `EngineLoop` over the EWS adapter
+or the Graph adapter (`exchange.api`, R20) and the simulator, a SQLite ERP — R12's status tells
+per user whether the mailbox is reached and its subscription alive, and why not (EWS: the
+service account may not impersonate the mailbox; Graph: an Application Access Policy denies
+it); an Outlook edit reaches the ERP through a notification (EWS) or a delta poll (Graph)."""
 
 from __future__ import annotations
 
@@ -23,11 +25,15 @@ from service.health import Metrics
 from service.process import EngineLoop
 from service.wiring import Process, assemble
 from sim.auth import AdminAccount
+from sim.graph.context import GraphSettings as SimGraphSettings
 from sim.server import EwsServer, ServerConfig
 from sim.store import MailboxStore
+from sim.tls import generate_self_signed
+from tests.sim.support import APP, TENANT
 
 MUELLER, WEBER = "mueller@example.com", "weber@example.com"
 ADMIN = AdminAccount("svc", "pw-Secret-1", mailboxes=frozenset({MUELLER}))  # not weber's
+DENIED = {"ews": "ErrorImpersonateUserDenied", "graph": "ErrorAccessDenied"}
 
 
 def until(condition: Callable[[], bool], within: float = 20) -> bool:
@@ -39,14 +45,42 @@ def until(condition: Callable[[], bool], within: float = 20) -> bool:
     return condition()
 
 
-@pytest.fixture
+def _exchange(api: str, server: EwsServer, ca: Path) -> dict[str, object]:
+    if api == "graph":
+        return {
+            "api": "graph",
+            "graph_url": server.graph_url,
+            "authority": server.authority(TENANT).removesuffix(f"/{TENANT}"),
+            "tenant_id": TENANT,
+            "client_id": APP.client_id,
+            "client_secret_env": "TEST_GRAPH_SECRET",
+            "ca_bundle": ca,
+            "poll_interval_s": 0.2,
+        }
+    return {
+        "url": server.url,
+        "auth": "basic",
+        "username": ADMIN.username,
+        "password_env": "TEST_EWS_PASSWORD",
+    }
+
+
+@pytest.fixture(params=["ews", "graph"])
 def running(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Process, MailboxStore, ErpEditor]]:
+    api = request.param
     mailboxes = MailboxStore()
     for address in (MUELLER, WEBER):
         mailboxes.add_mailbox(address)
-    server = EwsServer(mailboxes, ServerConfig(admins=(ADMIN,))).start()
+    tls = generate_self_signed(tmp_path / "tls")
+    if api == "graph":
+        config = ServerConfig(apps=(APP,), tls=tls, graph=SimGraphSettings(), ews=False)
+    else:
+        config = ServerConfig(admins=(ADMIN,))
+    server = EwsServer(mailboxes, config).start()
+    if server.graph is not None:
+        server.graph.settings.deny(WEBER)  # an Application Access Policy leaves weber out (R9)
     erp_url = f"sqlite:///{tmp_path / 'erp.sqlite3'}"
     with ErpStore(erp_url) as store:
         store.init()
@@ -56,15 +90,11 @@ def running(
             "user", {"login": login, "exchange_mailbox": address, "allow_exchange_sync": True}
         )
     monkeypatch.setenv("TEST_EWS_PASSWORD", ADMIN.password)
+    monkeypatch.setenv("TEST_GRAPH_SECRET", APP.client_secret)
     settings = Settings(
         erp={"url": erp_url},
         store={"url": f"sqlite:///{tmp_path / 'events.sqlite3'}"},
-        exchange={
-            "url": server.url,
-            "auth": "basic",
-            "username": ADMIN.username,
-            "password_env": "TEST_EWS_PASSWORD",
-        },
+        exchange=_exchange(api, server, tls.certificate),
         sync={"automatic_sync": True},
         data_dir=tmp_path,
     )
@@ -90,7 +120,7 @@ def statuses(process: Process) -> dict[str, UserStatus]:
     return {s.user: s for s in user_statuses(process.views)}
 
 
-def test_r12_status_tells_whether_the_mailbox_is_reached_and_the_subscription_alive(
+def test_r12_r20_status_tells_whether_the_mailbox_is_reached_and_the_subscription_alive(
     running: tuple[Process, MailboxStore, ErpEditor],
 ) -> None:
     process, _, _ = running
@@ -104,10 +134,10 @@ def test_r12_status_tells_whether_the_mailbox_is_reached_and_the_subscription_al
     mueller, weber = statuses(process)["mueller"], statuses(process)["weber"]
     assert (mueller.eligible, mueller.mailbox, mueller.reachable) == (True, MUELLER, True)
     assert weber.reachable is False
-    assert "ErrorImpersonateUserDenied" in weber.reason
+    assert DENIED[process.settings.exchange.api] in weber.reason
 
 
-def test_r3_an_outlook_edit_reaches_the_erp_through_a_notification(
+def test_r3_r20_an_outlook_edit_reaches_the_erp_through_a_notification(
     running: tuple[Process, MailboxStore, ErpEditor],
 ) -> None:
     process, mailboxes, editor = running

@@ -2,7 +2,8 @@
 
     port = GraphExchange(GraphClient(settings), settings)
 
-Reads: delta rounds (`reading.py`); the checkpoint is `"<phase> <nextLink or deltaLink>"`. From
+Reads: delta rounds (`reading.py`); the checkpoint is `"<phase> <nextLink or deltaLink>"`, for
+events followed by the ids of the series masters read in the folder (comma-separated, GA3). From
 None the items come as `baseline` (R5), page after page; an expired delta token (410
 syncStateNotFound) starts a full pass whose items are reported as changes (the engine sees
 unchanged content and skips them: nothing duplicated). Writes: `writing.py`. Errors: the
@@ -91,13 +92,16 @@ class GraphExchange:
 
     def read_changes(self, user: User, kind: ItemKind, checkpoint: str | None) -> ExchangeBatch:
         mailbox = self.mailbox(user)
+        masters: set[str] = set()  # series masters read in this folder (GA3)
         if checkpoint is None:
             baseline, url = True, self._first(mailbox, kind)
         else:
-            phase, _, url = checkpoint.partition(" ")
+            phase, _, rest = checkpoint.partition(" ")
+            url, _, kept = rest.partition(" ")
+            masters = {m for m in kept.split(",") if m}
             baseline = phase == _BASELINE
             if phase not in (_BASELINE, _CHANGES) or not url:
-                baseline, url = False, self._first(mailbox, kind)
+                baseline, url, masters = False, self._first(mailbox, kind), set()
         try:
             page = reading.delta_page(self.client, mailbox, url, self.page_size)
         except DeltaExpired:
@@ -108,6 +112,7 @@ class GraphExchange:
         seen = Change.BASELINE if baseline else Change.CHANGED
         wanted: dict[str, Change] = {}
         observations: list[Observation] = []
+        orphans = False  # an occurrence removed whose series this port has not seen (GA3)
         for entry in page.get("value", ()):
             entry_id = str(entry.get("id", ""))
             if kind is ItemKind.TASK:
@@ -118,6 +123,7 @@ class GraphExchange:
                 continue
             master = entry.get("seriesMasterId")
             if master:
+                masters.add(str(master))
                 with self._lock:
                     self._masters[entry_id] = str(master)
             with self._lock:
@@ -127,21 +133,49 @@ class GraphExchange:
                     wanted.setdefault(known_master, Change.CHANGED)
                 else:
                     observations.append(self._deleted(user, kind, entry_id))
+                    orphans = orphans or bool(masters)
             elif master:
                 wanted.setdefault(str(master), seen)
             else:
                 wanted.setdefault(entry_id, seen)
-        observations += self._observe(user, kind, mailbox, wanted)
+        observed = self._observe(user, kind, mailbox, wanted)
+        if orphans:
+            observed += self._gone_masters(user, kind, mailbox, masters - set(wanted))
+        for observation in observed:
+            if observation.change is Change.DELETED:
+                masters.discard(observation.native_id)
+        observations += observed
+        kept = f" {','.join(sorted(masters))}" if masters else ""
         delta_link = page.get("@odata.deltaLink")
         if delta_link:
             return ExchangeBatch(
-                observations=tuple(observations), checkpoint=f"{_CHANGES} {delta_link}"
+                observations=tuple(observations), checkpoint=f"{_CHANGES} {delta_link}{kept}"
             )
         next_link = str(page.get("@odata.nextLink") or "")
         phase = _BASELINE if baseline else _CHANGES
         return ExchangeBatch(
-            observations=tuple(observations), checkpoint=f"{phase} {next_link}", more=True
+            observations=tuple(observations), checkpoint=f"{phase} {next_link}{kept}", more=True
         )
+
+    def _gone_masters(
+        self, user: User, kind: ItemKind, mailbox: str, candidates: set[str]
+    ) -> list[Observation]:
+        """GA3: the series masters among `candidates` that no longer exist, reported deleted.
+        Asked when an occurrence is removed that this port has not seen (the engine restarted
+        since): it may be the last trace of a series deleted meanwhile. Masters whose
+        occurrences this port has seen since it started are accounted for and not asked."""
+        with self._lock:
+            accounted = set(self._masters.values())
+        ids = sorted(candidates - accounted)
+        if not ids:
+            return []
+        gone = []
+        for item_id, item in zip(ids, self.read_items(mailbox, kind, ids), strict=True):
+            if isinstance(item, NotFound):
+                gone.append(self._deleted(user, kind, item_id))
+            elif isinstance(item, Exception):
+                raise item
+        return gone
 
     def _first(self, mailbox: str, kind: ItemKind) -> str:
         list_id = self.list_id(mailbox) if kind is ItemKind.TASK else ""

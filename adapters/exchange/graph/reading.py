@@ -19,9 +19,9 @@ from urllib.parse import quote
 
 from adapters.exchange.graph.client import GraphClient, Request, user_path
 from adapters.exchange.graph.items import (
+    EXPAND_PROPERTIES,
     SYNC_ID_PROPERTY,
     UTC_PREFER,
-    ZONE_PROPERTY,
 )
 from engine.errors import NotFound, SideError
 from engine.model import ItemKind
@@ -49,10 +49,7 @@ EVENT_SELECT: Final = ",".join(
         "singleValueExtendedProperties",
     )
 )
-EVENT_EXPAND: Final = (
-    f"exceptionOccurrences,singleValueExtendedProperties($filter=id eq '{SYNC_ID_PROPERTY}'),"
-    f"singleValueExtendedProperties($filter=id eq '{ZONE_PROPERTY}')"
-)
+EVENT_EXPAND: Final = f"exceptionOccurrences,{EXPAND_PROPERTIES}"  # one expand, `or` (GA4)
 
 
 def stamp(moment: datetime) -> str:

@@ -60,8 +60,10 @@ class GraphWatcher:
         retry_initial_s: float = 30.0,
         retry_max_s: float = 900.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        kinds: Sequence[ItemKind] = KINDS,
     ) -> None:
         self.client = client
+        self.kinds = tuple(kinds)  # the folders synchronised (R10: tasks may be off)
         self.settings = settings
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
@@ -89,7 +91,7 @@ class GraphWatcher:
             for login, mailbox in wanted.items():
                 if login not in self._watched:
                     self._watched[login] = _Watched(login, mailbox)
-                    self._news.update((login, kind) for kind in KINDS)  # catch up first
+                    self._news.update((login, kind) for kind in self.kinds)  # catch up first
             self._changed.notify_all()
 
     def wait(self, timeout_s: float) -> set[tuple[str, ItemKind]]:
@@ -127,9 +129,9 @@ class GraphWatcher:
 
     def _poll(self, watched: _Watched) -> None:
         if watched.failures:  # back after a failure: news may have been missed
-            self._signal(watched, KINDS)
+            self._signal(watched, self.kinds)
         try:
-            for kind in KINDS:
+            for kind in self.kinds:
                 if self._stop.is_set():
                     return
                 if self._round(watched, kind):
