@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from adapters.exchange.ews.errors import engine_error, failure_of_code
 from engine.errors import (
     InvalidItem,
     NotFound,
     PermanentError,
     SideError,
-    TransientError,
     VersionConflict,
 )
 from engine.infotext import as_body
@@ -60,20 +60,6 @@ FOLDER: Final = {ItemKind.APPOINTMENT: "calendar", ItemKind.TASK: "tasks"}
 
 # Checkpoint = "<generation> <phase> <store sync state>"; base64 sync states contain no spaces.
 _BASELINE, _CHANGES = "baseline", "changes"
-_TRANSIENT_CODES = frozenset(
-    {
-        "ErrorServerBusy",
-        "ErrorInternalServerTransientError",
-        "ErrorMailboxStoreUnavailable",
-        "ErrorMailboxMoveInProgress",
-        "ErrorTimeoutExpired",
-        "ErrorConnectionFailed",
-        # Rights are granted on Exchange, where no item changes: retrying brings the items over.
-        "ErrorImpersonateUserDenied",
-        "ErrorAccessDenied",
-    }
-)
-_CONFLICT_CODES = frozenset({"ErrorIrresolvableConflict", "ErrorStaleObject"})
 _MAX_ERROR_MESSAGE = 300
 
 
@@ -103,18 +89,13 @@ class FolderView:
 
 
 def side_error(error: EwsError) -> SideError:
-    """The engine's error for an EWS ResponseCode."""
-    message = f"{error.code}: {error.message}"
-    if error.code in _CONFLICT_CODES:
-        return VersionConflict(message)
-    if error.code == ResponseCode.ITEM_NOT_FOUND:
-        return NotFound(message)
-    if error.code in _TRANSIENT_CODES:
-        back_off = error.message_xml.get("BackOffMilliseconds")
-        return TransientError(
-            message, retry_after_s=float(back_off) / 1000 if back_off is not None else None
-        )
-    return PermanentError(message)
+    """The engine's error for an EWS ResponseCode: the EWS adapter's own table."""
+    back_off = error.message_xml.get("BackOffMilliseconds")
+    return engine_error(
+        failure_of_code(error.code),
+        f"{error.code}: {error.message}",
+        retry_after_s=float(back_off) / 1000 if back_off is not None else None,
+    )
 
 
 class MailboxStorePort:

@@ -12,7 +12,7 @@ page; an invalid sync state (ErrorInvalidSyncStateData) starts the folder's sync
 Microsoft documents, and reports every item as a change: the engine sees unchanged content and
 skips them, pre-existing items stay pre-existing. Writes: see `writing.py`; deletes move the item
 to Deleted Items unless `delete_type` says otherwise (exchangelib's default is a hard delete).
-Errors: `side_errors.py`.
+Errors: the one table in `errors.py`.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from exchangelib.items.base import DELETE_TYPE_CHOICES, MOVE_TO_DELETED_ITEMS
 from exchangelib.properties import ItemId
 
 from adapters.exchange.ews import reading, writing
+from adapters.exchange.ews.errors import ews_code, is_mailbox_error, reason, side_error
 from adapters.exchange.ews.items import appointment_of, plain_utc, sync_id_of, task_of
 from adapters.exchange.ews.properties import register_properties
-from adapters.exchange.ews.side_errors import clean_message, ews_code, is_mailbox_error, side_error
 from engine.errors import InvalidItem, NotFound, PermanentError, SideError, VersionConflict
 from engine.model import Appointment, ItemKind, Side, Task, User
 from engine.observation import Change, ItemError, Observation
@@ -109,8 +109,8 @@ class EwsExchange:
             account = self._account(user)
             account.calendar.refresh()  # GetFolder: the mailbox answers and lets us in
         except Exception as error:
-            reason = ews_code(error) if is_mailbox_error(error) else clean_message(error)
-            return MailboxStatus(reachable=False, reason=reason)
+            why = ews_code(error) if is_mailbox_error(error) else reason(error)
+            return MailboxStatus(reachable=False, reason=why)
         return MailboxStatus(reachable=True)
 
     # ---- reading ----------------------------------------------------------------------------

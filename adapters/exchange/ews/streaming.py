@@ -228,7 +228,7 @@ class StreamingGroup:
             self.renew_token()
             self.sink.catch_up([member.login for member in members])
             return 0.0 if attempt == 0 else self._backoff(error, attempt)
-        if failure is Failure.MAILBOX and self.affinity is not None:
+        if not failure.retried_in_place and self.affinity is not None:  # the mailbox's
             speaker = next((m for m in members if m.address == self.affinity.anchor), members[0])
             self.remove(speaker.login)
             self.sink.mailbox_failed(speaker, error)
