@@ -115,6 +115,7 @@ class MailboxStorePort:
         self.max_changes = max_changes
         self.unreachable: dict[str, str] = {}  # mailbox -> EWS error code, overriding the store
         self.fail_next_writes: list[Exception] = []  # raised by the next applies, in order
+        self.batches: list[int] = []  # the sizes of apply_many's calls
         self._generation = 0  # bumped by invalidate_sync_states
 
     # ---- ExchangePort -----------------------------------------------------------------------
@@ -203,6 +204,20 @@ class MailboxStorePort:
             raise side_error(error) from error
         except InvalidItem as error:  # e.g. a time zone Exchange has no id for
             raise PermanentError(f"{error.code}: {error.message}") from error
+
+    def apply_many(
+        self, user: User, writes: Sequence[tuple[uuid.UUID, Write]]
+    ) -> list[WriteResult | SideError]:
+        """`engine.ports.BatchWrites`: the store has no requests to save, so one by one; each
+        write's error is its own. `batches` records the sizes, for tests of the engine."""
+        self.batches.append(len(writes))
+        results: list[WriteResult | SideError] = []
+        for stream_id, write in writes:
+            try:
+                results.append(self.apply(user, stream_id, write))
+            except SideError as error:
+                results.append(error)
+        return results
 
     # ---- acting as a user in Outlook ------------------------------------------------------
 

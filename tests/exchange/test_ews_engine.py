@@ -14,10 +14,11 @@ from typing import Any, cast
 import pytest
 
 from engine import reasons
-from engine.model import Appointment, Task
+from engine.model import Appointment, ItemKind, Task
 from engine.recurrence import Recurrence
 from tests.exchange.ews_outlook import EwsOutlook, ews_outlook
 from tests.exchange.graph_outlook import GraphOutlook, graph_outlook
+from tests.exchange.support import MAILBOX
 from tests.harness import Clock, Harness, Outlook, at
 
 WEEKLY_MON_WED = Recurrence(pattern="weekly", weekdays=("monday", "wednesday"), count=6)
@@ -154,3 +155,34 @@ def test_r17_an_erp_deletion_moves_the_outlook_item_to_deleted_items(ews_world: 
     assert [
         i.fields.subject for i in outlook.store.list_items("mueller@example.com", "deleteditems")
     ] == ["Kickoff"]
+
+
+def _http_requests(outlook: Outlook) -> int:
+    """HTTP requests the simulator answered so far (a Graph `$batch` is one)."""
+    if isinstance(outlook, GraphOutlook):
+        assert outlook.server.graph is not None
+        return sum(1 for record in outlook.server.graph.requests if not record.in_batch)
+    assert isinstance(outlook, EwsOutlook)
+    return len(outlook.server.requests)
+
+
+def test_an_erp_bulk_import_of_200_appointments_reaches_outlook_in_a_few_requests(
+    ews_world: Harness,
+) -> None:
+    """Issue 10: the writes of one mailbox go in batches (EWS: one FindItem for their sync ids
+    and one CreateItem per 100 items; Graph: `$batch`), not two requests per item."""
+    for n in range(200):
+        ews_world.erp_appointment(
+            subject=f"Import {n}", start=at(1 + n % 20, 9), end=at(1 + n % 20, 10)
+        )
+    before = _http_requests(ews_world.exchange)
+
+    ews_world.sync()
+
+    used = _http_requests(ews_world.exchange) - before
+    subjects = {
+        item.content.subject for item in ews_world.exchange.items(MAILBOX, ItemKind.APPOINTMENT)
+    }
+    assert subjects == {f"Import {n}" for n in range(200)}
+    assert used <= 60, f"{used} requests for 200 creates"
+    assert ews_world.verify() > 0

@@ -33,7 +33,8 @@ from __future__ import annotations
 import random
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import Final, TypeVar
 
@@ -48,7 +49,14 @@ from exchangelib.errors import (
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from adapters.exchange.ews.settings import EwsSettings
-from engine.errors import NotFound, PermanentError, SideError, TransientError, VersionConflict
+from engine.errors import (
+    InvalidItem,
+    NotFound,
+    PermanentError,
+    SideError,
+    TransientError,
+    VersionConflict,
+)
 
 T = TypeVar("T")
 
@@ -186,6 +194,19 @@ def side_error(error: BaseException) -> SideError:
     if isinstance(error, SideError):
         return error
     return engine_error(classify(error), reason(error), retry_after(error))
+
+
+@contextmanager
+def as_side_errors() -> Iterator[None]:
+    """Whatever a block of the item port raises, as the engine's error."""
+    try:
+        yield
+    except SideError:
+        raise
+    except InvalidItem as error:  # e.g. a time zone Exchange has no id for
+        raise PermanentError(f"{error.code}: {error.message}") from error
+    except Exception as error:  # exchangelib and requests raise many kinds
+        raise side_error(error) from error
 
 
 def jittered(attempt: int, initial: float, cap: float) -> float:
