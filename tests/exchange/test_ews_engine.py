@@ -186,3 +186,34 @@ def test_an_erp_bulk_import_of_200_appointments_reaches_outlook_in_a_few_request
     assert subjects == {f"Import {n}" for n in range(200)}
     assert used <= 60, f"{used} requests for 200 creates"
     assert ews_world.verify() > 0
+
+
+def test_200_erp_edits_and_deletions_reach_outlook_in_a_few_ews_requests(
+    ews_world: Harness,
+) -> None:
+    """Issue 10: UpdateItem and DeleteItem in batches too (one GetItem for the items as they
+    are, then one UpdateItem / DeleteItem per 100 items)."""
+    if isinstance(ews_world.exchange, GraphOutlook):
+        pytest.skip("Graph: updates and deletions go one by one (adapters/exchange/graph/batch.py)")
+    rows = [
+        ews_world.erp_appointment(
+            subject=f"Import {n}", start=at(1 + n % 20, 9), end=at(1 + n % 20, 10)
+        )
+        for n in range(200)
+    ]
+    ews_world.sync()
+    for n, row in enumerate(rows[:180]):
+        ews_world.erp.edit(row, subject=f"Renamed {n}")
+    for row in rows[180:]:  # 20: below the deletion burst threshold (R17)
+        ews_world.erp.delete(row)
+    before = _http_requests(ews_world.exchange)
+
+    ews_world.sync()
+
+    used = _http_requests(ews_world.exchange) - before
+    subjects = {
+        item.content.subject for item in ews_world.exchange.items(MAILBOX, ItemKind.APPOINTMENT)
+    }
+    assert subjects == {f"Renamed {n}" for n in range(180)}
+    assert used <= 40, f"{used} requests for 180 updates and 20 deletions"
+    assert ews_world.verify() > 0

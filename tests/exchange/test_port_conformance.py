@@ -307,6 +307,32 @@ def test_r18_a_batch_of_writes_makes_each_and_an_item_exchange_refuses_fails_alo
     assert len(exchange.items(MAILBOX, ItemKind.TASK)) == 1
 
 
+def test_r16_a_batch_of_updates_writes_each_and_an_item_changed_meanwhile_conflicts_alone(
+    exchange: Outlook,
+) -> None:
+    first = created(exchange, KICKOFF.replace(subject="First"))
+    second = created(exchange, KICKOFF.replace(subject="Second"))
+    task = created(exchange, Task(subject="Call back"))
+    read = {item_id: exchange.get(item_id) for item_id in (first, second, task)}
+    exchange.edit(second, subject="Second, edited in Outlook")
+    writes = [
+        (uuid.uuid4(), updating(read[first], KICKOFF.replace(subject="First, renamed"))),
+        (uuid.uuid4(), updating(read[second], KICKOFF.replace(subject="Second, renamed"))),
+        (uuid.uuid4(), updating(read[task], Task(subject="Call back soon"))),
+    ]
+
+    results = exchange.apply_many(USER, writes)
+
+    kinds = [type(result).__name__ for result in results]
+    assert kinds == ["WriteResult", "VersionConflict", "WriteResult"]
+    assert exchange.get(first).content.subject == "First, renamed"
+    assert exchange.get(second).content.subject == "Second, edited in Outlook"
+    assert exchange.get(task).content.subject == "Call back soon"
+    assert isinstance(results[0], WriteResult)
+    assert results[0].native_version == exchange.get(first).change_key
+    assert exchange.get(first).sync_id == writes[0][0]
+
+
 def _deleting(item_id: str, expected_version: str | None) -> Write:
     return Write(
         side=Side.EXCHANGE,
