@@ -4,13 +4,19 @@ back to `decide` (which also decides when a write has failed too often, `max_att
 A write that fails because the item changed or vanished there is followed by a fresh read of
 that side, so that `decide` sees what is really there now (`RetryPolicy.rereads` bounds how
 often in a row: after that the retry waits for its backoff).
+
+Several items' writes for one mailbox in a round (an ERP bulk import) go to the Exchange port's
+`apply_many` when it has one (`engine.ports.BatchWrites`): one request for many items, one
+outcome per item; one bad item fails alone (R18).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections import defaultdict
 from datetime import datetime
+from typing import Final
 
 from engine.aggregates import SyncItem
 from engine.errors import NotFound, SideError, VersionConflict
@@ -21,75 +27,122 @@ from engine.state import Status, WriteDone, WriteFailed
 from engine.tick import IN_FLIGHT, EngineBase
 
 log = logging.getLogger("einklang.engine")
+# Fewer writes for one mailbox in a round go one by one: a batch saves nothing there.
+MIN_BATCH: Final = 2
 
 
 class Acting(EngineBase):
     def act(self) -> None:
         """Carry out the saved decisions' writes and record their outcomes."""
         due, self._tick.to_act = self._tick.to_act, {}
-        for item in due.values():
-            if item.state.status in IN_FLIGHT and item.state.pending:
+        items = [
+            item for item in due.values() if item.state.status in IN_FLIGHT and item.state.pending
+        ]
+        batched = self._act_in_batches(items)
+        for item in items:
+            if item.id not in batched:
                 self._act(item)
+
+    def _act_in_batches(self, items: list[SyncItem]) -> set[uuid.UUID]:
+        """The items whose one write goes to a mailbox with others of its user's: made with
+        `apply_many` when the Exchange port has it (an ERP bulk import: a few requests instead
+        of one per item). Outcomes are recorded per item, exactly as `_act` records them."""
+        apply_many = getattr(self.exchange, "apply_many", None)
+        if apply_many is None:
+            return set()
+        by_user: dict[str, list[SyncItem]] = defaultdict(list)
+        for item in items:
+            [*others, write] = item.state.pending
+            if not others and write.side is Side.EXCHANGE:
+                by_user[item.state.user.lower()].append(item)
+        done: set[uuid.UUID] = set()
+        for group in by_user.values():
+            if len(group) < MIN_BATCH:
+                continue
+            user = self._user(group[0].state.user)
+            writes = [(item.id, item.state.pending[0]) for item in group]
+            now = self.clock()
+            outcomes: list[WriteResult | BaseException]
+            try:
+                outcomes = list(apply_many(user, writes))
+                if len(outcomes) != len(writes):
+                    raise RuntimeError(f"{len(outcomes)} results for {len(writes)} writes")
+            except Exception as error:  # fails them all: each records it
+                outcomes = [error] * len(writes)
+            for item, (_, write), outcome in zip(group, writes, outcomes, strict=True):
+                self._record(item, write, outcome, now)
+                done.add(item.id)
+        return done
 
     def _act(self, item: SyncItem) -> None:
         user = self._user(item.state.user)
         for write in item.state.pending:
             now = self.clock()
+            outcome: WriteResult | BaseException
             try:
-                result = self._apply(user, item.id, write)
-            except NotFound:
-                if write.operation == "delete":
-                    result = WriteResult(native_id=write.native_id or "")
-                else:
-                    self._write_failed(
-                        item,
-                        write,
-                        "NotFound",
-                        "the item no longer exists there",
-                        now,
-                        transient=True,
-                        hint=0,
-                    )
-                    self._refresh(item, write.side)
-                    return
-            except VersionConflict as conflict:
-                # Changed there since we read it: record, re-read that side, decide again. A
-                # race (or a lock held there) is never a reason to give the item up (decide
-                # knows it by its reason, reasons.RACE).
-                self._write_failed(
-                    item, write, "VersionConflict", str(conflict), now, transient=True, hint=None
-                )
-                self._refresh(item, write.side, unless_at=write.expected_version)
+                outcome = self._apply(user, item.id, write)
+            except Exception as error:  # recorded below; an adapter bug stops no one else
+                outcome = error
+            if not self._record(item, write, outcome, now):
                 return
-            except SideError as error:
-                self._write_failed(
-                    item,
-                    write,
-                    type(error).__name__,
-                    str(error),
-                    now,
-                    transient=error.transient,
-                    hint=error.retry_after_s,
-                )
-                return
-            except Exception as error:  # an adapter bug must not stop everyone else's sync
-                log.exception("write to %s failed unexpectedly", write.side.value)
-                self._write_failed(
-                    item, write, type(error).__name__, str(error), now, transient=False, hint=None
-                )
-                return
-            if write.side is Side.EXCHANGE:
-                self._exchange_ids[(item.state.user.lower(), result.native_id)] = item.id
-            item.written(
-                WriteDone(
-                    side=write.side,
-                    operation=write.operation,
-                    native_id=result.native_id,
-                    native_version=result.native_version,
-                    at=now,
-                )
+
+    def _record(
+        self, item: SyncItem, write: Write, outcome: WriteResult | BaseException, now: datetime
+    ) -> bool:
+        """Record one write's outcome; whether the item's next write may follow."""
+        if isinstance(outcome, NotFound) and write.operation == "delete":
+            outcome = WriteResult(native_id=write.native_id or "")  # gone already
+        if isinstance(outcome, NotFound):
+            self._write_failed(
+                item,
+                write,
+                "NotFound",
+                "the item no longer exists there",
+                now,
+                transient=True,
+                hint=0,
             )
-            self._tick.report.writes += 1
+            self._refresh(item, write.side)
+            return False
+        if isinstance(outcome, VersionConflict):
+            # Changed there since we read it: record, re-read that side, decide again. A
+            # race (or a lock held there) is never a reason to give the item up (decide
+            # knows it by its reason, reasons.RACE).
+            self._write_failed(
+                item, write, "VersionConflict", str(outcome), now, transient=True, hint=None
+            )
+            self._refresh(item, write.side, unless_at=write.expected_version)
+            return False
+        if isinstance(outcome, SideError):
+            self._write_failed(
+                item,
+                write,
+                type(outcome).__name__,
+                str(outcome),
+                now,
+                transient=outcome.transient,
+                hint=outcome.retry_after_s,
+            )
+            return False
+        if isinstance(outcome, BaseException):
+            log.error("write to %s failed unexpectedly", write.side.value, exc_info=outcome)
+            self._write_failed(
+                item, write, type(outcome).__name__, str(outcome), now, transient=False, hint=None
+            )
+            return False
+        if write.side is Side.EXCHANGE:
+            self._exchange_ids[(item.state.user.lower(), outcome.native_id)] = item.id
+        item.written(
+            WriteDone(
+                side=write.side,
+                operation=write.operation,
+                native_id=outcome.native_id,
+                native_version=outcome.native_version,
+                at=now,
+            )
+        )
+        self._tick.report.writes += 1
+        return True
 
     def _apply(self, user: User, stream_id: uuid.UUID, write: Write) -> WriteResult:
         if write.side is Side.ERP:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from engine.errors import SideError
 from engine.model import Frozen, ItemKind, ItemSnapshot, ModifiedOccurrence, Side, User
 from engine.observation import Observation, UserChange
 
@@ -117,6 +118,20 @@ class ExchangePort(Protocol):
         ...
 
     def find_by_stream_id(self, user: User, kind: ItemKind, stream_id: uuid.UUID) -> str | None: ...
+
+
+class BatchWrites(Protocol):
+    """Optional for an `ExchangePort`: many writes of one user in as few requests as the side
+    allows (EWS: one CreateItem / UpdateItem / DeleteItem with many items; Graph: `$batch`).
+    The engine uses it when a round has several writes for one mailbox."""
+
+    def apply_many(
+        self, user: User, writes: Sequence[tuple[uuid.UUID, Write]]
+    ) -> list[WriteResult | SideError]:
+        """Each write as `apply(user, stream_id, write)` would make it, sync id and all; one
+        result per write, in order: a write that fails is its error (R18), the others are made.
+        Raises only what fails them all (the mailbox or the server cannot be reached)."""
+        ...
 
 
 class ItemIndex(Protocol):

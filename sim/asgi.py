@@ -291,9 +291,18 @@ class HttpFront:
         started = time.monotonic()
         anchor = request.headers.get("x-anchormailbox")
         try:
-            principal = self.handler.authenticate(request.headers.get("authorization"))
+            principal = self.handler.authenticate(
+                request.headers.get("authorization"), request.scope.get("client")
+            )
         except Unauthorized as refused:
             challenge = self.handler.refused(refused).headers
+            if refused.handshake:
+                # The handshake goes on on this connection (NTLM): read the body, keep it open.
+                try:
+                    await read_body(request, self.limits)
+                except (_TooLarge, TimeoutError, ClientDisconnect):
+                    return _closing_response(401, "", challenge)
+                return Response(b"", 401, headers=challenge)
             if _small_declared_body(request):
                 # The HTTP layer discards the little body unread and keeps the connection, as
                 # IIS does (exchangelib takes a closed connection for a busy server).

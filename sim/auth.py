@@ -3,6 +3,7 @@
 Two kinds of callers, as in the two deployments the engine supports:
 - admin accounts with Basic credentials and the right to impersonate a set of mailboxes
   (on-premises Exchange with the ApplicationImpersonation role);
+  — or with NTLM (`sim.ntlm`), as on-premises Exchange's default;
 - OAuth2 applications (client credentials) whose Bearer tokens the simulator issues itself;
   an app may act on its mailboxes through the ExchangeImpersonation header (Exchange Online's
   full_access_as_app).
@@ -67,6 +68,8 @@ class Unauthorized(Exception):
         super().__init__(reason)
         self.challenge = challenge
         self.reason = reason
+        # A step of a handshake (NTLM's CHALLENGE): the connection must stay open for the next.
+        self.handshake = False
 
 
 BASIC_CHALLENGE = 'Basic realm="127.0.0.1"'

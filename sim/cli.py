@@ -1,7 +1,7 @@
 """`einklang sim` / `python -m sim`: run the Exchange simulator (EWS and Microsoft Graph on one
 port) for people and outside test clients.
 
-    einklang sim --host 127.0.0.1 --port PORT [--tls] --admin USER:PASSWORD [--ews | --graph]
+    einklang sim --host 127.0.0.1 --port PORT [--tls] --admin USER:PASSWORD [--ntlm] [--ews | --graph]
                  --mailbox ADDR [--mailbox ADDR ...] [--tenant T --client-id ID --client-secret S]
 
 Both protocols are served by default; `--ews` or `--graph` serves only that one. Prints
@@ -10,7 +10,8 @@ Both protocols are served by default; `--ews` or `--graph` serves only that one.
 `TLS certificate: <path>` with --tls), then serves until SIGTERM or SIGINT and exits 0. With
 --schema each violation is logged as `schema violation: ...` (WARNING) when it happens, and
 `Schema violations: <count>` is printed when it stops.
-The admin may impersonate every listed mailbox; the OAuth2 app may access all of them.
+The admin may impersonate every listed mailbox (Basic, or NTLM with --ntlm: `sim.ntlm`); the
+OAuth2 app may access all of them.
 Without options it serves a few demo mailboxes to the admin `admin` (password `demo`).
 With --data DIR the mailboxes are kept in DIR (see `sim.persistence`) and survive a restart,
 even a kill -9; --mailbox adds mailboxes to those kept.
@@ -93,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="USER:PASSWORD",
         help=f"admin account that may impersonate every mailbox (default {DEMO_ADMIN})",
+    )
+    parser.add_argument(
+        "--ntlm",
+        action="store_true",
+        help="the admins may also authenticate with NTLM, on-premises Exchange's default "
+        "(an admin given as 'DOMAIN\\USER:PASSWORD' logs on in that domain)",
     )
     parser.add_argument(
         "--mailbox", action="append", metavar="ADDR", help="mailbox to create (repeatable)"
@@ -182,8 +189,15 @@ def main(argv: list[str]) -> int:
             body_timeout_s=args.body_timeout,
             ews=not args.graph,
             graph=None if args.ews else GraphSettings(),
+            ntlm=args.ntlm,
         )
-        server = EwsServer(store, config, store_file)
+        try:
+            server = EwsServer(store, config, store_file)
+        except (
+            ValueError
+        ) as error:  # e.g. an NTLM password with ':' (its credential file's separator)
+            print(f"einklang sim: error: {error}", file=sys.stderr)
+            return 2
         server.persist()  # the mailboxes just added, before anyone is told they exist
         return _serve(server, args.tenant if apps else None, tls, store.mailbox_addresses())
 

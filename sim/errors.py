@@ -8,6 +8,7 @@ become SOAP faults (see `sim.envelope.fault_envelope`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 
@@ -84,7 +85,34 @@ class EwsError(Exception):
         self.code = str(code)
         self.message = message
         self.message_xml: dict[str, str] = dict(message_xml or {})
+        self.subscription_ids: list[str] = []  # GetStreamingEvents' ErrorSubscriptionIds
 
 
 class SoapFault(EwsError):
     """An EWS error that fails the whole request as a SOAP fault (HTTP 500), not one item."""
+
+
+# Subscription ids are 24 random bytes, URL-safe base64: 32 characters.
+SUBSCRIPTION_ID_BYTES = 24
+_SUBSCRIPTION_ID = re.compile(r"[A-Za-z0-9_-]{32}")
+
+
+def unknown_subscription(subscription_id: str) -> EwsError:
+    """ErrorInvalidSubscription for an id this server could never have issued (Exchange's
+    answer to a malformed id), ErrorSubscriptionNotFound for one it does not know (any more)."""
+    if not _SUBSCRIPTION_ID.fullmatch(subscription_id):
+        return EwsError(ResponseCode.INVALID_SUBSCRIPTION, "The subscription id is invalid.")
+    return EwsError(ResponseCode.SUBSCRIPTION_NOT_FOUND, "The subscription was not found.")
+
+
+def stream_failure(failed: list[str], *, expired: bool) -> EwsError:
+    """What ends a streaming connection: the first failed subscription's error, naming all the
+    failed ones (ErrorSubscriptionIds: "a list of subscription IDs that are invalid") and not
+    the connection's others."""
+    error = (
+        EwsError(ResponseCode.EXPIRED_SUBSCRIPTION, "The subscription has expired.")
+        if expired
+        else unknown_subscription(failed[0])
+    )
+    error.subscription_ids = list(failed)
+    return error

@@ -24,7 +24,6 @@ The hub shares the store's lock; all methods expect to be called by the store.
 from __future__ import annotations
 
 import itertools
-import re
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -33,7 +32,13 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from sim.clock import Clock
-from sim.errors import EwsError, ResponseCode
+from sim.errors import (
+    SUBSCRIPTION_ID_BYTES,
+    EwsError,
+    ResponseCode,
+    stream_failure,
+    unknown_subscription,
+)
 from sim.ids import TokenSeal
 
 
@@ -274,7 +279,7 @@ class NotificationHub:
                 "You have exceeded the available subscriptions for your account.",
             )
         sub = _Subscription(
-            subscription_id=secrets.token_urlsafe(_SUBSCRIPTION_ID_BYTES),
+            subscription_id=secrets.token_urlsafe(SUBSCRIPTION_ID_BYTES),
             kind=kind,
             mailbox_number=mailbox_number,
             folder_ids=None if folder_ids is None else frozenset(folder_ids),
@@ -345,7 +350,7 @@ class NotificationHub:
         """Expire a subscription now, as the server does when it gives up on a client."""
         sub = self._subscriptions.get(subscription_id)
         if sub is None:
-            raise _unknown_subscription(subscription_id)
+            raise unknown_subscription(subscription_id)
         sub.expired = True
         self.wake()
 
@@ -362,7 +367,7 @@ class NotificationHub:
         connection groups of up to 200 mailboxes)."""
         sub = self._subscriptions.get(subscription_id)
         if sub is None:
-            raise _unknown_subscription(subscription_id)
+            raise unknown_subscription(subscription_id)
         same_owner = owner is not None and sub.owner == owner
         other_mailbox = sub.mailbox_number != mailbox_number and not (grouped and same_owner)
         if other_mailbox or (owner is not None and sub.owner is not None and owner != sub.owner):
@@ -449,12 +454,11 @@ class NotificationHub:
         They stay pending for the subscription until `confirm_streamed`: a connection whose
         client has gone leaves them to the next one."""
         notifications = []
+        subs = {i: self._subscriptions.get(i) for i in handle.subscription_ids}
+        if failed := [i for i, sub in subs.items() if sub is None or sub.expired]:
+            raise stream_failure(failed, expired=subs[failed[0]] is not None)
         for subscription_id in handle.subscription_ids:
-            sub = self._subscriptions.get(subscription_id)
-            if sub is None:
-                raise _unknown_subscription(subscription_id)
-            if sub.expired:
-                raise EwsError(ResponseCode.EXPIRED_SUBSCRIPTION, "The subscription has expired.")
+            sub = self._subscriptions[subscription_id]
             sub.last_activity = self._clock.now()
             events = self._matching(sub, max(sub.cursor, handle.offered.get(subscription_id, 0)))
             if not events:
@@ -481,16 +485,3 @@ class NotificationHub:
         """Block until something was published (or `wake` called) after generation `since`,
         at most `timeout` seconds."""
         self._changed.wait_for(lambda: self._wake_generation != since, timeout=max(timeout, 0))
-
-
-# Subscription ids are 24 random bytes, URL-safe base64: 32 characters.
-_SUBSCRIPTION_ID_BYTES = 24
-_SUBSCRIPTION_ID = re.compile(r"[A-Za-z0-9_-]{32}")
-
-
-def _unknown_subscription(subscription_id: str) -> EwsError:
-    """ErrorInvalidSubscription for an id this server could never have issued (Exchange's
-    answer to a malformed id), ErrorSubscriptionNotFound for one it does not know (any more)."""
-    if not _SUBSCRIPTION_ID.fullmatch(subscription_id):
-        return EwsError(ResponseCode.INVALID_SUBSCRIPTION, "The subscription id is invalid.")
-    return EwsError(ResponseCode.SUBSCRIPTION_NOT_FOUND, "The subscription was not found.")

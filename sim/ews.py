@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 
 from sim.auth import BASIC_CHALLENGE, AdminAccount, Principal, Unauthorized, basic_principal
@@ -42,6 +42,7 @@ from sim.faults import (
     TokenRejected,
 )
 from sim.itemparse import ParseContext
+from sim.ntlm import NTLM_CHALLENGE, NtlmAcceptor
 from sim.oauth import TokenService
 from sim.operations import OPERATIONS, RequestContext, StreamingResult, StreamTiming
 from sim.schema import SchemaViolation
@@ -102,26 +103,37 @@ class EwsHandler:
         check: Checker,
         record: Callable[[RequestRecord], None],
         persist: Callable[[], None] = lambda: None,
+        ntlm: NtlmAcceptor | None = None,
     ) -> None:
         self.store = store
         self.tokens = tokens
         self.faults = faults
         self.timing = timing
         self._admins = {admin.username.lower(): admin for admin in admins}
+        self.ntlm = ntlm
         self._check = check
         self._record = record
         self._persist = persist
 
     # --- before the body is read --------------------------------------------------------------
 
-    def authenticate(self, header: str | None) -> Principal:
-        """The caller an Authorization header names; Unauthorized (HTTP 401) otherwise."""
+    def authenticate(self, header: str | None, connection: Hashable = None) -> Principal:
+        """The caller an Authorization header names (with NTLM: the caller the connection
+        authenticated); Unauthorized (HTTP 401) otherwise."""
         scheme = (header or "").split(" ", 1)[0].lower()
         if scheme == "basic" and self._admins:
             return basic_principal(header or "", self._admins)
         if scheme == "bearer" and self.tokens.enabled:
             return self.tokens.principal(header or "")
+        if scheme == "ntlm" and self.ntlm is not None:
+            return self.ntlm.authenticate(header or "", connection)
+        if not header and self.ntlm is not None:
+            known = self.ntlm.authenticated(connection)
+            if known is not None:
+                return known  # NTLM authenticated the connection, not the request
         challenges = [BASIC_CHALLENGE] if self._admins else []
+        if self.ntlm is not None:
+            challenges.append(NTLM_CHALLENGE)
         if self.tokens.enabled:
             challenges.append('Bearer authorization_uri="", error="invalid_token"')
         raise Unauthorized(", ".join(challenges) or BASIC_CHALLENGE, "no credentials")

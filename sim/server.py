@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from sim.ews import DropConnection, EwsHandler, RequestRecord
 from sim.faults import FaultInjector
 from sim.graph.context import GraphSettings
 from sim.graph.handler import GraphHandler
+from sim.ntlm import NtlmAcceptor
 from sim.oauth import TokenService
 from sim.operations import StreamTiming
 from sim.persistence import StoreFile
@@ -66,6 +68,8 @@ class ServerConfig:
     body_timeout_s: float = 60.0
     # Serve EWS at /EWS/Exchange.asmx; serve Graph at /v1.0 with these settings (None: no Graph).
     ews: bool = True
+    # The admins may also authenticate with NTLM (`sim.ntlm`), on-premises Exchange's default.
+    ntlm: bool = False
     graph: GraphSettings | None = field(default_factory=GraphSettings)
 
 
@@ -137,6 +141,7 @@ class EwsServer:
         self._records: list[RequestRecord] = []
         self._record_lock = threading.Lock()
         self._gate = Gate()
+        self._ntlm_files: tempfile.TemporaryDirectory[str] | None = None
         self.handler = EwsHandler(
             self.store,
             self.config.admins,
@@ -148,6 +153,7 @@ class EwsServer:
             ),
             record=self._record,
             persist=self.persist,
+            ntlm=self._ntlm_acceptor(),
         )
         self.graph = (
             GraphHandler(self.store, self.tokens, self.config.graph, self.persist)
@@ -157,6 +163,12 @@ class EwsServer:
         self._address: tuple[str, int] | None = None
         self._uvicorn: _Uvicorn | None = None
         self._thread: threading.Thread | None = None
+
+    def _ntlm_acceptor(self) -> NtlmAcceptor | None:
+        if not self.config.ntlm:
+            return None
+        self._ntlm_files = tempfile.TemporaryDirectory(prefix="sim-ntlm-")
+        return NtlmAcceptor(self.config.admins, Path(self._ntlm_files.name))
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -220,6 +232,8 @@ class EwsServer:
         if self._thread is not None:
             self._thread.join(timeout=timeout_s)
         self.persist()
+        if self._ntlm_files is not None:
+            self._ntlm_files.cleanup()
 
     def persist(self) -> None:
         """Write the store through to its file (with --data); a no-op without one."""

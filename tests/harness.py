@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from engine.model import Appointment, ItemKind, Side, Task, User
 from engine.options import SyncOptions
-from engine.ports import ExchangePort, Write, WriteResult
+from engine.ports import BatchWrites, ExchangePort, Write, WriteResult
 from engine.runtime import Engine, RetryPolicy
 from engine.state import ItemState
 from engine.store import EventStore, StoreLocation
@@ -67,7 +67,7 @@ class OutlookFolder(Protocol):
     def items(self) -> Mapping[str, OutlookItem]: ...
 
 
-class Outlook(ExchangePort, Protocol):
+class Outlook(ExchangePort, BatchWrites, Protocol):
     """An Exchange the engine syncs with and tests act in "as a user in Outlook"."""
 
     unreachable: dict[str, str]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import core_throughput, erp_feed, latency, scale
+from bench import core_throughput, erp_feed, export_batch, latency, scale
 from bench import replay as replay_bench
 from bench.check import Target, missed
 
@@ -25,6 +25,7 @@ TINY = {
         *("--edits", "3", "--pull-edits", "2", "--poll-interval", "0.5"),
         *("--graph-edits", "2", "--graph-interval", "1"),
     ],
+    "export_batch": ["--items", "3"],
 }
 BENCHES = {
     "core_throughput": core_throughput.TARGETS,
@@ -32,6 +33,7 @@ BENCHES = {
     "replay": replay_bench.TARGETS,
     "scale": scale.TARGETS,
     "latency": latency.TARGETS,
+    "export_batch": export_batch.TARGETS,
 }
 IMPOSSIBLE = {
     "core_throughput": "changes_per_s",
@@ -39,6 +41,7 @@ IMPOSSIBLE = {
     "replay": "rebuild_ratio",
     "scale": "streaming_connections",
     "latency": "export_p99_s",
+    "export_batch": "ratio",
 }
 
 

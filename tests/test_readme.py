@@ -48,6 +48,7 @@ RUN_BY = {
     "uv run python bench/replay.py": "tests/test_bench.py",
     "uv run python bench/scale.py": "tests/test_bench.py",
     "uv run python bench/latency.py": "tests/test_bench.py",
+    "uv run python bench/export_batch.py": "tests/test_bench.py",
     "EINKLANG_DEEP=1 uv run pytest tests/engine/test_convergence.py": (
         "tests/engine/test_convergence.py"
     ),

@@ -3,7 +3,8 @@
 The body is a sequence of complete SOAP envelopes: one per batch of notifications, keep-alive
 envelopes (ConnectionStatus OK, no notifications) every heartbeat interval, and finally one with
 ConnectionStatus Closed when ConnectionTimeout (minutes, 1-30) has elapsed. If a subscription
-expires or is removed while the connection is open, the stream ends with that error. Events count
+expires or is removed while the connection is open, the stream ends with that error, and its
+ErrorSubscriptionIds name the subscriptions that failed (not the others of the connection). Events count
 as delivered only when their envelope was written to a client still connected; otherwise the next
 connection on the subscription gets them.
 """
@@ -58,7 +59,7 @@ class GetStreamingEvents(Operation):
         return GetStreamingEventsRequest(ids, timeout)
 
     def error_response(self, error: EwsError) -> Element:
-        return _closed_with(error, [])
+        return _closed_with(error, [])  # as Microsoft's sample: none named at the start
 
     def execute(
         self, context: RequestContext, request: GetStreamingEventsRequest
@@ -80,7 +81,7 @@ class GetStreamingEvents(Operation):
                 try:
                     notifications, generation = store.take_streamed(handle)
                 except EwsError as error:
-                    yield _closed_with(error, list(handle.subscription_ids))
+                    yield _closed_with(error, error.subscription_ids)
                     return
                 now = time.monotonic()
                 if notifications:

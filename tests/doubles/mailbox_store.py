@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from adapters.exchange.ews.errors import engine_error, failure_of_code
 from engine.errors import (
     InvalidItem,
     NotFound,
     PermanentError,
     SideError,
-    TransientError,
     VersionConflict,
 )
 from engine.infotext import as_body
@@ -60,20 +60,6 @@ FOLDER: Final = {ItemKind.APPOINTMENT: "calendar", ItemKind.TASK: "tasks"}
 
 # Checkpoint = "<generation> <phase> <store sync state>"; base64 sync states contain no spaces.
 _BASELINE, _CHANGES = "baseline", "changes"
-_TRANSIENT_CODES = frozenset(
-    {
-        "ErrorServerBusy",
-        "ErrorInternalServerTransientError",
-        "ErrorMailboxStoreUnavailable",
-        "ErrorMailboxMoveInProgress",
-        "ErrorTimeoutExpired",
-        "ErrorConnectionFailed",
-        # Rights are granted on Exchange, where no item changes: retrying brings the items over.
-        "ErrorImpersonateUserDenied",
-        "ErrorAccessDenied",
-    }
-)
-_CONFLICT_CODES = frozenset({"ErrorIrresolvableConflict", "ErrorStaleObject"})
 _MAX_ERROR_MESSAGE = 300
 
 
@@ -103,18 +89,13 @@ class FolderView:
 
 
 def side_error(error: EwsError) -> SideError:
-    """The engine's error for an EWS ResponseCode."""
-    message = f"{error.code}: {error.message}"
-    if error.code in _CONFLICT_CODES:
-        return VersionConflict(message)
-    if error.code == ResponseCode.ITEM_NOT_FOUND:
-        return NotFound(message)
-    if error.code in _TRANSIENT_CODES:
-        back_off = error.message_xml.get("BackOffMilliseconds")
-        return TransientError(
-            message, retry_after_s=float(back_off) / 1000 if back_off is not None else None
-        )
-    return PermanentError(message)
+    """The engine's error for an EWS ResponseCode: the EWS adapter's own table."""
+    back_off = error.message_xml.get("BackOffMilliseconds")
+    return engine_error(
+        failure_of_code(error.code),
+        f"{error.code}: {error.message}",
+        retry_after_s=float(back_off) / 1000 if back_off is not None else None,
+    )
 
 
 class MailboxStorePort:
@@ -134,6 +115,7 @@ class MailboxStorePort:
         self.max_changes = max_changes
         self.unreachable: dict[str, str] = {}  # mailbox -> EWS error code, overriding the store
         self.fail_next_writes: list[Exception] = []  # raised by the next applies, in order
+        self.batches: list[int] = []  # the sizes of apply_many's calls
         self._generation = 0  # bumped by invalidate_sync_states
 
     # ---- ExchangePort -----------------------------------------------------------------------
@@ -222,6 +204,20 @@ class MailboxStorePort:
             raise side_error(error) from error
         except InvalidItem as error:  # e.g. a time zone Exchange has no id for
             raise PermanentError(f"{error.code}: {error.message}") from error
+
+    def apply_many(
+        self, user: User, writes: Sequence[tuple[uuid.UUID, Write]]
+    ) -> list[WriteResult | SideError]:
+        """`engine.ports.BatchWrites`: the store has no requests to save, so one by one; each
+        write's error is its own. `batches` records the sizes, for tests of the engine."""
+        self.batches.append(len(writes))
+        results: list[WriteResult | SideError] = []
+        for stream_id, write in writes:
+            try:
+                results.append(self.apply(user, stream_id, write))
+            except SideError as error:
+                results.append(error)
+        return results
 
     # ---- acting as a user in Outlook ------------------------------------------------------
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from contextlib import contextmanager
+from dataclasses import replace
 
 from pydantic import SecretStr
 
 from sim.clock import ManualClock
 from sim.faults import DropStream, ResponseError, ServerBusy
 from sim.model import TaskFields
-from sim.server import EwsServer
+from sim.operations.base import StreamTiming
+from sim.server import EwsServer, ServerConfig
 from sim.store import MailboxStore
-from tests.ews_watch.conftest import EVERYONE_ADMIN, WatcherFactory, basic_settings
+from tests.ews_watch.conftest import EVERYONE_ADMIN, WatcherFactory, basic_settings, checked
 from tests.ews_watch.support import (
     ALICE_USER,
     APPOINTMENT,
@@ -227,3 +230,39 @@ def test_pull_pages_through_more_events_than_one_get_events_answer(
     assert collect(watcher, {("alice", TASK)}, within=2.0) == {("alice", TASK)}
     pages = [r for r in server.requests if r.operation == "GetEvents"]
     assert len(pages) >= 3
+
+
+def streams_both(server: EwsServer) -> bool:
+    """A streaming connection was opened after every Subscribe (it carries them all)."""
+    operations = [r.operation for r in server.requests]
+    last = max(i for i, name in enumerate(operations) if name == "Subscribe")
+    return "GetStreamingEvents" in operations[last:]
+
+
+def test_unsubscribing_one_member_ends_only_its_subscription_not_its_groups(
+    store: MailboxStore, server_config: ServerConfig, make_watcher: WatcherFactory
+) -> None:
+    """R11: a user leaving a streaming group is unsubscribed while the group's connection is
+    open (until its next heartbeat); the server ends that connection naming the lost
+    subscription. The other members keep theirs: they are not subscribed anew."""
+    slow = replace(server_config, timing=StreamTiming(minute_seconds=60, heartbeat_seconds=1))
+    with contextmanager(checked)(EwsServer(store, slow).start()) as server:
+        watcher = make_watcher(basic_settings(server.url))
+        watcher.watch([ALICE_USER, BOB_USER])
+        assert alive(watcher, "alice", "bob")
+        [group] = watcher.groups
+        assert until(lambda: streams_both(server) and group.connected, 5)
+        settle(watcher)
+        opened = group.connections_opened
+
+        watcher.watch([BOB_USER])
+        assert until(lambda: group.connections_opened > opened and group.connected, 5)
+        store.create_calendar_item(BOB, appointment("bob is still watched"))
+        signals = collect(watcher, {("bob", APPOINTMENT)}, within=2)
+
+        assert ("bob", APPOINTMENT) in signals
+        assert subscription_ids(server, BOB) == 1
+        assert group.logins() == ["bob"]
+        assert watcher.status("bob").alive
+        unsubscribed = [r.mailbox for r in server.requests if r.operation == "Unsubscribe"]
+        assert unsubscribed == [ALICE]

@@ -32,6 +32,7 @@ from exchangelib import (
 from exchangelib.protocol import close_connections
 
 from adapters.exchange.ews.port import EwsExchange
+from engine.errors import SideError
 from engine.model import Appointment, ItemKind, Task, User
 from engine.observation import Observation
 from engine.ports import ExchangeBatch, MailboxStatus, Write, WriteResult
@@ -117,6 +118,11 @@ class EwsOutlook:
         if self.fail_next_writes:
             raise self.fail_next_writes.pop(0)
         return self.port.apply(user, stream_id, write)
+
+    def apply_many(
+        self, user: User, writes: Sequence[tuple[uuid.UUID, Write]]
+    ) -> list[WriteResult | SideError]:
+        return self.port.apply_many(user, writes)
 
     def find_by_stream_id(self, user: User, kind: ItemKind, stream_id: uuid.UUID) -> str | None:
         return self.port.find_by_stream_id(user, kind, stream_id)

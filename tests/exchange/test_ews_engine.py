@@ -15,10 +15,11 @@ import pytest
 
 from adapters.exchange.graph.port import GraphExchange
 from engine import reasons
-from engine.model import Appointment, Task
+from engine.model import Appointment, ItemKind, Task
 from engine.recurrence import Recurrence
 from tests.exchange.ews_outlook import EwsOutlook, ews_outlook
 from tests.exchange.graph_outlook import GraphOutlook, graph_outlook
+from tests.exchange.support import MAILBOX
 from tests.harness import Clock, Harness, Outlook, at
 
 WEEKLY_MON_WED = Recurrence(pattern="weekly", weekdays=("monday", "wednesday"), count=6)
@@ -179,3 +180,65 @@ def test_r15_ga3_a_series_deleted_in_outlook_while_the_engine_was_down_leaves_th
     ews_world.sync()
     subjects = [row.data["subject"] for row in ews_world.erp.items_of("mueller")]
     assert subjects == ["Bleibt"], subjects
+
+
+def _http_requests(outlook: Outlook) -> int:
+    """HTTP requests the simulator answered so far (a Graph `$batch` is one)."""
+    if isinstance(outlook, GraphOutlook):
+        assert outlook.server.graph is not None
+        return sum(1 for record in outlook.server.graph.requests if not record.in_batch)
+    assert isinstance(outlook, EwsOutlook)
+    return len(outlook.server.requests)
+
+
+def test_an_erp_bulk_import_of_200_appointments_reaches_outlook_in_a_few_requests(
+    ews_world: Harness,
+) -> None:
+    """Issue 10: the writes of one mailbox go in batches (EWS: one FindItem for their sync ids
+    and one CreateItem per 100 items; Graph: `$batch`), not two requests per item."""
+    for n in range(200):
+        ews_world.erp_appointment(
+            subject=f"Import {n}", start=at(1 + n % 20, 9), end=at(1 + n % 20, 10)
+        )
+    before = _http_requests(ews_world.exchange)
+
+    ews_world.sync()
+
+    used = _http_requests(ews_world.exchange) - before
+    subjects = {
+        item.content.subject for item in ews_world.exchange.items(MAILBOX, ItemKind.APPOINTMENT)
+    }
+    assert subjects == {f"Import {n}" for n in range(200)}
+    assert used <= 60, f"{used} requests for 200 creates"
+    assert ews_world.verify() > 0
+
+
+def test_200_erp_edits_and_deletions_reach_outlook_in_a_few_ews_requests(
+    ews_world: Harness,
+) -> None:
+    """Issue 10: UpdateItem and DeleteItem in batches too (one GetItem for the items as they
+    are, then one UpdateItem / DeleteItem per 100 items)."""
+    if isinstance(ews_world.exchange, GraphOutlook):
+        pytest.skip("Graph: updates and deletions go one by one (adapters/exchange/graph/batch.py)")
+    rows = [
+        ews_world.erp_appointment(
+            subject=f"Import {n}", start=at(1 + n % 20, 9), end=at(1 + n % 20, 10)
+        )
+        for n in range(200)
+    ]
+    ews_world.sync()
+    for n, row in enumerate(rows[:180]):
+        ews_world.erp.edit(row, subject=f"Renamed {n}")
+    for row in rows[180:]:  # 20: below the deletion burst threshold (R17)
+        ews_world.erp.delete(row)
+    before = _http_requests(ews_world.exchange)
+
+    ews_world.sync()
+
+    used = _http_requests(ews_world.exchange) - before
+    subjects = {
+        item.content.subject for item in ews_world.exchange.items(MAILBOX, ItemKind.APPOINTMENT)
+    }
+    assert subjects == {f"Renamed {n}" for n in range(180)}
+    assert used <= 40, f"{used} requests for 180 updates and 20 deletions"
+    assert ews_world.verify() > 0

@@ -28,7 +28,7 @@ from engine.model import (
     TaskStatus,
 )
 from engine.observation import Change
-from engine.ports import OccurrenceChange, Write
+from engine.ports import OccurrenceChange, Write, WriteResult
 from engine.recurrence import Recurrence
 from tests.engine.test_recurrence import SIX_PATTERNS
 from tests.exchange.support import (
@@ -264,6 +264,73 @@ def test_queued_failures_are_raised_by_the_next_writes_in_order(exchange: Outloo
         exchange.apply(USER, uuid.uuid4(), creating(KICKOFF))
     created(exchange, KICKOFF)
     assert len(exchange.items(MAILBOX, ItemKind.APPOINTMENT)) == 1
+
+
+def test_r18_a_batch_of_writes_makes_each_and_an_item_exchange_refuses_fails_alone(
+    exchange: Outlook,
+) -> None:
+    """`apply_many` (an ERP bulk import): one outcome per write, in order; the refused item
+    fails alone, the others are made and carry their stream ids; repeated (after a crash) it
+    finds what it made instead of duplicating it."""
+    doomed = created(exchange, KICKOFF.replace(subject="Cancelled"))
+    backwards = KICKOFF.model_copy(
+        update={"subject": "Backwards", "start": at(2, 10), "end": at(2, 9)}
+    )
+    writes = [(uuid.uuid4(), creating(KICKOFF.replace(subject=f"Import {n}"))) for n in range(3)]
+    # A snapshot our model would refuse, so that Exchange is the one to refuse it.
+    refused = creating(KICKOFF).model_copy(update={"snapshot": backwards})
+    writes.insert(1, (uuid.uuid4(), refused))
+    writes.append((uuid.uuid4(), _deleting(doomed, exchange.get(doomed).change_key)))
+    writes.append((uuid.uuid4(), creating(Task(subject="Call back"))))
+
+    results = exchange.apply_many(USER, writes)
+
+    assert [type(result).__name__ for result in results] == [
+        "WriteResult",
+        "PermanentError",
+        "WriteResult",
+        "WriteResult",
+        "WriteResult",
+        "WriteResult",
+    ]
+    appointments = exchange.items(MAILBOX, ItemKind.APPOINTMENT)
+    assert sorted(item.content.subject for item in appointments) == [
+        f"Import {n}" for n in range(3)
+    ]
+    for (stream_id, write), result in zip(writes, results, strict=True):
+        if isinstance(result, WriteResult) and write.operation == "create":
+            assert exchange.get(result.native_id).sync_id == stream_id
+    again = exchange.apply_many(USER, [writes[0], writes[2], writes[5]])
+    made = [r.native_id for i, r in enumerate(results) if isinstance(r, WriteResult)]
+    assert [r.native_id for r in again if isinstance(r, WriteResult)] == [made[0], made[1], made[4]]
+    assert len(exchange.items(MAILBOX, ItemKind.APPOINTMENT)) == 3
+    assert len(exchange.items(MAILBOX, ItemKind.TASK)) == 1
+
+
+def test_r16_a_batch_of_updates_writes_each_and_an_item_changed_meanwhile_conflicts_alone(
+    exchange: Outlook,
+) -> None:
+    first = created(exchange, KICKOFF.replace(subject="First"))
+    second = created(exchange, KICKOFF.replace(subject="Second"))
+    task = created(exchange, Task(subject="Call back"))
+    read = {item_id: exchange.get(item_id) for item_id in (first, second, task)}
+    exchange.edit(second, subject="Second, edited in Outlook")
+    writes = [
+        (uuid.uuid4(), updating(read[first], KICKOFF.replace(subject="First, renamed"))),
+        (uuid.uuid4(), updating(read[second], KICKOFF.replace(subject="Second, renamed"))),
+        (uuid.uuid4(), updating(read[task], Task(subject="Call back soon"))),
+    ]
+
+    results = exchange.apply_many(USER, writes)
+
+    kinds = [type(result).__name__ for result in results]
+    assert kinds == ["WriteResult", "VersionConflict", "WriteResult"]
+    assert exchange.get(first).content.subject == "First, renamed"
+    assert exchange.get(second).content.subject == "Second, edited in Outlook"
+    assert exchange.get(task).content.subject == "Call back soon"
+    assert isinstance(results[0], WriteResult)
+    assert results[0].native_version == exchange.get(first).change_key
+    assert exchange.get(first).sync_id == writes[0][0]
 
 
 def _deleting(item_id: str, expected_version: str | None) -> Write:

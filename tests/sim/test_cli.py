@@ -12,7 +12,7 @@ from exchangelib.protocol import BaseProtocol
 
 from tests.sim.msal_credentials import MsalCredentials, msal_token
 from tests.sim.sim_process import EINKLANG, SimStarter
-from tests.sim.support import envelope, make_account_at, trusting
+from tests.sim.support import EXCHANGE_2016, envelope, make_account_at, trusting
 
 SECRET = "cli-client-secret-0815"
 PASSWORD = "cli-admin-password-4711"
@@ -104,3 +104,37 @@ def test_cli_rejects_incomplete_oauth_options() -> None:
 
     assert result.returncode == 2
     assert "--client-secret" in result.stderr
+
+
+def test_cli_ntlm_lets_a_domain_admin_in_and_refuses_a_password_it_cannot_store(
+    start_sim: SimStarter,
+) -> None:
+    from exchangelib import IMPERSONATION, NTLM, Account, Configuration, FailFast
+
+    sim = start_sim(
+        "--port", "0", "--ntlm", "--admin", f"FIRMA\\svc:{PASSWORD}", "--mailbox", "dora@example.com"
+    )  # fmt: skip
+    endpoint = sim.wait_for("EWS endpoint:")
+    config = Configuration(
+        service_endpoint=endpoint,
+        credentials=Credentials("FIRMA\\svc", PASSWORD),
+        auth_type=NTLM,
+        version=EXCHANGE_2016,
+        retry_policy=FailFast(),
+    )
+    account = Account(
+        "dora@example.com", config=config, autodiscover=False, access_type=IMPERSONATION
+    )
+    assert account.calendar.name == "Calendar"
+    stdout, stderr = sim.stop_without_violations()
+    assert PASSWORD not in stdout + stderr
+
+    refused = subprocess.run(
+        [str(EINKLANG), "sim", "--ews", "--port", "0", "--ntlm", "--admin", "svc:pass:word"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.count("\n") == 1 and "':'" in refused.stderr
+    assert "pass:word" not in refused.stderr

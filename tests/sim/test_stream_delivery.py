@@ -73,3 +73,28 @@ def test_a_notification_for_a_client_that_has_gone_goes_to_the_next_connection(
 
     assert created_items(server, subscription_id) == [item_id]
     assert created_items(server, subscription_id) == []  # delivered once, not again
+
+
+def test_a_stream_ending_for_a_removed_subscription_names_only_that_one(
+    server: EwsServer, store: MailboxStore
+) -> None:
+    """ErrorSubscriptionIds: "a list of subscription IDs that are invalid" — not the others of
+    the connection, which are still there."""
+    kept = store.subscribe_streaming(ALICE, None, ["CreatedEvent"])
+    removed = store.subscribe_streaming(ALICE, None, ["CreatedEvent"])
+    body = envelope(
+        "<m:GetStreamingEvents><m:SubscriptionIds>"
+        f"<t:SubscriptionId>{kept}</t:SubscriptionId><t:SubscriptionId>{removed}</t:SubscriptionId>"
+        "</m:SubscriptionIds><m:ConnectionTimeout>1</m:ConnectionTimeout></m:GetStreamingEvents>",
+        impersonating(ALICE),
+    )
+    with requests.post(
+        server.url, data=body, auth=(ADMIN.username, ADMIN.password), timeout=30, stream=True
+    ) as response:
+        assert response.status_code == 200  # the stream is open
+        store.unsubscribe(ALICE, removed)
+        text = response.content.decode()
+
+    assert "ErrorSubscriptionNotFound" in text
+    listed = text.split("<m:ErrorSubscriptionIds>", 1)[1].split("</m:ErrorSubscriptionIds>")[0]
+    assert removed in listed and kept not in listed

@@ -1,49 +1,62 @@
-"""What an EWS failure means for the watcher, and how long to wait before trying again.
+"""What an EWS failure means: one table for the watcher, the item port and the port's test double.
 
-- busy: `ErrorServerBusy` — wait as long as its BackOffMilliseconds says;
-- transient: timeouts, dropped connections, HTTP 5xx — exponential back-off with jitter;
-- token: the server refused the OAuth2 token — get a new one from msal, then retry;
-- subscription: the subscription is gone or its watermark invalid — subscribe anew without the
-  old watermark and catch up with SyncFolderItems (DESIGN §5);
-- mailbox: this mailbox cannot be reached or may not be impersonated — that user's status
-  with the reason, retried after a growing, capped back-off (R12);
-- anything else is treated like a mailbox failure: reported, retried later, never a crash.
+    failure       what                                       watcher                 item port
+    busy          ErrorServerBusy; exchangelib's             wait the server's       TransientError(
+                  RateLimitError                             back-off                retry_after_s)
+    transient     timeouts, dropped connections, HTTP 5xx,   exponential back-off    TransientError
+                  ErrorInternalServerTransientError, …       with jitter
+    token         401 with OAuth2 (a refused token)          renew through msal      TransientError
+    mailbox       impersonation or access denied, 401 with   the user's status,      TransientError
+                  Basic/NTLM, mailbox moving or its store    retried after a         (check_mailbox
+                  unavailable                                growing back-off (R12)  says why, R12)
+    no_mailbox    ErrorNonExistentMailbox                    as mailbox: it may      PermanentError
+                                                             be created later
+    subscription  ErrorSubscriptionNotFound, …Expired…,      subscribe anew, catch   PermanentError
+                  ErrorInvalidWatermark, …                   up (DESIGN §5)
+    not_found     ErrorItemNotFound                          as mailbox              NotFound
+    conflict      ErrorIrresolvableConflict, ErrorStaleObject  as mailbox            VersionConflict
+    permanent     anything else                              as mailbox: reported,   PermanentError:
+                                                             retried later           the item is parked
+                                                                                     (R18)
 
-Retries of one request use tenacity; a mailbox that keeps failing is rescheduled by the
-watcher instead, so that one mailbox never blocks a worker for long.
+Rights and credentials are fixed on the server, where no item changes, so an item refused for
+them is retried (its mailbox's status says why) rather than parked. Retries of one watcher
+request use tenacity (`Retrier`); a mailbox that keeps failing is rescheduled by the watcher
+instead, so that one mailbox never blocks a worker for long.
+
+Reasons name the EWS code and the first line of exchangelib's text, cut short, with anything
+that looks like a credential removed: they end up in statuses, events and the transfer log.
 """
 
 from __future__ import annotations
 
 import random
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from enum import StrEnum
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import requests
 from exchangelib.errors import (
-    ErrorAccessDenied,
-    ErrorConnectionFailed,
-    ErrorExpiredSubscription,
-    ErrorImpersonateUserDenied,
-    ErrorInternalServerError,
-    ErrorInternalServerTransientError,
-    ErrorInvalidSubscription,
-    ErrorInvalidWatermark,
-    ErrorMailboxMoveInProgress,
-    ErrorMailboxStoreUnavailable,
-    ErrorNonExistentMailbox,
     ErrorServerBusy,
-    ErrorSubscriptionNotFound,
-    ErrorTimeoutExpired,
     RateLimitError,
+    ResponseMessageError,
     TransportError,
     UnauthorizedError,
 )
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from adapters.exchange.ews.settings import EwsSettings
+from engine.errors import (
+    InvalidItem,
+    NotFound,
+    PermanentError,
+    SideError,
+    TransientError,
+    VersionConflict,
+)
 
 T = TypeVar("T")
 
@@ -52,55 +65,148 @@ class Failure(StrEnum):
     BUSY = "busy"
     TRANSIENT = "transient"
     TOKEN = "token"
-    SUBSCRIPTION = "subscription"
     MAILBOX = "mailbox"
+    NO_MAILBOX = "no_mailbox"
+    SUBSCRIPTION = "subscription"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    PERMANENT = "permanent"
+
+    @property
+    def retried_in_place(self) -> bool:
+        """Worth the same request again after a wait (the watcher's retries of one call)."""
+        return self in (Failure.BUSY, Failure.TRANSIENT)
+
+    @property
+    def mailbox_level(self) -> bool:
+        """The mailbox cannot be reached as configured: its user's status says why (R12)."""
+        return self in (Failure.MAILBOX, Failure.NO_MAILBOX)
 
 
-SUBSCRIPTION_LOST = (
-    ErrorSubscriptionNotFound,
-    ErrorExpiredSubscription,
-    ErrorInvalidWatermark,
-    ErrorInvalidSubscription,
-)
-_MAILBOX = (
-    ErrorImpersonateUserDenied,
-    ErrorNonExistentMailbox,
-    ErrorAccessDenied,
-    ErrorMailboxMoveInProgress,
-    ErrorMailboxStoreUnavailable,
-)
-_TRANSIENT = (
-    ErrorTimeoutExpired,
-    ErrorInternalServerTransientError,
-    ErrorInternalServerError,
-    ErrorConnectionFailed,
-    RateLimitError,
-    TransportError,
-    requests.exceptions.ConnectionError,  # ChunkedEncodingError is not one of them
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.Timeout,
-)
+def _codes(failure: Failure, *codes: str) -> dict[str, Failure]:
+    return dict.fromkeys(codes, failure)
+
+
+# EWS ResponseCodes (exchangelib's error classes carry their names).
+CODES: Final[Mapping[str, Failure]] = {
+    **_codes(Failure.BUSY, "ErrorServerBusy"),
+    **_codes(
+        Failure.TRANSIENT,
+        "ErrorInternalServerTransientError",
+        "ErrorInternalServerError",
+        "ErrorTimeoutExpired",
+        "ErrorConnectionFailed",
+        "ErrorConnectionFailedTransientError",
+        "ErrorTooManyObjectsOpened",
+        "ErrorExceededConnectionCount",
+        "ErrorBatchProcessingStopped",
+    ),
+    **_codes(
+        Failure.MAILBOX,
+        "ErrorImpersonateUserDenied",
+        "ErrorImpersonationFailed",
+        "ErrorAccessDenied",
+        "ErrorMailboxConfiguration",
+        "ErrorMailboxMoveInProgress",
+        "ErrorMailboxStoreUnavailable",
+    ),
+    **_codes(Failure.NO_MAILBOX, "ErrorNonExistentMailbox"),
+    **_codes(
+        Failure.SUBSCRIPTION,
+        "ErrorSubscriptionNotFound",
+        "ErrorExpiredSubscription",
+        "ErrorInvalidWatermark",
+        "ErrorInvalidSubscription",
+    ),
+    **_codes(Failure.NOT_FOUND, "ErrorItemNotFound"),
+    **_codes(Failure.CONFLICT, "ErrorIrresolvableConflict", "ErrorStaleObject"),
+}
+# No answer from the server: the connection, TLS, a timeout (ChunkedEncodingError included).
+_NO_ANSWER = (requests.exceptions.RequestException, ConnectionError, TimeoutError)
+
+
+def failure_of_code(code: str) -> Failure:
+    """The failure an EWS ResponseCode means."""
+    return CODES.get(code, Failure.PERMANENT)
 
 
 def classify(error: BaseException, *, oauth2: bool = False) -> Failure:
-    if isinstance(error, ErrorServerBusy):
+    """The failure anything exchangelib (or requests under it) raised means."""
+    for cls in type(error).__mro__:
+        if cls.__name__ in CODES:
+            return CODES[cls.__name__]
+    if isinstance(error, RateLimitError):
         return Failure.BUSY
-    if isinstance(error, SUBSCRIPTION_LOST):
-        return Failure.SUBSCRIPTION
-    if isinstance(error, UnauthorizedError) and oauth2:
-        return Failure.TOKEN  # a refused token; msal's refusal is a TokenError (mailbox-wide)
-    if isinstance(error, _MAILBOX):
-        return Failure.MAILBOX
-    if isinstance(error, _TRANSIENT):
+    if isinstance(error, UnauthorizedError):
+        return Failure.TOKEN if oauth2 else Failure.MAILBOX  # msal's refusal is a TokenError
+    if isinstance(error, _NO_ANSWER):
         return Failure.TRANSIENT
-    return Failure.MAILBOX
+    if isinstance(error, TransportError) and not isinstance(error, ResponseMessageError):
+        return Failure.TRANSIENT  # connection, TLS, redirect: exchangelib's own wrapping
+    return Failure.PERMANENT
+
+
+def retry_after(error: BaseException) -> float | None:
+    """How long the server asked us to wait, if it did (BackOffMilliseconds)."""
+    if isinstance(error, ErrorServerBusy) and error.back_off:
+        return float(error.back_off)  # exchangelib: BackOffMilliseconds / 1000
+    if isinstance(error, RateLimitError) and error.wait:
+        return float(error.wait)
+    return None
+
+
+MAX_REASON: Final = 300
+_SECRET = re.compile(  # a header's scheme stays, its credentials go; key=value, "key": "value"
+    r"(?i)((?:authorization[:=]\s*)?(?:bearer|basic|ntlm|negotiate)\s+(?=[\w+/=.~-]{8})"
+    r"|authorization[:=]\s*"
+    r"|[\w-]*(?:password|secret|token)[\"']?\s*(?:=|:\s*[\"'])\s*)[^\s\"'&]+"
+)
+
+
+def ews_code(error: BaseException) -> str:
+    """The EWS ResponseCode behind an exchangelib error (its class name), else the class name."""
+    return type(error).__name__
 
 
 def reason(error: BaseException) -> str:
-    """A one-line reason for a user's status: the EWS response code and its message."""
-    text = str(error).splitlines()[0] if str(error) else ""
-    name = type(error).__name__
-    return f"{name}: {text}" if text and text != name else name
+    """`<code>: <first line of the text>`, short and without anything like a credential."""
+    lines = str(error).splitlines()
+    text = _SECRET.sub(lambda m: m.group(1) + "***", lines[0] if lines else "")
+    if len(text) > MAX_REASON:
+        text = text[:MAX_REASON] + "…"
+    code = ews_code(error)
+    return f"{code}: {text}" if text and text != code else code
+
+
+def engine_error(failure: Failure, message: str, retry_after_s: float | None = None) -> SideError:
+    """The engine's error (`engine.errors`) for a failure of the item port."""
+    if failure is Failure.NOT_FOUND:
+        return NotFound(message)
+    if failure is Failure.CONFLICT:
+        return VersionConflict(message)  # re-read, then decide again
+    if failure.retried_in_place or failure in (Failure.TOKEN, Failure.MAILBOX):
+        return TransientError(message, retry_after_s=retry_after_s)
+    return PermanentError(message)  # no mailbox to wait for, or this item cannot be written
+
+
+def side_error(error: BaseException) -> SideError:
+    """The engine's error for anything exchangelib (or requests under it) raised."""
+    if isinstance(error, SideError):
+        return error
+    return engine_error(classify(error), reason(error), retry_after(error))
+
+
+@contextmanager
+def as_side_errors() -> Iterator[None]:
+    """Whatever a block of the item port raises, as the engine's error."""
+    try:
+        yield
+    except SideError:
+        raise
+    except InvalidItem as error:  # e.g. a time zone Exchange has no id for
+        raise PermanentError(f"{error.code}: {error.message}") from error
+    except Exception as error:  # exchangelib and requests raise many kinds
+        raise side_error(error) from error
 
 
 def jittered(attempt: int, initial: float, cap: float) -> float:
@@ -110,10 +216,9 @@ def jittered(attempt: int, initial: float, cap: float) -> float:
 
 
 def delay_for(error: BaseException | None, attempt: int, initial: float, cap: float) -> float:
-    """How long to wait after `error`: ErrorServerBusy's own back-off, else exponential."""
-    if isinstance(error, ErrorServerBusy) and error.back_off:
-        return float(error.back_off)  # exchangelib: BackOffMilliseconds / 1000
-    return jittered(attempt, initial, cap)
+    """How long to wait after `error`: the server's own back-off, else exponential."""
+    asked = None if error is None else retry_after(error)
+    return asked if asked is not None else jittered(attempt, initial, cap)
 
 
 class Retrier:
@@ -141,7 +246,7 @@ class Retrier:
         if failure is Failure.TOKEN:
             self.renew_token()
             return True
-        return failure in (Failure.BUSY, Failure.TRANSIENT)
+        return failure.retried_in_place
 
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome is not None else None
@@ -164,3 +269,9 @@ class Retrier:
             reraise=True,
         )
         return retrying(function)
+
+
+def is_mailbox_error(error: BaseException) -> bool:
+    """Whether Exchange answered that the mailbox itself cannot be reached (not one item):
+    then its ResponseCode alone is the user's reason (R12)."""
+    return failure_of_code(ews_code(error)).mailbox_level

@@ -12,34 +12,31 @@ page; an invalid sync state (ErrorInvalidSyncStateData) starts the folder's sync
 Microsoft documents, and reports every item as a change: the engine sees unchanged content and
 skips them, pre-existing items stay pre-existing. Writes: see `writing.py`; deletes move the item
 to Deleted Items unless `delete_type` says otherwise (exchangelib's default is a hard delete).
-Errors: `side_errors.py`.
+Errors: the one table in `errors.py`.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from exchangelib.errors import ErrorInvalidIdMalformed, ErrorInvalidSyncStateData, ErrorItemNotFound
+from exchangelib.errors import ErrorInvalidSyncStateData
 from exchangelib.items.base import DELETE_TYPE_CHOICES, MOVE_TO_DELETED_ITEMS
 from exchangelib.properties import ItemId
 
-from adapters.exchange.ews import reading, writing
+from adapters.exchange.ews import batch, reading, writing
+from adapters.exchange.ews.errors import as_side_errors, ews_code, is_mailbox_error, reason
 from adapters.exchange.ews.items import appointment_of, plain_utc, sync_id_of, task_of
 from adapters.exchange.ews.properties import register_properties
-from adapters.exchange.ews.side_errors import clean_message, ews_code, is_mailbox_error, side_error
 from engine.errors import InvalidItem, NotFound, PermanentError, SideError, VersionConflict
 from engine.model import Appointment, ItemKind, Side, Task, User
 from engine.observation import Change, ItemError, Observation
 from engine.ports import ExchangeBatch, MailboxStatus, Write, WriteResult
 
 _BASELINE, _CHANGES = "baseline", "changes"
-# An id Exchange does not know (or cannot parse) names no item of the user's.
-_GONE: Final = (ErrorItemNotFound, ErrorInvalidIdMalformed)
 _MAX_ERROR_MESSAGE: Final = 300
 
 
@@ -50,18 +47,6 @@ def default_mailbox(user: User) -> str | None:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-@contextmanager
-def _as_side_errors() -> Iterator[None]:
-    try:
-        yield
-    except SideError:
-        raise
-    except InvalidItem as error:  # e.g. a time zone Exchange has no id for
-        raise PermanentError(f"{error.code}: {error.message}") from error
-    except Exception as error:  # exchangelib and requests raise many kinds
-        raise side_error(error) from error
 
 
 class EwsExchange:
@@ -102,6 +87,10 @@ class EwsExchange:
                 account = self._accounts.setdefault(mailbox, account)
         return account
 
+    def account_of(self, user: User) -> Any:
+        """The exchangelib Account acting in the user's mailbox (PermanentError: none)."""
+        return self._account(user)
+
     def check_mailbox(self, user: User) -> MailboxStatus:
         if self.mailbox_for(user) is None:
             return MailboxStatus(reachable=False, reason="the user has no Exchange mailbox")
@@ -109,8 +98,8 @@ class EwsExchange:
             account = self._account(user)
             account.calendar.refresh()  # GetFolder: the mailbox answers and lets us in
         except Exception as error:
-            reason = ews_code(error) if is_mailbox_error(error) else clean_message(error)
-            return MailboxStatus(reachable=False, reason=reason)
+            why = ews_code(error) if is_mailbox_error(error) else reason(error)
+            return MailboxStatus(reachable=False, reason=why)
         return MailboxStatus(reachable=True)
 
     # ---- reading ----------------------------------------------------------------------------
@@ -118,7 +107,7 @@ class EwsExchange:
     def read_changes(self, user: User, kind: ItemKind, checkpoint: str | None) -> ExchangeBatch:
         account = self._account(user)
         baseline, state = (True, None) if checkpoint is None else _resume(checkpoint)
-        with _as_side_errors():
+        with as_side_errors():
             try:
                 changes = reading.sync_folder(account, kind, state, self.max_changes)
             except ErrorInvalidSyncStateData:
@@ -139,13 +128,13 @@ class EwsExchange:
 
     def fetch(self, user: User, kind: ItemKind, native_id: str) -> Observation:
         account = self._account(user)
-        with _as_side_errors():
+        with as_side_errors():
             [observation] = self._observe(user, kind, account, {native_id: Change.CHANGED})
         return observation
 
     def find_by_stream_id(self, user: User, kind: ItemKind, stream_id: uuid.UUID) -> str | None:
         account = self._account(user)
-        with _as_side_errors():
+        with as_side_errors():
             return reading.find_by_sync_id(account, kind, stream_id)
 
     def _observe(
@@ -162,7 +151,7 @@ class EwsExchange:
         exceptions = reading.get_exceptions(account, present) if present else {}
         observations = []
         for item_id, item in zip(ids, items, strict=True):
-            if isinstance(item, _GONE) or (
+            if isinstance(item, reading.GONE) or (
                 not isinstance(item, Exception) and not reading.in_folder(account, kind, item)
             ):
                 observations.append(self._deleted(user, kind, item_id))
@@ -226,7 +215,7 @@ class EwsExchange:
 
     def apply(self, user: User, stream_id: uuid.UUID, write: Write) -> WriteResult:
         account = self._account(user)
-        with _as_side_errors():
+        with as_side_errors():
             if write.operation == "delete":
                 return self._delete(account, write, stream_id)
             if write.operation == "update":
@@ -243,10 +232,16 @@ class EwsExchange:
             item = self._current(account, write.kind, found)
             return self._update(account, item, stream_id, write, None)
 
+    def apply_many(
+        self, user: User, writes: Sequence[tuple[uuid.UUID, Write]]
+    ) -> list[WriteResult | SideError]:
+        """`engine.ports.BatchWrites`: creates and deletes in one request each (`batch.py`)."""
+        return batch.apply_many(self, user, writes)
+
     def _current(self, account: Any, kind: ItemKind, item_id: str) -> Any:
         """The item as it is now; NotFound when it is gone or not in the user's folder."""
         [item] = reading.get_items(account, kind, [item_id])
-        if isinstance(item, _GONE) or (
+        if isinstance(item, reading.GONE) or (
             not isinstance(item, Exception) and not reading.in_folder(account, kind, item)
         ):
             raise NotFound(f"item {item_id} is not in the {kind.value} folder")

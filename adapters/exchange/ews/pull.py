@@ -123,7 +123,7 @@ class PullPoller:
     def _failed(self, entry: PullMember, error: BaseException) -> None:
         failure = classify(error, oauth2=self.settings.auth == "oauth2")
         log.warning("pull %s: %s", entry.member.login, reason(error))
-        if failure in (Failure.BUSY, Failure.TRANSIENT, Failure.TOKEN):
+        if failure.retried_in_place or failure is Failure.TOKEN:
             return  # tried again at the next poll; the watermark still holds
         if self.remove(entry.member.login) is None:
             return  # unwatched meanwhile

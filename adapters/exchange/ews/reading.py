@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from exchangelib import CalendarItem
+from exchangelib.errors import ErrorInvalidIdMalformed, ErrorItemNotFound
 from exchangelib.items.base import ID_ONLY
 from exchangelib.properties import ItemId
 from exchangelib.services import SyncFolderItems
@@ -24,6 +25,8 @@ from engine.model import ItemKind
 
 MAX_CHANGES: Final = 512  # EWS's limit for one SyncFolderItems call
 GET_ITEM_BATCH: Final = 100
+# An id Exchange does not know (or cannot parse) names no item of the user's.
+GONE: Final = (ErrorItemNotFound, ErrorInvalidIdMalformed)
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,22 @@ def find_by_sync_id(account: Any, kind: ItemKind, stream_id: uuid.UUID) -> str |
             raise item
         return str(item.id)
     return None
+
+
+def find_sync_ids(account: Any, kind: ItemKind, stream_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of the stream ids items in the folder carry: one FindItem OR-ing them all."""
+    if not stream_ids:
+        return set()
+    wanted = [str(stream_id) for stream_id in stream_ids]
+    query = folder_of(account, kind).filter(**{f"{SYNC_ID}__in": wanted}).only("id", SYNC_ID)
+    found: set[uuid.UUID] = set()
+    for item in query:
+        if isinstance(item, Exception):
+            raise item
+        value = getattr(item, SYNC_ID, None)
+        if value in wanted:
+            found.add(uuid.UUID(value))
+    return found
 
 
 def in_folder(account: Any, kind: ItemKind, item: Any) -> bool:

@@ -13,7 +13,10 @@ the envelope being read, at the latest with the next keep-alive); its subscripti
 events until then, and it was reported for a catch-up when it was subscribed.
 
 Errors: a lost subscription (ErrorSubscriptionNotFound, ErrorExpiredSubscription, …) sends the
-connection's members back to the watcher to subscribe anew; a refused OAuth2 token is renewed;
+members whose subscriptions the error names (ErrorSubscriptionIds; all, when it names none) back
+to the watcher to subscribe anew, and the others reconnect with a catch-up — a member removed
+from the group is unsubscribed at once, which ends the open connection with that error, and
+must not cost the others their subscriptions; a refused OAuth2 token is renewed;
 busy and transient errors reconnect after ErrorServerBusy's back-off or an exponential one with
 jitter; a mailbox that may no longer be impersonated leaves the group. Nothing here raises.
 """
@@ -30,7 +33,12 @@ from exchangelib import Account
 
 from adapters.exchange.ews.errors import Failure, classify, delay_for, reason
 from adapters.exchange.ews.settings import EwsSettings
-from adapters.exchange.ews.subscriptions import Affinity, MailboxFolders, stream_events
+from adapters.exchange.ews.subscriptions import (
+    Affinity,
+    MailboxFolders,
+    failed_subscription_ids,
+    stream_events,
+)
 from engine.model import ItemKind
 
 log = logging.getLogger(__name__)
@@ -146,11 +154,12 @@ class StreamingGroup:
                 attempt = 0
                 continue
             with self._lock:  # those removed meanwhile were unsubscribed on purpose
+                left = [m for m in members if self._members.get(m.login) != m]
                 members = [m for m in members if self._members.get(m.login) == m]
             if self.stopping.is_set() or not members:
                 continue
             try:
-                delay = self._handle(error, members, attempt)
+                delay = self._handle(error, members, attempt, left)
             except Exception as failure:  # e.g. msal has no token: back off, keep the thread
                 self.sink.group_status(members, False, reason(failure))
                 delay = self._backoff(failure, attempt)
@@ -194,22 +203,32 @@ class StreamingGroup:
             self.sink.catch_up([member.login for member in members])
         return None
 
-    def _handle(self, error: BaseException, members: list[Member], attempt: int) -> float:
-        """React to a failed connection; the delay before the next one."""
+    def _handle(
+        self, error: BaseException, members: list[Member], attempt: int, left: list[Member]
+    ) -> float:
+        """React to a failed connection of `members` (and of `left`, who were removed from
+        the group and unsubscribed meanwhile); the delay before the next one."""
         oauth2 = self.settings.auth == "oauth2"
         failure = classify(error, oauth2=oauth2)
         why = reason(error)
-        log.warning("streaming group %d: %s", self.number, why)
         if failure is Failure.SUBSCRIPTION:
-            for member in members:
-                self.remove(member.login)
-            self.sink.subscriptions_lost(members, why)
+            lost = self._lost(error, members, left)
+            if lost:
+                log.warning("streaming group %d: %s", self.number, why)
+                for member in lost:
+                    self.remove(member.login)
+                self.sink.subscriptions_lost(lost, why)
+            else:
+                log.info("streaming group %d: ended by an unsubscribe: %s", self.number, why)
+            # The others' subscriptions go on; an event on its way may be lost with the connection.
+            self.sink.catch_up([member.login for member in members if member not in lost])
             return 0.0
+        log.warning("streaming group %d: %s", self.number, why)
         if failure is Failure.TOKEN:
             self.renew_token()
             self.sink.catch_up([member.login for member in members])
             return 0.0 if attempt == 0 else self._backoff(error, attempt)
-        if failure is Failure.MAILBOX and self.affinity is not None:
+        if not failure.retried_in_place and self.affinity is not None:  # the mailbox's
             speaker = next((m for m in members if m.address == self.affinity.anchor), members[0])
             self.remove(speaker.login)
             self.sink.mailbox_failed(speaker, error)
@@ -218,6 +237,16 @@ class StreamingGroup:
         self.sink.group_status(members, False, why)
         self.sink.catch_up([member.login for member in members])
         return self._backoff(error, attempt)
+
+    @staticmethod
+    def _lost(error: BaseException, members: list[Member], left: list[Member]) -> list[Member]:
+        """The members whose subscriptions the error says are gone: those it names; when it
+        names none, all of them — unless someone was unsubscribed meanwhile, which explains
+        the error (a member truly lost as well fails the next connection, and goes then)."""
+        named = failed_subscription_ids(error)
+        if named:
+            return [member for member in members if member.subscription_id in named]
+        return [] if left else list(members)
 
     def _backoff(self, error: BaseException, attempt: int) -> float:
         settings = self.settings

@@ -33,6 +33,7 @@ from exchangelib.services import (
     SubscribeToStreaming,
     Unsubscribe,
 )
+from exchangelib.util import MNS, get_xml_attrs
 
 from engine.model import ItemKind
 
@@ -93,7 +94,15 @@ class _GetStreamingEvents(_WithAffinity, GetStreamingEvents):  # type: ignore[mi
     stop: threading.Event | None = None
 
     def _get_element_container(self, message: Any, name: Any = None) -> Any:
-        result = super()._get_element_container(message, name)
+        try:
+            result = super()._get_element_container(message, name)
+        except Exception as error:
+            # exchangelib 5.6.0 only appends ErrorSubscriptionIds to the message: keep them
+            # apart, so that the group knows which of its subscriptions failed.
+            listed = message.find(f"{{{MNS}}}ErrorSubscriptionIds")
+            ids = [] if listed is None else get_xml_attrs(listed, f"{{{MNS}}}SubscriptionId")
+            error.failed_subscription_ids = frozenset(ids)  # type: ignore[attr-defined]
+            raise
         if self.stop is not None and self.stop.is_set():
             self.connection_status = self.CLOSED  # exchangelib then closes the response
         return result
@@ -228,3 +237,9 @@ def stream_events(
         if isinstance(result, Exception):
             raise result
         yield result
+
+
+def failed_subscription_ids(error: BaseException) -> frozenset[str]:
+    """The subscriptions a GetStreamingEvents error names as failed (empty: not said)."""
+    ids: object = getattr(error, "failed_subscription_ids", None)
+    return ids if isinstance(ids, frozenset) else frozenset()

@@ -75,8 +75,8 @@ def values_of(snapshot: Appointment | Task) -> dict[str, Any]:
     return task_values(snapshot) if isinstance(snapshot, Task) else calendar_values(snapshot)
 
 
-def create(account: Any, stream_id: uuid.UUID, write: Write) -> tuple[str, str]:
-    """CreateItem with the snapshot and the stream id; (id, ChangeKey)."""
+def new_item(account: Any, stream_id: uuid.UUID, write: Write) -> Any:
+    """The item to create: the snapshot and the stream id (not saved yet)."""
     snapshot = write.snapshot
     assert snapshot is not None
     values = {k: v for k, v in values_of(snapshot).items() if v is not None}
@@ -85,7 +85,12 @@ def create(account: Any, stream_id: uuid.UUID, write: Write) -> tuple[str, str]:
     if body is not None:
         values["body"] = body
     model = EwsTask if isinstance(snapshot, Task) else CalendarItem
-    item = model(account=account, folder=folder_of(account, write.kind), **values)
+    return model(account=account, folder=folder_of(account, write.kind), **values)
+
+
+def create(account: Any, stream_id: uuid.UUID, write: Write) -> tuple[str, str]:
+    """CreateItem with the snapshot and the stream id; (id, ChangeKey)."""
+    item = new_item(account, stream_id, write)
     item.save(send_meeting_invitations=SEND_TO_NONE)
     return str(item.id), str(item.changekey)
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from adapters.exchange.graph import reading, writing
+from adapters.exchange.graph import batch, reading, writing
 from adapters.exchange.graph.client import DeltaExpired, GraphClient, MailboxDenied, user_path
 from adapters.exchange.graph.items import UTC_PREFER, appointment_of, sync_id_of, task_of, utc
 from adapters.exchange.graph.settings import GraphSettings
@@ -274,6 +274,12 @@ class GraphExchange:
             return writing.Writer(self, mailbox).apply(stream_id, write)
         except InvalidItem as error:  # e.g. a time zone Exchange has no id for
             raise PermanentError(f"{error.code}: {error.message}") from error
+
+    def apply_many(
+        self, user: User, writes: Sequence[tuple[uuid.UUID, Write]]
+    ) -> list[WriteResult | SideError]:
+        """`engine.ports.BatchWrites`: creates in `$batch` rounds (`batch.py`)."""
+        return batch.apply_many(self, user, writes)
 
     def find_by_stream_id_in(
         self, mailbox: str, kind: ItemKind, stream_id: uuid.UUID

@@ -132,3 +132,19 @@ def find_task(client: GraphClient, mailbox: str, list_id: str, stream_id: str) -
                     return str(task["id"])
         url = answer.get("@odata.nextLink")
     return None
+
+
+def task_stream_ids(client: GraphClient, mailbox: str, list_id: str) -> set[str]:
+    """The stream ids the list's tasks carry (their linked resources), in one listing."""
+    found: set[str] = set()
+    url: str | None = f"{task_path(mailbox, list_id)}?$expand=linkedResources&$top=100"
+    while url:
+        answer = client.call(mailbox, "GET", url) or {}
+        for task in answer.get("value", ()):
+            found.update(
+                str(r["externalId"])
+                for r in task.get("linkedResources") or ()
+                if r.get("externalId")
+            )
+        url = answer.get("@odata.nextLink")
+    return found

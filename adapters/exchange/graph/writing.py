@@ -66,7 +66,7 @@ class Writer:
 
     # ---- items ------------------------------------------------------------------------------
 
-    def _path(self, kind: ItemKind, item_id: str = "") -> str:
+    def path(self, kind: ItemKind, item_id: str = "") -> str:
         if kind is ItemKind.TASK:
             return reading.task_path(self.mailbox, self.port.list_id(self.mailbox), item_id)
         if not item_id:
@@ -87,7 +87,7 @@ class Writer:
         except InvalidItem:
             return None
 
-    def _fields(self, stream_id: uuid.UUID, write: Write) -> dict[str, Any]:
+    def fields(self, stream_id: uuid.UUID, write: Write) -> dict[str, Any]:
         target = write.snapshot
         assert target is not None
         if isinstance(target, Task):
@@ -110,10 +110,10 @@ class Writer:
         found = self.port.find_by_stream_id_in(self.mailbox, write.kind, stream_id)
         if found is not None:
             return self._update(self.current(write.kind, found), stream_id, write, None)
-        body = self._fields(stream_id, write)
+        body = self.fields(stream_id, write)
         if write.kind is ItemKind.APPOINTMENT:
             body["transactionId"] = str(stream_id)
-        made = self.client.call(self.mailbox, "POST", self._path(write.kind), body=body)
+        made = self.client.call(self.mailbox, "POST", self.path(write.kind), body=body)
         item_id = str(made["id"])
         if isinstance(write.snapshot, Appointment) and write.occurrences:
             return self._update(self.current(write.kind, item_id), stream_id, write, None)
@@ -129,7 +129,7 @@ class Writer:
         if expected is not None and expected != key:
             raise VersionConflict(f"item {item_id} changed since it was read")
         current = self._content(write.kind, item)
-        body = self._fields(stream_id, write)
+        body = self.fields(stream_id, write)
         if isinstance(target, Appointment) and isinstance(current, Appointment):
             if (
                 write.pattern_changed
@@ -187,7 +187,7 @@ class Writer:
     ) -> Any:
         headers = {**UTC_PREFER, **({"If-Match": f'W/"{expected}"'} if expected else {})}
         return self.client.call(
-            self.mailbox, "PATCH", self._path(kind, item_id), body=body, headers=headers
+            self.mailbox, "PATCH", self.path(kind, item_id), body=body, headers=headers
         )
 
     def _delete(self, stream_id: uuid.UUID, write: Write) -> WriteResult:
@@ -200,7 +200,7 @@ class Writer:
         if write.expected_version not in (None, change_key(item)):
             raise VersionConflict(f"item {item_id} changed since it was read")
         headers = {"If-Match": f'W/"{change_key(item)}"'}
-        self.client.call(self.mailbox, "DELETE", self._path(write.kind, item_id), headers=headers)
+        self.client.call(self.mailbox, "DELETE", self.path(write.kind, item_id), headers=headers)
         return WriteResult(native_id=item_id)
 
     # ---- occurrences ------------------------------------------------------------------------
