@@ -75,7 +75,11 @@ class PydanticMapper(Mapper[uuid.UUID]):
 class OrjsonTranscoder(Transcoder):
     def encode(self, obj: Any) -> bytes:
         # UTC as "Z", as pydantic writes it: stored times compare as text in the read models.
-        return orjson.dumps(obj, option=orjson.OPT_UTC_Z)
+        data = orjson.dumps(obj, option=orjson.OPT_UTC_Z)
+        # orjson's result keeps the whole buffer it wrote into (8 KB behind a 1 KB event): a
+        # right-sized copy, so that a batch of thousands of events waiting for its transaction
+        # is not eight times its size (nor left to malloc afterwards).
+        return bytes(memoryview(data))
 
     def decode(self, data: bytes) -> Any:
         return orjson.loads(data)
