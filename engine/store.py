@@ -33,7 +33,7 @@ from eventsourcing.sqlite import (
 from eventsourcing.utils import Environment, get_topic, resolve_topic
 from pydantic import BaseModel
 
-from engine.aggregates import SyncItem, UserLedger, ledger_id
+from engine.aggregates import StateSnapshot, SyncItem, UserLedger, ledger_id
 
 CHECKPOINTS_TABLE = "einklang_checkpoints"
 
@@ -132,6 +132,8 @@ SQLITE_CACHE_KB = 16_384
 # Aggregates kept in memory (`[store] aggregate_cache`), least recently used evicted: an item
 # not in it is read from the store when something happens to it.
 AGGREGATE_CACHE = 20_000
+# An item's state is kept as a snapshot every this many of its events (about ten changes).
+SNAPSHOT_EVERY = 50
 
 
 class TunedSQLitePool(SQLiteConnectionPool):
@@ -284,6 +286,7 @@ class EventStore(Application[uuid.UUID]):
         # One writer per mailbox (DESIGN §1 R21): the cache is the truth, no re-reads per get.
         "AGGREGATE_CACHE_FASTFORWARD": "n",
         "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
+        "IS_SNAPSHOTTING_ENABLED": "y",
     }
 
     def __init__(
@@ -369,6 +372,15 @@ class EventStore(Application[uuid.UUID]):
         if cache is not None and not self.repository.fastforward:
             for aggregate in batch:
                 cache.put(aggregate.id, aggregate)
+        if self.snapshots is not None:
+            # Items whose history just passed a multiple of SNAPSHOT_EVERY events: a reload
+            # reads that many at most (after the events' transaction: a lost one costs nothing).
+            crossed = {
+                e.originator_id for e in events if e.originator_version % SNAPSHOT_EVERY == 0
+            }
+            due = [a for a in batch if a.id in crossed and isinstance(a, SyncItem)]
+            if due:
+                self.snapshots.put([StateSnapshot.of(item) for item in due])
         return len(events)
 
     def checkpoints(self) -> dict[str, str]:
