@@ -178,6 +178,15 @@ class StateSnapshot(Event):
         )
 
 
+def snapshot_of(aggregate: BaseAggregate[uuid.UUID]) -> Event | None:
+    """The snapshot of an item or a user's ledger as it stands now (None: another aggregate)."""
+    if isinstance(aggregate, SyncItem):
+        return StateSnapshot.of(aggregate)
+    if isinstance(aggregate, UserLedger):
+        return LedgerSnapshot.of(aggregate)
+    return None
+
+
 # ---- UserLedger -------------------------------------------------------------------------------
 
 
@@ -315,3 +324,42 @@ class UserLedger(Aggregate):
 
     def release_deletions(self, at: datetime, by: str) -> None:
         self.trigger_event(DeletionsReleased, user=self.user, at=at, by=by)
+
+
+class LedgerSnapshot(Event):
+    """A user's ledger as of its event `originator_version` (as `StateSnapshot` for items): the
+    subscription changes and counted deletions of years are not read again at every start."""
+
+    created_on: datetime
+    user: str
+    set_up_at: datetime | None = None
+    eligible: bool = False
+    reason: str = ""
+    mailbox: str | None = None
+    subscription: tuple[bool, str, str] | None = None
+    guard: DeletionGuard = DeletionGuard()
+
+    def mutate(self, aggregate: Any) -> Any:
+        ledger = object.__new__(UserLedger)
+        ledger.__dict__.update(
+            _id=self.originator_id,
+            _version=self.originator_version,
+            _created_on=self.created_on,
+            _modified_on=self.timestamp,
+            _pending_events=[],
+            **{name: getattr(self, name) for name in _LEDGER_FIELDS},
+        )
+        return ledger
+
+    @classmethod
+    def of(cls, ledger: UserLedger) -> LedgerSnapshot:
+        return cls.model_construct(
+            originator_id=ledger.id,
+            originator_version=ledger.version,
+            timestamp=ledger.modified_on,
+            created_on=ledger.created_on,
+            **{name: getattr(ledger, name) for name in _LEDGER_FIELDS},
+        )
+
+
+_LEDGER_FIELDS = ("user", "set_up_at", "eligible", "reason", "mailbox", "subscription", "guard")

@@ -33,7 +33,7 @@ from eventsourcing.sqlite import (
 from eventsourcing.utils import Environment, get_topic, resolve_topic
 from pydantic import BaseModel
 
-from engine.aggregates import StateSnapshot, SyncItem, UserLedger, ledger_id
+from engine.aggregates import SyncItem, UserLedger, ledger_id, snapshot_of
 
 CHECKPOINTS_TABLE = "einklang_checkpoints"
 
@@ -378,9 +378,9 @@ class EventStore(Application[uuid.UUID]):
             crossed = {
                 e.originator_id for e in events if e.originator_version % SNAPSHOT_EVERY == 0
             }
-            due = [a for a in batch if a.id in crossed and isinstance(a, SyncItem)]
+            due = [snapshot_of(a) for a in batch if a.id in crossed]
             if due:
-                self.snapshots.put([StateSnapshot.of(item) for item in due])
+                self.snapshots.put([snapshot for snapshot in due if snapshot is not None])
         return len(events)
 
     def checkpoints(self) -> dict[str, str]:

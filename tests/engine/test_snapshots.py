@@ -12,7 +12,7 @@ from typing import cast
 import pytest
 
 from engine import store as store_module
-from engine.aggregates import StateSnapshot, SyncItem
+from engine.aggregates import StateSnapshot, SyncItem, UserLedger, ledger_id
 from engine.store import EventStore, StoreLocation, fold
 from tests.fixtures.record_history import OPTIONS, story
 from tests.harness import Harness
@@ -67,6 +67,12 @@ def test_r19_items_restored_from_snapshots_equal_the_fold_of_their_history(
                 whole.modified_on,
             )
         assert snapshotted == len(ids)  # every item of the story has three events or more
+        for user in ("mueller", "schmidt", "weber"):
+            history = fold(None, store.events.get(ledger_id(user)))
+            assert isinstance(history, UserLedger)
+            assert store.snapshots is not None and list(store.snapshots.get(ledger_id(user)))
+            ledger = store.ledger(user)
+            assert ledger is not None and vars(ledger) == vars(history)
     finally:
         store.close()
 
