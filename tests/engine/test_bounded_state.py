@@ -66,3 +66,22 @@ def test_interning_keeps_the_content_and_its_hashes() -> None:
     assert (one.content_hash, one.sync_hash) == hashes
     assert one.fields() == two.fields() and one.fields()["info_text"] == "Agenda"
     assert interned(None) is None
+
+
+def test_an_item_waiting_for_its_writes_is_the_same_object_after_the_cache_let_it_go(
+    world: Harness,
+) -> None:
+    """Issue 12: with a bounded cache, an item whose writes wait into the next tick is not read
+    again as a second object (both would record the same versions)."""
+    row = world.erp_appointment(subject="Kickoff")
+    world.sync()
+    engine, store = world.engine, world.store
+    assert engine is not None and store is not None
+    stream_id = world.erp.stream_id_of(row)
+    waiting = engine._item(stream_id)
+    assert waiting is not None
+    engine._tick.to_act[stream_id] = waiting
+    cache = store.repository.cache
+    assert cache is not None
+    cache.get(stream_id, evict=True)  # the cache let it go
+    assert engine._item(stream_id) is waiting
