@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated, Any, Literal, Self, TypeVar
+from typing import Annotated, Any, Literal, Self, TypeVar, cast
+from weakref import WeakValueDictionary
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
@@ -213,6 +214,24 @@ class Snapshot(Frozen):
     def sync_hash(self) -> str:
         """Hash of what must agree on both sides: everything but the info text (R6)."""
         return _hash({k: v for k, v in self.fields().items() if k != "info_text"})
+
+
+_kept: WeakValueDictionary[tuple[type[Snapshot], str], Snapshot] = WeakValueDictionary()
+
+
+def interned(snapshot: Appointment | Task | None) -> Appointment | Task | None:
+    """The one copy of this content to keep in a long-lived state: equal snapshots — both sides
+    and the agreed base of an item in sync, above all after a reload, when each comes from an
+    event of its own — share it. Its hashes stay; its field dump, needed only while deciding,
+    is dropped (and made again when asked for)."""
+    if snapshot is None:
+        return None
+    key = (type(snapshot), snapshot.content_hash)
+    snapshot.sync_hash  # noqa: B018 (both hashes computed from the dump before it goes)
+    kept = _kept.setdefault(key, snapshot)
+    kept.__dict__.pop("_fields", None)
+    snapshot.__dict__.pop("_fields", None)
+    return cast("Appointment | Task", kept)
 
 
 def _hash(value: Any) -> str:

@@ -5,6 +5,7 @@ Exchange folders. Every change read goes to `decide` (engine/deciding.py); nothi
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import datetime
 
 from engine.aggregates import UserLedger
@@ -70,7 +71,7 @@ class Reading(EngineBase):
         name = "scope_entered" if eligible else "scope_left"
         self.save()
         self.index.run()
-        for stream_id in self.index.streams_of_user(user.login):
+        for stream_id in self._scope_candidates(user.login, eligible):
             item = self._item(stream_id)
             if item is None:
                 continue
@@ -84,6 +85,18 @@ class Reading(EngineBase):
                     name=name, at=now, reason=reason, user_eligible=eligible, user_reason=reason
                 ),
             )
+
+    def _scope_candidates(self, login: str, eligible: bool) -> list[uuid.UUID]:
+        """The user's items a scope change may move, by their recorded status (the index is
+        current): entering, those out of scope; leaving, all but those out of scope or deleted.
+        The others would be loaded only to be skipped — at start, every item of every user."""
+        if eligible:
+            return self.index.streams_of_user(login, status=Status.OUT_OF_SCOPE)
+        settled = {
+            *self.index.streams_of_user(login, status=Status.OUT_OF_SCOPE),
+            *self.index.streams_of_user(login, status=Status.DELETED),
+        }
+        return [s for s in self.index.streams_of_user(login) if s not in settled]
 
     # ---- the two sides ------------------------------------------------------------------------
 

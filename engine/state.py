@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Literal, NamedTuple
 
 from engine import reasons
-from engine.model import Appointment, Frozen, ItemKind, ItemSnapshot, Side, Task
+from engine.model import Appointment, Frozen, ItemKind, ItemSnapshot, Side, Task, interned
 from engine.observation import Change, ItemError, Observation
 from engine.options import OptionsStamp
 from engine.ports import Operation, Write
@@ -201,7 +201,7 @@ def observe(state: ItemState, obs: Observation) -> ItemState:
         view = view._replace(
             native_id=obs.native_id,
             version=obs.native_version,
-            current=obs.snapshot,
+            current=interned(obs.snapshot),
             deleted=False,
             invalid=None,
             changed_at=obs.changed_at if changed or view.changed_at is None else view.changed_at,
@@ -213,7 +213,7 @@ def observe(state: ItemState, obs: Observation) -> ItemState:
 
 
 def decided(state: ItemState, decision: Decision) -> ItemState:
-    base = decision.base if decision.base_changed and not decision.writes else state.base
+    base = interned(decision.base) if decision.base_changed and not decision.writes else state.base
     if keeps_pending(decision.verdict):
         return state._replace(
             status=decision.status,
@@ -228,7 +228,7 @@ def decided(state: ItemState, decision: Decision) -> ItemState:
         base=base,
         pending=decision.writes,
         pending_settled=decision.settled if decision.writes else None,
-        pending_base=(decision.base if decision.base_changed else state.base)
+        pending_base=(interned(decision.base) if decision.base_changed else state.base)
         if decision.writes
         else None,
         next_retry_at=None,
@@ -247,7 +247,7 @@ def write_done(state: ItemState, done: WriteDone) -> ItemState:
         version=done.native_version,
         written_version=done.native_version,
         written_hash=comparable(done.side, snapshot),
-        current=snapshot,
+        current=interned(snapshot),
         deleted=done.operation == "delete",
         invalid=None,
     )

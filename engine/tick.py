@@ -159,6 +159,11 @@ class EngineBase:
         touched = self._tick.touched.get(stream_id)
         if isinstance(touched, SyncItem):
             return touched
+        # Writes carried into this tick: that object is the item, even once the bounded cache
+        # has let it go (a copy read again would record versions the other one records too).
+        waiting = self._tick.to_act.get(stream_id)
+        if waiting is not None:
+            return waiting
         if stream_id not in self._known:
             return None  # a new item: no need to ask the store
         return self.store.item(stream_id)

@@ -35,6 +35,7 @@ from pydantic_settings import (
 )
 
 from engine.options import ConflictPolicy, SyncOptions
+from engine.store import AGGREGATE_CACHE, SQLITE_CACHE_KB
 
 CONFIG_ENV = "EINKLANG_CONFIG"
 EXCHANGE_ONLINE_EWS = "https://outlook.office365.com/EWS/Exchange.asmx"
@@ -77,6 +78,10 @@ class ErpSection(Section):
 
 class StoreSection(Section):
     url: str = Field(description="the event store (sqlite:///… or postgresql://…)")
+    # Items kept in memory, least recently used evicted (the others are read when touched).
+    aggregate_cache: int = Field(default=AGGREGATE_CACHE, ge=100, le=10_000_000)
+    # SQLite's page cache per connection, in KiB (resident memory; more helps a big store).
+    sqlite_cache_kb: int = Field(default=SQLITE_CACHE_KB, ge=1024, le=4_194_304)
 
 
 class ExchangeSection(Section):

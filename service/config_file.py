@@ -153,6 +153,11 @@ url = {_toml(a.erp_url)}
 [store]
 # The event store: the engine's log of observations and decisions (SQLite or PostgreSQL).
 url = {_toml(store)}
+# Items kept in memory, least recently used evicted: the others are read from the store when
+# something happens to them (about 5 KB each in memory).
+aggregate_cache = 20000
+# SQLite's page cache per connection, in KiB: resident memory; more helps a store of millions.
+sqlite_cache_kb = 16384
 
 {exchange}
 [sync]

@@ -40,7 +40,11 @@ def open_store(settings: Settings, *, must_exist: bool = True) -> EventStore:
             f"no event store at {location.sqlite_path}: has `einklang run` (or the demo) run "
             "with this configuration?"
         )
-    return EventStore(location)
+    return EventStore(
+        location,
+        aggregate_cache=settings.store.aggregate_cache,
+        sqlite_cache_kb=settings.store.sqlite_cache_kb,
+    )
 
 
 def open_views(store: EventStore) -> Projector:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import core_throughput, erp_feed, export_batch, latency, scale
+from bench import core_scale, core_throughput, erp_feed, export_batch, latency, scale
 from bench import replay as replay_bench
 from bench.check import Target, missed
 
@@ -18,6 +18,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 TINY = {
     "core_throughput": ["--changes", "40", "--users", "2", "--raw-events", "400"],
+    "core_scale": [
+        "--items",
+        "300",
+        "--small",
+        "100",
+        "--users",
+        "3",
+        "--changes",
+        "40",
+        "--rounds",
+        "1",
+    ],
     "erp_feed": ["--entries", "200", "--appointments", "40", "--wakeups", "2"],
     "replay": ["--events", "300", "--users", "2"],
     "scale": ["--mailboxes", "3"],
@@ -29,6 +41,7 @@ TINY = {
 }
 BENCHES = {
     "core_throughput": core_throughput.TARGETS,
+    "core_scale": core_scale.TARGETS,
     "erp_feed": erp_feed.TARGETS,
     "replay": replay_bench.TARGETS,
     "scale": scale.TARGETS,
@@ -37,6 +50,7 @@ BENCHES = {
 }
 IMPOSSIBLE = {
     "core_throughput": "changes_per_s",
+    "core_scale": "large_to_small_ratio",
     "erp_feed": "sqlite_snapshots_per_s",
     "replay": "rebuild_ratio",
     "scale": "streaming_connections",

@@ -41,6 +41,7 @@ from eventsourcing.sqlite import (
 from engine.aggregates import SyncItem
 from engine.model import ItemKind
 from engine.store import (
+    SQLITE_CACHE_KB,
     EventStore,
     PostgresRecorder,
     SQLiteRecorder,
@@ -211,8 +212,11 @@ def test_r15_each_override_reaches_the_reviewed_method(seam: Seam) -> None:
     )
 
 
-def test_r15_every_sqlite_connection_is_tuned(tmp_path: Path) -> None:
-    store = EventStore(StoreLocation(str(tmp_path / "einklang.db")))
+@pytest.mark.parametrize(("configured", "cache_kb"), [(None, SQLITE_CACHE_KB), (4096, 4096)])
+def test_r15_every_sqlite_connection_is_tuned(
+    tmp_path: Path, configured: int | None, cache_kb: int
+) -> None:
+    store = EventStore(StoreLocation(str(tmp_path / "einklang.db")), sqlite_cache_kb=configured)
     recorder = store.recorder
     assert isinstance(recorder, SQLiteRecorder)
     datastore = recorder.datastore
@@ -229,7 +233,7 @@ def test_r15_every_sqlite_connection_is_tuned(tmp_path: Path) -> None:
                     cursor.execute(f"PRAGMA {name}").fetchone()[0]
                     for name in ("journal_mode", "synchronous", "cache_size", "wal_autocheckpoint")
                 ]
-            assert settings == ["wal", 1, -65536, 16384]  # synchronous 1 = NORMAL
+            assert settings == ["wal", 1, -cache_kb, 16384]  # synchronous 1 = NORMAL
     store.close()
 
 

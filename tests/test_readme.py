@@ -43,6 +43,7 @@ RUN_BY = {
     "einklang erp add-appointment": "tests/erp/test_cli.py",
     "einklang erp list": "tests/erp/test_cli.py",
     "einklang sim": "tests/sim/test_cli.py",
+    "uv run python bench/core_scale.py": "tests/test_bench.py",
     "uv run python bench/core_throughput.py": "tests/test_bench.py",
     "uv run python bench/erp_feed.py": "tests/test_bench.py",
     "uv run python bench/replay.py": "tests/test_bench.py",

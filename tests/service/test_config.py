@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from eventsourcing.application import LRUCache
+from pydantic import ValidationError
 
 from service.cli import main
 from service.config import EXCHANGE_ONLINE_EWS, ConfigError, Settings, load
+from service.stores import open_store
 
 SECRET = "s3cr3t-Passw0rd!"
 
@@ -307,3 +310,29 @@ def test_r20_check_says_exactly_what_is_wrong_with_a_graph_file(
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+def test_the_memory_the_engine_keeps_is_configured_in_the_store_section(tmp_path: Path) -> None:
+    """Issue 12: the aggregate cache (items in memory) and SQLite's page cache per connection
+    are bounded by `[store]`, with defaults written by `config init`."""
+    out = init(tmp_path)
+    defaults = load(out)
+    assert (defaults.store.aggregate_cache, defaults.store.sqlite_cache_kb) == (20_000, 16_384)
+    text = out.read_text(encoding="utf-8")
+    text = text.replace("aggregate_cache = 20000", "aggregate_cache = 500")
+    text = text.replace("sqlite_cache_kb = 16384", "sqlite_cache_kb = 2048")
+    out.write_text(text, encoding="utf-8")
+    settings = load(out)
+    store = open_store(settings, must_exist=False)
+    try:
+        cache = store.repository.cache
+        assert isinstance(cache, LRUCache) and cache.maxsize == 500
+        with store.recorder.datastore.transaction(commit=False) as cursor:  # type: ignore[attr-defined]
+            cursor.execute("PRAGMA cache_size")
+            assert cursor.fetchone()[0] == -2048
+    finally:
+        store.close()
+    with pytest.raises(ValidationError, match="aggregate_cache"):
+        Settings(
+            erp={"url": "sqlite:///erp.sqlite3"},
+            store={"url": "sqlite:///events.sqlite3", "aggregate_cache": 10},
+            exchange={"url": "https://h/EWS"},
+        )
