@@ -310,6 +310,8 @@ def test_r20_check_says_exactly_what_is_wrong_with_a_graph_file(
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+
+
 def test_the_memory_the_engine_keeps_is_configured_in_the_store_section(tmp_path: Path) -> None:
     """Issue 12: the aggregate cache (items in memory) and SQLite's page cache per connection
     are bounded by `[store]`, with defaults written by `config init`."""
