@@ -80,6 +80,8 @@ class Acting(EngineBase):
                 return
             if write.side is Side.EXCHANGE:
                 self._exchange_ids[(item.state.user.lower(), result.native_id)] = item.id
+            elif write.operation == "create":
+                self._erp_rows[(item.state.kind, result.native_id)] = item.id
             item.written(
                 WriteDone(
                     side=write.side,

@@ -1,0 +1,254 @@
+"""Issue 10 through the runtime: an item the ERP moves to another user is deleted from the old
+mailbox and created in the new one, once — on the real ERP adapter (SQLite), the simulator's
+mailbox store behind its port, and a real SQLite event store (tests/harness.py).
+
+A move ends the old user's stream (`moved`) and continues in the new user's (engine/moving.py);
+the mapping shows both, the audit log tells the move from both sides, and replay re-derives
+every decision of it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from engine import reasons
+from engine.model import Appointment, ItemKind, Side, User
+from engine.observation import derive_stream_id
+from engine.options import SyncOptions
+from engine.ports import Write, WriteResult
+from engine.state import Status
+from projections.queries import AuditLog
+from tests.harness import Harness, at
+
+
+class Crash(BaseException):
+    """The process dies (not an error the engine catches)."""
+
+
+def moved_row(world: Harness, *, subject: str = "Kickoff") -> str:
+    """An appointment of mueller's, in sync; schmidt is a synchronised user too."""
+    world.user("schmidt")
+    row = world.erp_appointment(subject=subject)
+    world.sync()
+    assert [i.content.subject for i in world.exchange_items("mueller")] == [subject]
+    return row
+
+
+def stream_of(user: str, row: str) -> uuid.UUID:
+    return derive_stream_id(Side.ERP, user, ItemKind.APPOINTMENT, row)
+
+
+def subjects(world: Harness, user: str) -> list[str]:
+    return [i.content.subject for i in world.exchange_items(user)]
+
+
+def test_a_moved_item_leaves_the_old_mailbox_and_arrives_in_the_new_one_once(
+    world: Harness,
+) -> None:
+    row = moved_row(world)
+    world.erp.edit(row, user_login="schmidt")
+    world.sync()
+    assert subjects(world, "mueller") == []
+    [arrived] = world.exchange_items("schmidt")
+    assert (arrived.content.subject, arrived.sync_id) == ("Kickoff", stream_of("schmidt", row))
+    assert world.state(stream_of("mueller", row)).status is Status.MOVED
+    assert world.state(stream_of("schmidt", row)).status is Status.IN_SYNC
+    world.sync()  # the echoes of both writes change nothing
+    assert subjects(world, "schmidt") == ["Kickoff"] and subjects(world, "mueller") == []
+    assert world.reasons(operation="delete") == [reasons.MOVED_AWAY]
+    assert world.reasons(operation="create")[-1] == reasons.MOVED_IN
+    assert world.verify() > 0
+
+
+def test_r17_a_move_is_not_a_deletion_the_burst_guard_counts(fresh: Harness) -> None:
+    fresh.restart(SyncOptions(deletion_burst_threshold=3, deletion_burst_window_s=600))
+    fresh.user("mueller")
+    fresh.user("schmidt")
+    fresh.sync()
+    rows = [fresh.erp_appointment(subject=f"Item {n}") for n in range(6)]
+    fresh.sync()
+    for row in rows:
+        fresh.erp.edit(row, user_login="schmidt")
+    fresh.sync()
+    assert subjects(fresh, "mueller") == []
+    assert sorted(subjects(fresh, "schmidt")) == [f"Item {n}" for n in range(6)]
+    assert reasons.BURST_HELD not in fresh.reasons()
+    fresh.erp.delete(rows[0])  # a real deletion afterwards goes through, unpaused
+    fresh.sync()
+    assert len(subjects(fresh, "schmidt")) == 5
+
+
+def test_the_mapping_and_the_audit_log_show_the_move_from_both_sides(world: Harness) -> None:
+    row = moved_row(world)
+    world.erp.edit(row, user_login="schmidt")
+    world.sync()
+    history = AuditLog(world.projector).history(item=row)
+    moves = [(t.user, t.reason, t.outcome) for t in history if t.reason.startswith("MOVED")]
+    assert moves == [
+        ("mueller", reasons.MOVED_AWAY, "done"),
+        ("schmidt", reasons.MOVED_IN, "done"),
+    ]
+    away, arrived = (t.sentence for t in history if t.reason.startswith("MOVED"))
+    assert away.startswith("moved to schmidt in the ERP: deleting it from mueller's mailbox")
+    assert "moved from mueller to schmidt in the ERP; created in schmidt's mailbox" in arrived
+    items = world.projector.items
+    query = sa.select(items.c.user, items.c.status, items.c.exchange_id).where(
+        items.c.erp_id == row
+    )
+    with world.projector.db.connect() as conn:
+        mapping = {user: (status, exchange_id) for user, status, exchange_id in conn.execute(query)}
+    [copy] = world.exchange_items("schmidt")
+    assert mapping["mueller"][0] == Status.MOVED.value
+    assert mapping["schmidt"] == (Status.IN_SYNC.value, copy.id)
+
+
+def test_an_item_moved_while_the_engine_is_down_moves_on_restart(world: Harness) -> None:
+    row = moved_row(world)
+    world.close()
+    world.erp.edit(row, user_login="schmidt", location="Room 2")
+    world.restart()
+    world.sync()
+    assert subjects(world, "mueller") == []
+    [arrived] = world.exchange_items("schmidt")
+    assert getattr(arrived.content, "location", None) == "Room 2"
+    assert world.verify() > 0
+
+
+@pytest.mark.parametrize("crash", ["before the creation", "after the creation"])
+def test_a_restart_between_the_deletion_and_the_creation_neither_duplicates_nor_loses(
+    world: Harness, crash: str
+) -> None:
+    row = moved_row(world)
+    apply = world.exchange.apply
+
+    def dying(user: User, stream_id: uuid.UUID, write: Write) -> WriteResult:
+        if write.operation == "create":
+            if crash == "after the creation":
+                apply(user, stream_id, write)
+            raise Crash
+        return apply(user, stream_id, write)
+
+    world.exchange.apply = dying  # type: ignore[method-assign]
+    world.erp.edit(row, user_login="schmidt")
+    with pytest.raises(Crash):
+        world.sync()
+    assert subjects(world, "mueller") == []  # deleted there, not recorded as done
+    world.exchange.apply = apply  # type: ignore[method-assign]
+    world.restart()
+    world.sync()
+    assert subjects(world, "mueller") == [] and subjects(world, "schmidt") == ["Kickoff"]
+    assert world.state(stream_of("mueller", row)).status is Status.MOVED
+    assert world.verify() > 0
+
+
+def test_r8_an_item_moved_to_a_user_who_is_not_synchronised_leaves_the_old_mailbox(
+    world: Harness,
+) -> None:
+    """The ERP says it is no longer mueller's: a copy left in his calendar would go stale.
+    weber is not synchronised: nothing is created; once set up, it is pre-existing (R5)."""
+    row = moved_row(world)
+    world.erp.save_user(User(login="weber", mailbox="weber@example.com", allow_sync=False))
+    world.erp.edit(row, user_login="weber")
+    world.sync()
+    assert subjects(world, "mueller") == [] and subjects(world, "weber") == []
+    assert reasons.USER_NOT_ELIGIBLE in world.reasons(user="weber")
+    world.user("weber")
+    world.sync()
+    assert subjects(world, "weber") == []  # there before weber was set up, unchanged since
+    world.erp.edit(row, subject="Kickoff, Weber's now")
+    world.sync()
+    assert subjects(world, "weber") == ["Kickoff, Weber's now"]
+    assert world.verify() > 0
+
+
+def test_r17_a_move_away_from_a_user_out_of_scope_leaves_the_mailbox_alone(
+    world: Harness,
+) -> None:
+    row = moved_row(world)
+    world.erp.save_user(User(login="mueller", mailbox="mueller@example.com", allow_sync=False))
+    world.sync()
+    world.erp.edit(row, user_login="schmidt")
+    world.sync()
+    assert subjects(world, "mueller") == ["Kickoff"]  # not synchronised: untouched (R17)
+    assert subjects(world, "schmidt") == ["Kickoff"]
+    world.user("mueller")  # back in scope: the copy is another user's item now
+    world.sync()
+    assert world.state(stream_of("mueller", row)).status is Status.MOVED
+    assert subjects(world, "schmidt") == ["Kickoff"]
+
+
+def test_an_item_moved_back_returns_to_the_first_mailbox(world: Harness) -> None:
+    row = moved_row(world)
+    world.erp.edit(row, user_login="schmidt")
+    world.sync()
+    world.erp.edit(row, user_login="mueller")
+    world.sync()
+    assert subjects(world, "mueller") == ["Kickoff"] and subjects(world, "schmidt") == []
+    assert world.state(stream_of("mueller", row)).status is Status.IN_SYNC
+    assert world.state(stream_of("schmidt", row)).status is Status.MOVED
+    [back] = world.exchange_items("mueller")
+    world.exchange.edit(back.id, location="Room 9")  # the first stream is alive again
+    world.sync()
+    assert world.erp.snapshot_of(row).location == "Room 9"  # type: ignore[union-attr]
+    assert world.verify() > 0
+
+
+def test_an_item_imported_from_outlook_and_moved_keeps_syncing_for_its_new_user(
+    world: Harness,
+) -> None:
+    """The ERP row carries the first user's sync id; the new user's stream takes it all the same,
+    also for writes into the row (Outlook edits imported)."""
+    world.user("schmidt")
+    item_id = world.outlook_appointment(subject="Dentist")
+    world.sync()
+    row = str(world.erp_row_for(item_id).id)
+    world.erp.edit(row, user_login="schmidt")
+    world.sync()
+    assert subjects(world, "mueller") == []
+    [arrived] = world.exchange_items("schmidt")
+    assert arrived.sync_id == stream_of("schmidt", row)
+    world.exchange.edit(arrived.id, location="Room 4")
+    world.sync()
+    assert world.erp.snapshot_of(row).location == "Room 4"  # type: ignore[union-attr]
+    assert not [r for r in world.log() if r["verdict"] == "fail" or r["outcome"] == "failed"]
+    assert world.verify() > 0
+
+
+def test_r2_a_series_with_exceptions_moves_with_its_exceptions(world: Harness) -> None:
+    world.user("schmidt")
+    series = world.erp_appointment(
+        subject="Jour fixe", start=at(7, 9), end=at(7, 10), rrule="FREQ=WEEKLY;BYDAY=MO;COUNT=6"
+    )
+    starts = world.erp.snapshot_of(series)
+    assert isinstance(starts, Appointment)
+    first = starts.occurrence_starts()
+    later = first[1] + timedelta(hours=2)
+    world.erp.edit(
+        series,
+        modified_occurrences=[
+            {
+                "original_start": first[1],
+                "start": later,
+                "end": later + timedelta(hours=1),
+                "subject": "Jour fixe (moved)",
+                "location": "",
+                "busy_status": "busy",
+            }
+        ],
+        deleted_occurrences=[first[3]],
+    )
+    world.sync()
+    world.erp.edit(series, user_login="schmidt")
+    world.sync()
+    assert subjects(world, "mueller") == []
+    [arrived] = world.exchange_items("schmidt")
+    content = arrived.content
+    assert isinstance(content, Appointment)
+    assert [o.subject for o in content.modified_occurrences] == ["Jour fixe (moved)"]
+    assert content.deleted_occurrences == (first[3],)
+    assert content.sync_hash == world.erp.snapshot_of(series).sync_hash
+    assert world.verify() > 0
