@@ -19,9 +19,10 @@ import pytest
 
 from engine import reasons
 from engine.guard import DeletionGuard
-from engine.model import Appointment, ModifiedOccurrence, Side
-from engine.observation import Change, ItemError, Observation
+from engine.model import Appointment, ItemKind, ModifiedOccurrence, Side
+from engine.observation import Change, ItemError, Observation, derive_stream_id
 from engine.options import SyncOptions
+from engine.routing import holds_moved_row, is_move_notice, stream_for
 from engine.state import Decision, Status, Verdict
 from tests.engine.test_decide import MEETING, MONDAYS, NATIVE, SERIES, Pair, linked
 
@@ -488,3 +489,55 @@ def test_moved_back_onto_a_copy_that_stayed_updates_it_instead_of_creating_anoth
         reasons.CHANGED_IN_ERP,
         [(Side.EXCHANGE, "update")],
     )
+
+
+# ---- routing (engine/routing.py): which stream records what ---------------------------------
+
+
+def test_routing_an_erp_row_carrying_the_old_users_sync_id_goes_to_the_new_users_stream() -> None:
+    pair = linked(options=ON)
+    obs = notice(pair).model_copy(update={"sync_id": pair.state.stream_id})
+    assert stream_for(obs, pair.state) == derive_stream_id(
+        Side.ERP, NEW, ItemKind.APPOINTMENT, NATIVE[Side.ERP]
+    )
+    same_user = pair.observation(Side.ERP, MEETING).model_copy(
+        update={"sync_id": pair.state.stream_id}
+    )
+    assert stream_for(same_user, pair.state) == pair.state.stream_id
+
+
+def test_routing_an_outlook_item_copied_into_another_mailbox_is_an_item_of_its_own() -> None:
+    """Exchange has no moves: a mailbox item never changes owner."""
+    pair = linked(options=ON)
+    pair.options = options(export_enabled=False)
+    moved_away(pair)  # whatever this stream knows of its copy, another mailbox is not its own
+    copy = pair.observation(Side.EXCHANGE, MEETING).model_copy(
+        update={"user": NEW, "sync_id": pair.state.stream_id}
+    )
+    assert stream_for(copy, pair.state) == derive_stream_id(
+        Side.EXCHANGE, NEW, ItemKind.APPOINTMENT, NATIVE[Side.EXCHANGE]
+    )
+    assert not is_move_notice(pair.state, copy)
+
+
+def test_the_stream_holding_a_moved_row_is_told_once() -> None:
+    pair = linked(options=ON)
+    report = notice(pair)
+    assert holds_moved_row(pair.state, report) and is_move_notice(pair.state, report)
+    assert not holds_moved_row(pair.state, pair.observation(Side.ERP, MEETING))  # same user
+    assert not holds_moved_row(pair.state, report.model_copy(update={"native_id": "18"}))
+    assert not holds_moved_row(pair.state, report.model_copy(update={"change": Change.DELETED}))
+    assert not holds_moved_row(
+        pair.state, report.model_copy(update={"side": Side.EXCHANGE, "native_id": "17"})
+    )
+    pair.decide(report)
+    assert pair.state.pending_settled is Status.MOVED
+    assert not holds_moved_row(pair.state, report)  # told: its deletion is pending
+    pair.written()
+    assert not holds_moved_row(pair.state, report)  # and done
+
+
+def test_a_stream_whose_row_was_deleted_holds_no_row_to_move() -> None:
+    pair = linked(options=ON)
+    pair.delete(Side.ERP)
+    assert not holds_moved_row(pair.state, notice(pair))

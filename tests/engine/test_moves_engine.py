@@ -22,6 +22,7 @@ from engine.options import SyncOptions
 from engine.ports import Write, WriteResult
 from engine.state import Status
 from projections.queries import AuditLog
+from tests.doubles.store_items import SYNC_ID
 from tests.harness import Harness, at
 
 
@@ -251,4 +252,24 @@ def test_r2_a_series_with_exceptions_moves_with_its_exceptions(world: Harness) -
     assert [o.subject for o in content.modified_occurrences] == ["Jour fixe (moved)"]
     assert content.deleted_occurrences == (first[3],)
     assert content.sync_hash == world.erp.snapshot_of(series).sync_hash
+    assert world.verify() > 0
+
+
+def test_an_outlook_item_copied_into_another_mailbox_is_that_users_item_of_its_own(
+    world: Harness,
+) -> None:
+    """Exchange has no moves (a mailbox item never changes owner): a copy in schmidt's mailbox
+    carrying mueller's sync id — made before mueller deleted his — is a new item of schmidt's."""
+    row = moved_row(world)
+    [original] = world.exchange_items("mueller")
+    world.exchange.delete(original.id)
+    world.sync()
+    assert list(world.erp.rows) == []
+    copy = world.exchange.create(world.mailbox("schmidt"), original.content.replace(subject="Copy"))
+    world.exchange.store.update_item(  # type: ignore[attr-defined]
+        copy, {"extended_properties": {SYNC_ID: str(stream_of("mueller", row))}}
+    )
+    world.sync()
+    assert [(r.user, r.data["subject"]) for r in world.erp.rows.values()] == [("schmidt", "Copy")]
+    assert world.state(stream_of("mueller", row)).status is Status.DELETED
     assert world.verify() > 0
