@@ -59,7 +59,7 @@ def plan_move_out(ctx: Context) -> Decision:
             f"{moved}; {a.user} is not synchronised ({why}), so the copy in that mailbox stays",
             status=Status.MOVED,
         )
-    if not ctx.may_write(Side.EXCHANGE):
+    if not ctx.options.export_enabled:
         return ctx.skip(
             reasons.MOVED_AWAY,
             f"{moved}; export to Exchange is switched off, so the copy in {a.user}'s mailbox stays",

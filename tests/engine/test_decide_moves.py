@@ -22,6 +22,7 @@ from engine.guard import DeletionGuard
 from engine.model import Appointment, ItemKind, ModifiedOccurrence, Side
 from engine.observation import Change, ItemError, Observation, derive_stream_id
 from engine.options import SyncOptions
+from engine.ports import Write
 from engine.routing import holds_moved_row, is_move_notice, stream_for
 from engine.state import Decision, Status, Verdict
 from tests.engine.test_decide import MEETING, MONDAYS, NATIVE, SERIES, Pair, linked
@@ -398,6 +399,7 @@ def test_moved_away_says_where_the_item_went_and_that_it_is_not_a_deletion() -> 
         "deletion) (appointment 'Kickoff' of mueller)"
     )
     assert (decision.status, decision.settled) == (Status.EXPORTING, Status.MOVED)
+    assert (decision.direction, decision.operation) == ("erp_to_exchange", "delete")
 
 
 @pytest.mark.parametrize(
@@ -447,6 +449,15 @@ def test_moved_in_names_where_it_came_from_and_creates_the_erp_content() -> None
     write = decision.writes[0]
     assert (write.snapshot, write.write_info_text, decision.base) == (MEETING, True, MEETING)
     assert "info_text" in write.fields
+    assert (decision.status, decision.settled) == (Status.EXPORTING, Status.IN_SYNC)
+    assert (decision.direction, decision.operation) == ("erp_to_exchange", "create")
+    assert decision.changed_fields == write.fields and "subject" in write.fields
+    assert write.info_text_format == "text"
+
+
+def test_r7_moved_in_writes_the_info_text_in_the_format_configured() -> None:
+    pair = Pair(options(write_info_text=True, info_text_format="html"))
+    assert arrived(pair).writes[0].info_text_format == "html"
 
 
 def test_r7_moved_in_does_not_write_the_info_text_when_told_not_to() -> None:
@@ -541,3 +552,65 @@ def test_a_stream_whose_row_was_deleted_holds_no_row_to_move() -> None:
     pair = linked(options=ON)
     pair.delete(Side.ERP)
     assert not holds_moved_row(pair.state, notice(pair))
+
+
+def test_moved_away_from_a_user_without_a_stated_reason_says_not_eligible() -> None:
+    pair = linked(options=ON)
+    decision = pair.decide(notice(pair, eligible=False, why=""))
+    assert "mueller is not synchronised (not eligible)" in decision.sentence
+
+
+def test_moved_away_while_a_recreation_is_pending_deletes_by_stream_id_not_the_old_id() -> None:
+    """Deleted in Outlook but edited in the ERP: the copy is being created again (R16); the
+    one to delete is whatever carries the stream id, not the item deleted before."""
+    pair = linked(options=ON)
+    pair.see(Side.ERP, MEETING.replace(location="Room 1"))
+    pair.written()
+    pair.see(Side.ERP, MEETING.replace(location="Room 2"))
+    assert pair.delete(Side.EXCHANGE).reason == reasons.EDIT_BEATS_DELETE
+    write = moved_away(pair).writes[0]
+    assert (write.operation, write.native_id) == ("delete", None)
+
+
+def test_a_write_pending_for_the_erp_is_no_copy_in_the_mailbox() -> None:
+    pair = Pair(ON)
+    pair.see(Side.ERP, MEETING, change=Change.BASELINE)
+    pending = Write(side=Side.ERP, operation="create", kind=ItemKind.APPOINTMENT)
+    pair.state = pair.state._replace(pending=(pending,))
+    decision = moved_away(pair)
+    assert (decision.verdict, decision.writes) == (Verdict.SKIP, ())
+
+
+def test_moved_in_unreadable_onto_a_stream_that_knew_the_row_is_parked_not_created() -> None:
+    pair = linked(options=ON)
+    moved_away(pair)
+    pair.written()
+    error = ItemError(code="INVALID_FIELD", message="bad start")
+    decision = pair.decide(arrival(pair, None, change=Change.BASELINE, error=error))
+    assert (decision.verdict, decision.writes) == (Verdict.FAIL, ())
+
+
+def test_routing_without_a_named_stream_takes_the_id_the_item_carries() -> None:
+    pair = linked(options=ON)
+    obs = notice(pair).model_copy(update={"sync_id": pair.state.stream_id})
+    assert stream_for(obs, None) == pair.state.stream_id
+    plain = notice(pair)
+    assert stream_for(plain, pair.state) == plain.stream_id
+
+
+def test_routing_a_copy_in_the_same_mailbox_is_an_item_of_its_own() -> None:
+    pair = linked(options=ON)
+    copy = pair.observation(Side.EXCHANGE, MEETING, native_id="AAMkCOPY").model_copy(
+        update={"sync_id": pair.state.stream_id}
+    )
+    assert stream_for(copy, pair.state) == derive_stream_id(
+        Side.EXCHANGE, OLD, ItemKind.APPOINTMENT, "AAMkCOPY"
+    )
+
+
+def test_the_copy_left_behind_says_it_is_no_longer_synchronised() -> None:
+    decision = copy_edited_after_the_move(linked(options=ON))
+    assert decision.sentence == (
+        "skipped: the ERP gave it to another user; this copy in mueller's mailbox is no longer "
+        "synchronised (appointment 'Kickoff' of mueller)"
+    )
