@@ -36,9 +36,13 @@ class Deciding(EngineBase):
     def _handle(self, obs: Observation) -> None:
         self._tick.report.observations += 1
         item = self._item_for(obs)
-        if obs.side is Side.ERP and obs.change is not Change.DELETED:
+        if obs.side is Side.ERP:
             holder = self._erp_holder(obs, item)
-            if holder is not None:  # moved to another user: the old stream hears it first
+            if holder is not None and obs.change is Change.DELETED:
+                # Moved and deleted before the engine saw either: for the user who had it, the
+                # row is gone — a deletion like any other (R17).
+                item, obs = holder, obs.model_copy(update={"user": holder.state.user})
+            elif holder is not None:  # moved to another user: the old stream hears it first
                 self._decide(holder, self._scoped(obs, holder.state.user))
                 obs = obs.model_copy(update={"moved_from": holder.state.user})
             self._erp_rows[(obs.kind, obs.native_id)] = item.id

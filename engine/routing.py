@@ -29,7 +29,7 @@ from __future__ import annotations
 import uuid
 
 from engine.model import Side
-from engine.observation import Change, Observation, derive_stream_id
+from engine.observation import Observation, derive_stream_id
 from engine.state import ItemState, Status
 
 
@@ -52,10 +52,10 @@ def is_move_notice(state: ItemState, obs: Observation) -> bool:
 
 def holds_moved_row(state: ItemState, obs: Observation) -> bool:
     """Whether the stream `state` still holds the ERP row that `obs` reports for another user:
-    the stream the move notice goes to. Not after it was told (moved, or moving)."""
+    the stream the move notice goes to (or, when the row was moved and deleted before the
+    engine saw it, the deletion). Not after it was told (moved, or moving)."""
     return (
         obs.side is Side.ERP
-        and obs.change is not Change.DELETED
         and not _same_user(state, obs)
         and state.erp.native_id == obs.native_id
         and not state.erp.deleted

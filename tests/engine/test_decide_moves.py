@@ -537,7 +537,7 @@ def test_the_stream_holding_a_moved_row_is_told_once() -> None:
     assert holds_moved_row(pair.state, report) and is_move_notice(pair.state, report)
     assert not holds_moved_row(pair.state, pair.observation(Side.ERP, MEETING))  # same user
     assert not holds_moved_row(pair.state, report.model_copy(update={"native_id": "18"}))
-    assert not holds_moved_row(pair.state, report.model_copy(update={"change": Change.DELETED}))
+    assert holds_moved_row(pair.state, report.model_copy(update={"change": Change.DELETED}))
     assert not holds_moved_row(
         pair.state, report.model_copy(update={"side": Side.EXCHANGE, "native_id": "17"})
     )

@@ -22,6 +22,7 @@ from engine.options import SyncOptions
 from engine.ports import Write, WriteResult
 from engine.state import Status
 from projections.queries import AuditLog
+from replay.explain import explain
 from tests.doubles.store_items import SYNC_ID
 from tests.harness import Harness, at
 
@@ -105,6 +106,11 @@ def test_the_mapping_and_the_audit_log_show_the_move_from_both_sides(world: Harn
     [copy] = world.exchange_items("schmidt")
     assert mapping["mueller"][0] == Status.MOVED.value
     assert mapping["schmidt"] == (Status.IN_SYNC.value, copy.id)
+    assert world.store is not None
+    told = [step.summary for step in explain(world.store, stream_of("mueller", row))]
+    assert f"ERP item {row} changed, written by user, now schmidt's" in told
+    came = [step.summary for step in explain(world.store, stream_of("schmidt", row))]
+    assert f"ERP item {row} changed, written by user, moved from mueller" in came
 
 
 def test_an_item_moved_while_the_engine_is_down_moves_on_restart(world: Harness) -> None:
@@ -272,4 +278,20 @@ def test_an_outlook_item_copied_into_another_mailbox_is_that_users_item_of_its_o
     world.sync()
     assert [(r.user, r.data["subject"]) for r in world.erp.rows.values()] == [("schmidt", "Copy")]
     assert world.state(stream_of("mueller", row)).status is Status.DELETED
+    assert world.verify() > 0
+
+
+def test_an_item_moved_and_deleted_while_the_engine_is_down_is_deleted_for_its_old_user(
+    world: Harness,
+) -> None:
+    """The feed's last word on the row is its deletion, reported for the user it was moved to:
+    for mueller, who had it, the row is gone — deleted like any other (R17)."""
+    row = moved_row(world)
+    world.close()
+    world.erp.edit(row, user_login="schmidt")
+    world.erp.delete(row)
+    world.restart()
+    world.sync()
+    assert subjects(world, "mueller") == [] and subjects(world, "schmidt") == []
+    assert world.reasons(user="mueller")[-2:] == [reasons.DELETED_IN_ERP, reasons.ECHO]
     assert world.verify() > 0
