@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -295,3 +296,34 @@ def test_an_item_moved_and_deleted_while_the_engine_is_down_is_deleted_for_its_o
     assert subjects(world, "mueller") == [] and subjects(world, "schmidt") == []
     assert world.reasons(user="mueller")[-2:] == [reasons.DELETED_IN_ERP, reasons.ECHO]
     assert world.verify() > 0
+
+
+def test_the_stream_holding_a_row_is_found_again_after_a_restart_on_every_store(
+    tmp_path: Path, store_url: str
+) -> None:
+    """The runtime's row index is rebuilt from the mapping (SQLite and PostgreSQL); a row
+    moved twice while the engine is down moves once, from where it was last synchronised."""
+    world = Harness(tmp_path, store_url=store_url)
+    try:
+        world.user("mueller")
+        world.user("schmidt")
+        world.user("weber")
+        world.sync()
+        row = world.erp_appointment(subject="Kickoff")
+        world.sync()
+        world.erp.edit(row, user_login="schmidt")
+        world.sync()
+        world.close()
+        world.erp.edit(row, user_login="weber")
+        world.erp.edit(row, user_login="mueller")
+        world.erp.edit(row, user_login="weber")
+        world.restart()
+        world.sync()
+        assert [subjects(world, u) for u in ("mueller", "schmidt", "weber")] == [
+            [],
+            [],
+            ["Kickoff"],
+        ]
+        assert world.verify() > 0
+    finally:
+        world.shutdown()
