@@ -64,6 +64,9 @@ def test_a_moved_item_leaves_the_old_mailbox_and_arrives_in_the_new_one_once(
     assert subjects(world, "schmidt") == ["Kickoff"] and subjects(world, "mueller") == []
     assert world.reasons(operation="delete") == [reasons.MOVED_AWAY]
     assert world.reasons(operation="create")[-1] == reasons.MOVED_IN
+    # Both writes came back as echoes: the deletion in mueller's, the creation in schmidt's.
+    assert world.reasons(user="mueller")[-1] == reasons.ECHO
+    assert world.reasons(user="schmidt")[-1] == reasons.ECHO
     assert world.verify() > 0
 
 

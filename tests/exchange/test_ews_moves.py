@@ -46,6 +46,12 @@ def test_an_erp_item_moved_to_another_user_moves_mailbox_once(ews_world: Harness
         ews_world.reasons(reason=reasons.MOVED_AWAY, operation="delete") == [reasons.MOVED_AWAY] * 2
     )
     assert ews_world.reasons(reason=reasons.BURST_HELD) == []
+    # The writes came back as echoes in both mailboxes, and nothing more is transferred.
+    assert reasons.ECHO in ews_world.reasons(user="mueller")
+    assert reasons.ECHO in ews_world.reasons(user="schmidt")
+    transfers = len(ews_world.log(verdict="export")) + len(ews_world.log(verdict="import"))
+    ews_world.sync()
+    assert len(ews_world.log(verdict="export")) + len(ews_world.log(verdict="import")) == transfers
     assert ews_world.verify() > 0
 
 
