@@ -36,7 +36,7 @@ from transitions import Machine
 from engine import reasons
 from engine.guard import NO_GUARD, DeletionGuard
 from engine.model import Side
-from engine.moving import plan_move_in, plan_move_out
+from engine.moving import plan_move_in, plan_move_out, retry_move_out
 from engine.observation import Change, Observation, Origin, Trigger
 from engine.options import OptionsStamp, SyncOptions
 from engine.planning import SIDE_NAME, Context, plan_deletion, plan_preexisting, plan_reconcile
@@ -164,6 +164,11 @@ def copy_left_behind(ctx: Context) -> bool:
 
 def is_moved(ctx: Context) -> bool:
     return ctx.before.status is Status.MOVED
+
+
+def moving_away(ctx: Context) -> bool:
+    """The writes pending are those of a move away (they settle in `moved`)."""
+    return ctx.before.pending_settled is Status.MOVED
 
 
 def user_not_eligible(ctx: Context) -> bool:
@@ -360,6 +365,7 @@ TRIGGER_RULES: Final[dict[str, tuple[tuple[Condition, Action], ...]]] = {
     "scope_entered": ((always, plan),),  # back in scope: transfer what changed meanwhile
     "retry": (
         (retries_exhausted, park_exhausted),  # failed too often: parked until the next change
+        (moving_away, retry_move_out),  # the old copy of a moved item is still to be deleted
         (always, plan),  # try the writes again, from what is known now
     ),
     "deletions_released": ((always, plan),),  # R17: an administrator lets them through

@@ -120,3 +120,28 @@ def plan_move_in(ctx: Context) -> Decision:
         operation="create",
         changed_fields=write.fields,
     )
+
+
+def retry_move_out(ctx: Context) -> Decision:
+    """The deletion of the old copy failed and is due again: the item is still moving away (its
+    pending writes settle in `moved`), whatever the ERP row looks like now."""
+    a = ctx.after
+    if not ctx.input.user_eligible:
+        why = ctx.input.user_reason or "not eligible"
+        return ctx.skip(
+            reasons.MOVED_AWAY,
+            f"moved to another user in the ERP; {a.user} is not synchronised ({why}), so the "
+            "copy in that mailbox stays",
+            status=Status.MOVED,
+        )
+    return ctx.decision(
+        Verdict.EXPORT,
+        reasons.MOVED_AWAY,
+        f"moved to another user in the ERP: deleting it from {a.user}'s mailbox, attempt "
+        f"{a.attempts + 1} (a move, not a deletion)",
+        status=Status.EXPORTING,
+        settled=Status.MOVED,
+        writes=a.pending,
+        direction="erp_to_exchange",
+        operation="delete",
+    )

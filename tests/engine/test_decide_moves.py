@@ -130,6 +130,25 @@ def copy_edited_after_the_move(pair: Pair) -> Decision:
     return pair.see(Side.EXCHANGE, pair.current(Side.EXCHANGE).replace(location="Room 7"))
 
 
+def moved_away_and_retried(pair: Pair) -> Decision:
+    moved_away(pair)
+    pair.failed()
+    return pair.trigger("retry")
+
+
+def moved_away_and_retried_for_an_ineligible_user(pair: Pair) -> Decision:
+    moved_away(pair)
+    pair.failed()
+    return pair.trigger("retry", user_eligible=False)
+
+
+def moved_away_and_retried_too_often(pair: Pair) -> Decision:
+    moved_away(pair)
+    for _ in range(3):
+        pair.failed()
+    return pair.trigger("retry")
+
+
 Case = Callable[[Pair], Decision]
 EXPORT, SKIP, FAIL, ECHO = Verdict.EXPORT, Verdict.SKIP, Verdict.FAIL, Verdict.ECHO
 DELETE_COPY = ((Side.EXCHANGE, "delete"),)
@@ -258,6 +277,36 @@ TABLE: list[tuple[str, bool, SyncOptions, Case, Verdict, str, Status, tuple[Any,
         reasons.MOVED_AWAY,
         Status.MOVED,
         DELETE_COPY,
+    ),
+    (
+        "moved away, the deletion retried",
+        LINKED,
+        ON,
+        moved_away_and_retried,
+        EXPORT,
+        reasons.MOVED_AWAY,
+        Status.MOVED,
+        DELETE_COPY,
+    ),
+    (
+        "moved away, retried when its user is no longer synchronised",
+        LINKED,
+        ON,
+        moved_away_and_retried_for_an_ineligible_user,
+        SKIP,
+        reasons.MOVED_AWAY,
+        Status.MOVED,
+        (),
+    ),
+    (
+        "moved away, retries exhausted",
+        LINKED,
+        ON,
+        moved_away_and_retried_too_often,
+        FAIL,
+        reasons.RETRIES_EXHAUSTED,
+        Status.FAILED,
+        (),
     ),
     # ---- moved in: the new user's copy is created -------------------------------------------
     ("moved in", FRESH, ON, arrived, EXPORT, reasons.MOVED_IN, Status.IN_SYNC, CREATE_COPY),
@@ -613,4 +662,32 @@ def test_the_copy_left_behind_says_it_is_no_longer_synchronised() -> None:
     assert decision.sentence == (
         "skipped: the ERP gave it to another user; this copy in mueller's mailbox is no longer "
         "synchronised (appointment 'Kickoff' of mueller)"
+    )
+
+
+def test_a_retried_move_away_deletes_the_same_copy_and_says_which_attempt() -> None:
+    pair = linked(options=ON)
+    first = moved_away(pair).writes
+    pair.failed()
+    decision = pair.trigger("retry")
+    assert decision.writes == first
+    assert decision.sentence == (
+        "moved to another user in the ERP: deleting it from mueller's mailbox, attempt 2 (a "
+        "move, not a deletion) (appointment 'Kickoff' of mueller)"
+    )
+    assert (decision.status, decision.settled, decision.direction, decision.operation) == (
+        Status.EXPORTING,
+        Status.MOVED,
+        "erp_to_exchange",
+        "delete",
+    )
+
+
+def test_a_retried_move_away_for_an_ineligible_user_says_why_the_copy_stays() -> None:
+    pair = linked(options=ON)
+    moved_away(pair)
+    pair.failed()
+    decision = pair.trigger("retry", user_eligible=False, user_reason="")
+    assert "mueller is not synchronised (not eligible), so the copy in that mailbox stays" in (
+        decision.sentence
     )

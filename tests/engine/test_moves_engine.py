@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine import reasons
+from engine.errors import TransientError
 from engine.model import Appointment, ItemKind, Side, User
 from engine.observation import derive_stream_id
 from engine.options import SyncOptions
@@ -330,3 +331,19 @@ def test_the_stream_holding_a_row_is_found_again_after_a_restart_on_every_store(
         assert world.verify() > 0
     finally:
         world.shutdown()
+
+
+def test_a_failed_deletion_of_the_old_copy_is_retried_as_a_move(world: Harness) -> None:
+    """Exchange is busy when the old copy is to go: the retry deletes it still (it does not
+    mistake the moved row for this user's, which would keep the copy)."""
+    row = moved_row(world)
+    world.exchange.fail_next_writes.append(TransientError("ErrorServerBusy"))
+    world.erp.edit(row, user_login="schmidt")
+    world.sync()
+    assert subjects(world, "mueller") == ["Kickoff"]
+    assert world.state(stream_of("mueller", row)).status is Status.FAILED
+    world.clock.advance(seconds=world.retry.max_s + 1)
+    world.sync()
+    assert subjects(world, "mueller") == [] and subjects(world, "schmidt") == ["Kickoff"]
+    assert world.state(stream_of("mueller", row)).status is Status.MOVED
+    assert world.verify() > 0
