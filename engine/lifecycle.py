@@ -158,8 +158,12 @@ def moved_in(ctx: Context) -> bool:
 
 
 def copy_left_behind(ctx: Context) -> bool:
-    """A report from the mailbox of an item the ERP gave to another user."""
-    return ctx.before.status is Status.MOVED and _obs(ctx).side is Side.EXCHANGE
+    """A report from the mailbox of an item the ERP gave to another user (or is giving: its
+    copy's deletion is pending) — an edit there has nowhere to go."""
+    return _obs(ctx).side is Side.EXCHANGE and Status.MOVED in (
+        ctx.before.status,
+        ctx.before.pending_settled,
+    )
 
 
 def is_moved(ctx: Context) -> bool:

@@ -691,3 +691,15 @@ def test_a_retried_move_away_for_an_ineligible_user_says_why_the_copy_stays() ->
     assert "mueller is not synchronised (not eligible), so the copy in that mailbox stays" in (
         decision.sentence
     )
+    assert decision.status is Status.MOVED
+
+
+def test_an_outlook_edit_of_the_copy_while_its_deletion_is_pending_keeps_the_deletion() -> None:
+    """Read in the same round as the move: importing it would write into another user's row."""
+    pair = linked(options=ON)
+    moved_away(pair)
+    decision = pair.see(Side.EXCHANGE, pair.current(Side.EXCHANGE).replace(location="Room 7"))
+    assert (decision.verdict, decision.reason) == (Verdict.SKIP, reasons.MOVED_AWAY)
+    assert [(w.side, w.operation) for w in pair.state.pending] == [(Side.EXCHANGE, "delete")]
+    pair.written()
+    assert pair.state.status is Status.MOVED

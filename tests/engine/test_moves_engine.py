@@ -347,3 +347,16 @@ def test_a_failed_deletion_of_the_old_copy_is_retried_as_a_move(world: Harness) 
     assert subjects(world, "mueller") == [] and subjects(world, "schmidt") == ["Kickoff"]
     assert world.state(stream_of("mueller", row)).status is Status.MOVED
     assert world.verify() > 0
+
+
+def test_an_outlook_edit_of_the_old_copy_in_the_same_round_as_the_move_does_not_keep_it(
+    world: Harness,
+) -> None:
+    row = moved_row(world)
+    [copy] = world.exchange_items("mueller")
+    world.exchange.edit(copy.id, location="Room 7")
+    world.erp.edit(row, user_login="schmidt")
+    world.sync()
+    assert subjects(world, "mueller") == [] and subjects(world, "schmidt") == ["Kickoff"]
+    assert not [r for r in world.log() if r["verdict"] == "fail" or r["outcome"] == "failed"]
+    assert world.verify() > 0
