@@ -19,6 +19,9 @@ experienced user expects, and so what is decided here:
   duplicate), and its echo is recognised by the version it produced.
 - Moving the row back ends the other user's stream in turn and creates the copy again in the
   first user's mailbox, in that user's (then `moved`) stream.
+- Edits made in the old copy meanwhile have nowhere to go (the row is another user's): the copy
+  is deleted without expecting its version, reports of it are skipped, and a failed deletion is
+  retried as the move it is.
 
 Exchange has no moves: a mailbox item does not change owner. An item appearing in another
 mailbox with our sync id is a copy (`engine.routing`), an item of its own.
