@@ -132,6 +132,8 @@ class Acting(EngineBase):
             return False
         if write.side is Side.EXCHANGE:
             self._exchange_ids[(item.state.user.lower(), outcome.native_id)] = item.id
+        elif write.operation == "create":
+            self._erp_rows[(item.state.kind, outcome.native_id)] = item.id
         item.written(
             WriteDone(
                 side=write.side,

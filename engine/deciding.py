@@ -6,6 +6,12 @@ The decision says whether a deletion counted against the guard; the count is rec
 user's ledger, whose events fold the guard the next decision is asked with. Which stream an
 observation belongs to is `engine.routing.stream_for` (a copy carrying our sync id is an item
 of its own), applied here and re-applied by replay.
+
+An ERP row the ERP moved to another user (issue 10) is reported for its new user; the stream
+that held it (found by the row id, `_erp_rows`) gets the same observation first as a move
+notice, decided with its own user's eligibility, and the new user's stream then gets it naming
+the user it came from (`Observation.moved_from`). Both decisions are saved before either
+write is made, so a restart between them redoes both, idempotently.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from engine.guard import NO_GUARD, DeletionGuard
 from engine.lifecycle import deliberate
 from engine.model import Side
 from engine.observation import Change, Observation, Trigger
-from engine.routing import stream_for
+from engine.routing import holds_moved_row, stream_for
 from engine.state import Decision, Status, Verdict
 from engine.tick import EngineBase
 
@@ -30,12 +36,36 @@ class Deciding(EngineBase):
     def _handle(self, obs: Observation) -> None:
         self._tick.report.observations += 1
         item = self._item_for(obs)
-        scope = self.scopes.get(obs.user.lower())
+        if obs.side is Side.ERP:
+            holder = self._erp_holder(obs, item)
+            if holder is not None and obs.change is Change.DELETED:
+                # Moved and deleted before the engine saw either: for the user who had it, the
+                # row is gone — a deletion like any other (R17).
+                item, obs = holder, obs.model_copy(update={"user": holder.state.user})
+            elif holder is not None:  # moved to another user: the old stream hears it first
+                self._decide(holder, self._scoped(obs, holder.state.user))
+                obs = obs.model_copy(update={"moved_from": holder.state.user})
+            self._erp_rows[(obs.kind, obs.native_id)] = item.id
+        self._decide(item, self._scoped(obs, obs.user))
+
+    def _scoped(self, obs: Observation, login: str) -> Observation:
+        """The observation with the eligibility of `login`, whose stream records it."""
+        scope = self.scopes.get(login.lower())
         eligible, reason = (
             (scope.eligible, scope.reason) if scope else (False, "the user is unknown to the ERP")
         )
-        obs = obs.model_copy(update={"user_eligible": eligible, "user_reason": reason})
-        self._decide(item, obs)
+        return obs.model_copy(update={"user_eligible": eligible, "user_reason": reason})
+
+    def _erp_holder(self, obs: Observation, item: SyncItem) -> SyncItem | None:
+        """The stream of another user that still holds the row `obs` reports: the one the ERP
+        moved it away from (found by the row id, or by the sync id the row carries)."""
+        for stream_id in (self._erp_rows.get((obs.kind, obs.native_id)), obs.sync_id):
+            if stream_id is None or stream_id == item.id:
+                continue
+            holder = self._item(stream_id)
+            if holder is not None and holds_moved_row(holder.state, obs):
+                return holder
+        return None
 
     def _item_for(self, obs: Observation) -> SyncItem:
         """The item's stream: named on the item itself, else derived from its native id."""

@@ -4,9 +4,14 @@
 order, the first rule whose condition holds makes the decision. For observations the table is
 the order of checks from DESIGN §4:
 
-    type enabled (R1, R10) → user eligible (R8) → direction enabled (R10) → stale report →
-    valid input → echo → unchanged → pre-existing (R5) → one side changed or both (R16) →
-    deletion guards (R17) → info-text rules (R6, R7, applied by the planner)
+    type enabled (R1, R10) → moved away → user eligible (R8) → direction enabled (R10) →
+    stale report → valid input → moved in → echo → unchanged → pre-existing (R5) → one side
+    changed or both (R16) → deletion guards (R17) → info-text rules (R6, R7, by the planner)
+
+A move (the ERP gives a row to another user, issue 10) is planned in `engine.moving`: the old
+user's stream gets a move notice and deletes its copy — before the eligibility rule, because
+it is that user's eligibility the notice carries and the plan asks —, the new user's stream
+creates one.
 
 Every sync rule is decided here, from the item's state, the input and the options — and from
 the user's deletion burst guard (R17), which `decide` takes as an input and whose count its
@@ -31,9 +36,11 @@ from transitions import Machine
 from engine import reasons
 from engine.guard import NO_GUARD, DeletionGuard
 from engine.model import Side
+from engine.moving import plan_move_in, plan_move_out, retry_move_out
 from engine.observation import Change, Observation, Origin, Trigger
 from engine.options import OptionsStamp, SyncOptions
 from engine.planning import SIDE_NAME, Context, plan_deletion, plan_preexisting, plan_reconcile
+from engine.routing import is_move_notice
 from engine.state import Decision, ItemState, Status, Verdict, comparable, observe
 
 STATES = [s.value for s in Status]
@@ -56,6 +63,7 @@ PLANNED = [
     Status.HELD.value,
     Status.PREEXISTING.value,
     Status.NEW.value,
+    Status.MOVED.value,
 ]
 STAY = None  # the status stays as it is (an internal transition: no exit, no enter)
 # Each row: trigger, the statuses it applies in ("*": every one), the statuses it may lead to.
@@ -64,12 +72,13 @@ MOVES: Final[tuple[tuple[str, str | list[str], Sequence[str | None]], ...]] = (
     *((name, "*", [*PLANNED, STAY]) for name in OBSERVATION_TRIGGERS),
     # Leaving the scope is never a deletion (R17); coming back plans from what is there.
     ("scope_left", "*", [Status.OUT_OF_SCOPE.value]),
+    ("scope_left", Status.MOVED.value, [STAY]),  # a moved item is another user's now
     ("scope_entered", Status.OUT_OF_SCOPE.value, [*PLANNED, STAY]),
     # A retry is due only for a failed write; an administrator releases held deletions.
     ("retry", Status.FAILED.value, PLANNED),
     ("deletions_released", Status.HELD.value, PLANNED),
     # Outcomes of writes (recorded by the runtime, folded by engine.state).
-    ("export_done", IN_FLIGHT, [Status.IN_SYNC.value, Status.DELETED.value]),
+    ("export_done", IN_FLIGHT, [Status.IN_SYNC.value, Status.DELETED.value, Status.MOVED.value]),
     ("import_done", IN_FLIGHT, [Status.IN_SYNC.value, Status.DELETED.value]),
     ("action_failed", [*IN_FLIGHT, Status.FAILED.value], [Status.FAILED.value]),
 )
@@ -132,6 +141,38 @@ def sync_switched_off(ctx: Context) -> bool:
 
 def kind_switched_off(ctx: Context) -> bool:
     return not ctx.options.kind_enabled(ctx.after.kind)
+
+
+def moved_away(ctx: Context) -> bool:
+    return is_move_notice(ctx.before, _obs(ctx))
+
+
+def moved_in(ctx: Context) -> bool:
+    """The ERP row arrived from another user's stream, or came back to this one (moved)."""
+    obs = _obs(ctx)
+    return (
+        obs.side is Side.ERP
+        and obs.change is not Change.DELETED
+        and (obs.moved_from is not None or ctx.before.status is Status.MOVED)
+    )
+
+
+def copy_left_behind(ctx: Context) -> bool:
+    """A report from the mailbox of an item the ERP gave to another user (or is giving: its
+    copy's deletion is pending) — an edit there has nowhere to go."""
+    return _obs(ctx).side is Side.EXCHANGE and Status.MOVED in (
+        ctx.before.status,
+        ctx.before.pending_settled,
+    )
+
+
+def is_moved(ctx: Context) -> bool:
+    return ctx.before.status is Status.MOVED
+
+
+def moving_away(ctx: Context) -> bool:
+    """The writes pending are those of a move away (they settle in `moved`)."""
+    return ctx.before.pending_settled is Status.MOVED
 
 
 def user_not_eligible(ctx: Context) -> bool:
@@ -273,6 +314,14 @@ def plan(ctx: Context) -> Decision:
     return plan_reconcile(ctx)
 
 
+def skip_moved_copy(ctx: Context) -> Decision:
+    return ctx.skip(
+        reasons.MOVED_AWAY,
+        f"the ERP gave it to another user; this copy in {ctx.after.user}'s mailbox is no longer "
+        "synchronised",
+    )
+
+
 def skip_scope_left(ctx: Context) -> Decision:
     trigger = ctx.input
     assert isinstance(trigger, Trigger)  # pragma: no mutate (only a trigger leads here)
@@ -299,21 +348,28 @@ def park_exhausted(ctx: Context) -> Decision:
 OBSERVATION_RULES: Final[tuple[tuple[Condition, Action], ...]] = (
     (sync_switched_off, skip_sync_off),  # R10: the master switch is off
     (kind_switched_off, skip_kind_off),  # R1, R10: appointments or tasks are off
+    (moved_away, plan_move_out),  # the ERP gave the row to another user: delete our copy
     (user_not_eligible, skip_user_not_eligible),  # R8: the user is not synchronised
     (direction_switched_off, skip_direction_off),  # R10: export or import is off
     (is_stale, skip_stale),  # about a native item that is no longer this item's
     (is_invalid, park_invalid),  # cannot be synchronised: parked with its typed error
+    (moved_in, plan_move_in),  # the ERP gave the row to this user: create the copy here
     (is_echo, note_echo),  # our own write coming back
+    (copy_left_behind, skip_moved_copy),  # the old user's copy of a moved item
     (is_unchanged, skip_unchanged),  # reported again without a content change (R6: the body)
     (is_first_baseline, plan_preexisting),  # R5: there before setup, untouched since
     (always, plan),  # R16, R17: transfer, merge, delete or hold what changed
 )
 # A trigger: its name says what happened; the rules for each, in order.
 TRIGGER_RULES: Final[dict[str, tuple[tuple[Condition, Action], ...]]] = {
-    "scope_left": ((always, skip_scope_left),),  # R17: leaving the scope is not a deletion
+    "scope_left": (
+        (is_moved, skip_moved_copy),  # given to another user: nothing of it is this user's
+        (always, skip_scope_left),  # R17: leaving the scope is not a deletion
+    ),
     "scope_entered": ((always, plan),),  # back in scope: transfer what changed meanwhile
     "retry": (
         (retries_exhausted, park_exhausted),  # failed too often: parked until the next change
+        (moving_away, retry_move_out),  # the old copy of a moved item is still to be deleted
         (always, plan),  # try the writes again, from what is known now
     ),
     "deletions_released": ((always, plan),),  # R17: an administrator lets them through

@@ -64,9 +64,12 @@ class Observation(Frozen):
     error: ItemError | None = None
     sync_id: uuid.UUID | None = None  # the stream id carried by the item, if it has one
     origin: Origin = Origin.UNKNOWN
-    # Inputs the runtime adds before deciding (recorded, so replay needs no lookups):
+    # Inputs the runtime adds before deciding (recorded, so replay needs no lookups); the
+    # eligibility is that of the user whose stream records the observation:
     user_eligible: bool = True
     user_reason: str = ""
+    # The ERP row belonged to this user's stream until now: the ERP moved it to `user` (issue 10).
+    moved_from: str | None = None
     # Recorded by engines before the deletion guard became an input of `decide` itself (R17);
     # kept so that their logs still read, and ignored.
     deletions_paused: bool = False

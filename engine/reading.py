@@ -75,7 +75,11 @@ class Reading(EngineBase):
             item = self._item(stream_id)
             if item is None:
                 continue
-            if not eligible and item.state.status in (Status.DELETED, Status.OUT_OF_SCOPE):
+            if not eligible and item.state.status in (
+                Status.DELETED,
+                Status.OUT_OF_SCOPE,
+                Status.MOVED,
+            ):
                 continue
             if eligible and item.state.status is not Status.OUT_OF_SCOPE:
                 continue

@@ -43,6 +43,10 @@ ALREADY_GONE = "R17_ALREADY_GONE"
 EDIT_BEATS_DELETE = "R16_EDIT_BEATS_DELETE"  # deleted on one side, changed on the other
 BURST_HELD = "R17_DELETION_BURST_HELD"
 
+# Moves: the ERP gives a row to another user (issue 10). Not deletions: never counted (R17).
+MOVED_AWAY = "MOVED_TO_ANOTHER_USER"  # the old user's copy is deleted from their mailbox
+MOVED_IN = "MOVED_FROM_ANOTHER_USER"  # the new user's copy is created in their mailbox
+
 # Failures
 MERGE_INVALID = "MERGE_INVALID"
 RETRIES_EXHAUSTED = "RETRIES_EXHAUSTED"  # a write failed `max_attempts` times: parked

@@ -91,6 +91,7 @@ class Engine(Reading, Deciding, Acting):
         self._checked_on = date.min
         self._known = set()
         self._exchange_ids = {}
+        self._erp_rows = {}
         self._retry_at = {}
         self._unprojected = 0
 
@@ -102,6 +103,7 @@ class Engine(Reading, Deciding, Acting):
         self.index.run()
         self._known = self.index.stream_ids()
         self._exchange_ids = self.index.exchange_ids()
+        self._erp_rows = self.index.erp_ids()
         self._retry_at = self.index.retries()
         self.checkpoints = self.store.checkpoints()
         if ERP_FEED not in self.checkpoints:

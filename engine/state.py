@@ -31,6 +31,7 @@ class Status(StrEnum):
     FAILED = "failed"  # a write failed (retry due) or the input is invalid (parked)
     HELD = "held"  # a deletion is held by the user's burst guard (R17)
     OUT_OF_SCOPE = "out_of_scope"  # user or type left the sync scope: not a deletion (R17)
+    MOVED = "moved"  # the ERP gave the row to another user: that user's stream carries it on
     DELETED = "deleted"
 
 

@@ -131,6 +131,7 @@ class EngineBase:
     # that the read models may lag behind a busy engine):
     _known: set[uuid.UUID]  # every item stream in the store
     _exchange_ids: dict[tuple[str, str], uuid.UUID]  # (user, ItemId) → stream
+    _erp_rows: dict[tuple[ItemKind, str], uuid.UUID]  # (kind, ERP row id) → stream holding it
     _retry_at: dict[uuid.UUID, datetime]  # failed items waiting for a retry
 
     # ---- the stages, as the others call them ---------------------------------------------

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from engine.model import Side
+from engine.model import ItemKind, Side
 from engine.state import Status
 from engine.store import EventStore, LogEntry, ddl_lock
 from projections.rows import HANDLERS, ITEM_HANDLERS, PageRows, Row
@@ -224,6 +224,19 @@ class Projector:
         ).where(self.items.c.exchange_id.is_not(None))
         with self.db.connect() as conn:
             return {(u.lower(), e): uuid.UUID(s) for u, e, s in conn.execute(query)}
+
+    def erp_ids(self) -> dict[tuple[ItemKind, str], uuid.UUID]:
+        """(kind, ERP row id) → the stream holding that row now: of the streams that held it,
+        the one not moved away from it (issue 10: a row the ERP moved to another user)."""
+        items = self.items
+        moved = Status.MOVED.value
+        query = sa.select(items.c.kind, items.c.erp_id, items.c.stream_id).where(
+            items.c.erp_id.is_not(None),
+            items.c.status != moved,
+            sa.or_(items.c.settled.is_(None), items.c.settled != moved),
+        )
+        with self.db.connect() as conn:
+            return {(ItemKind(k), e): uuid.UUID(s) for k, e, s in conn.execute(query)}
 
     def retries(self) -> dict[uuid.UUID, datetime]:
         """Failed items waiting for a retry, and when it is due."""

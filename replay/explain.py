@@ -63,9 +63,11 @@ def explain(store: EventStore, stream_id: uuid.UUID) -> list[Step]:
 
 def steps(events: Iterable[Any]) -> Iterable[Step]:
     last_seen: dict[Side, dict[str, Any]] = {}
+    owner = ""
     for event in events:
         at = event.timestamp
         if isinstance(event, ev.ItemStarted):
+            owner = event.user.lower()
             continue  # the first observation says when and where it was first seen
         if isinstance(event, ev.Observed):
             obs = event.observation
@@ -80,6 +82,10 @@ def steps(events: Iterable[Any]) -> Iterable[Step]:
             what = obs.change.value
             origin = f", written by {obs.origin.value}" if obs.origin.value != "unknown" else ""
             summary = f"{side} item {obs.native_id} {what}{origin}"
+            if owner and obs.user.lower() != owner:  # issue 10: the ERP gave the row away
+                summary += f", now {obs.user}'s"
+            if obs.moved_from is not None:
+                summary += f", moved from {obs.moved_from}"
             if obs.error is not None:
                 summary += f": {obs.error.code} ({obs.error.message})"
             yield Step(

@@ -8,7 +8,8 @@ made on, with the user's deletion burst guard (R17) as re-derived so far: the gu
 from the decisions replay derives, under the options replayed, so that a what-if with other
 burst options shows which deletions would (not) have been held. Every recorded observation is
 checked to be in the stream `engine.routing.stream_for` gives (a copy carrying our sync id is
-an item of its own).
+an item of its own), or to be a move notice in the stream that held the ERP row before the ERP
+gave it to another user (issue 10).
 
 Verify uses the options recorded with each decision; what-if substitutes others and reports
 where the outcome would differ. Nothing is written anywhere.
@@ -30,7 +31,7 @@ from engine.guard import NO_GUARD
 from engine.lifecycle import decide
 from engine.observation import Observation, Trigger
 from engine.options import SyncOptions
-from engine.routing import stream_for
+from engine.routing import is_move_notice, stream_for
 from engine.store import EventStore
 
 
@@ -108,6 +109,8 @@ class UserReplay:
         self.states[stream] = st.observe(before, obs)
         if obs.sync_id is None or (obs.sync_id not in self.states and obs.sync_id != stream):
             return None  # found by an index (a deleted Exchange item), or another user's stream
+        if is_move_notice(before, obs):
+            return None  # the row's new user's stream has it; this one held it (issue 10)
         expected = stream_for(
             obs, self.states.get(obs.sync_id) if obs.sync_id != stream else before
         )

@@ -225,11 +225,14 @@ def test_the_decision_table_lists_rules_in_the_documented_order() -> None:
     assert [condition.__name__ for condition, _ in OBSERVATION_RULES] == [
         "sync_switched_off",  # R10
         "kind_switched_off",  # R1, R10
+        "moved_away",  # issue 10: the ERP gave the row to another user
         "user_not_eligible",  # R8
         "direction_switched_off",  # R10
         "is_stale",
         "is_invalid",
+        "moved_in",  # issue 10: ... and this user's stream takes it
         "is_echo",
+        "copy_left_behind",  # issue 10: the old user's copy
         "is_unchanged",
         "is_first_baseline",  # R5
         "always",  # R16, R17: plan

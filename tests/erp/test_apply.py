@@ -15,7 +15,7 @@ from engine.errors import NotFound, PermanentError, VersionConflict
 from engine.model import Appointment, ItemKind, ModifiedOccurrence, Side, Task
 from engine.observation import Change, Observation, Origin, derive_stream_id
 from engine.ports import Write
-from tests.erp.samples import berlin, imported_series, imported_task, seed
+from tests.erp.samples import berlin, existing_user, imported_series, imported_task, seed
 
 STREAM = uuid.UUID("0b7e4a7e-52a4-4c3e-9d59-0f1f3f5b9d11")
 
@@ -277,3 +277,23 @@ def test_an_import_longer_than_the_erp_takes_is_refused_alike_on_both_databases(
 
     assert count(erp_engine, appointments) == 0
     assert store.feed_position() == before
+
+
+def test_a_row_moved_to_another_user_takes_the_writes_of_that_users_stream_only(
+    store: ErpStore, erp: ErpEditor
+) -> None:
+    """Issue 10: the row still carries the first stream's sync id; after the ERP moved it, the
+    new user's stream (the one its id derives for that user, engine.routing) writes it."""
+    created = store.apply("mueller", STREAM, create(imported_task()))
+    existing_user(erp, "schmidt", {"allow_exchange_sync": True})
+    erp.edit("task", int(created.native_id), {"user_login": "schmidt"})
+    moved = derive_stream_id(Side.ERP, "schmidt", ItemKind.TASK, created.native_id)
+    changed = imported_task().model_copy(update={"subject": "Send revised offer"})
+
+    store.apply("schmidt", moved, update(changed, created.native_id))
+
+    assert store.fetch("schmidt", ItemKind.TASK, created.native_id).snapshot == changed
+    with pytest.raises(PermanentError, match="belongs to stream"):
+        store.apply("schmidt", uuid.uuid4(), update(imported_task(), created.native_id))
+    with pytest.raises(PermanentError, match="belongs to schmidt"):
+        store.apply("mueller", STREAM, update(imported_task(), created.native_id))

@@ -5,11 +5,7 @@ boundary, both ways; the engine's own rule tests run on the store double (tests/
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import ExitStack
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, cast
 
 import pytest
 
@@ -17,36 +13,12 @@ from adapters.exchange.graph.port import GraphExchange
 from engine import reasons
 from engine.model import Appointment, ItemKind, Task
 from engine.recurrence import Recurrence
-from tests.exchange.ews_outlook import EwsOutlook, ews_outlook
-from tests.exchange.graph_outlook import GraphOutlook, graph_outlook
+from tests.exchange.ews_outlook import EwsOutlook
+from tests.exchange.graph_outlook import GraphOutlook
 from tests.exchange.support import MAILBOX
-from tests.harness import Clock, Harness, Outlook, at
+from tests.harness import Harness, Outlook, at
 
 WEEKLY_MON_WED = Recurrence(pattern="weekly", weekdays=("monday", "wednesday"), count=6)
-
-
-@pytest.fixture(params=["ews", "graph"])
-def ews_harness(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Harness]:
-    """Both sides and a store, nobody set up yet; Exchange is EWS over HTTP, or Graph."""
-    with ExitStack() as stack:
-
-        def exchange(clock: Any) -> Outlook:
-            if request.param == "graph":
-                return stack.enter_context(graph_outlook(cast(Clock, clock), tmp_path / "sim"))
-            return stack.enter_context(ews_outlook(cast(Clock, clock)))
-
-        harness = Harness(tmp_path, exchange=exchange)
-        try:
-            yield harness
-        finally:
-            harness.shutdown()
-
-
-@pytest.fixture
-def ews_world(ews_harness: Harness) -> Harness:
-    ews_harness.user("mueller")
-    ews_harness.sync()  # sync is set up for mueller: what follows is "after setup" (R5)
-    return ews_harness
 
 
 def _series(world: Harness) -> tuple[str, list[datetime]]:
