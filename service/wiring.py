@@ -90,6 +90,7 @@ def assemble(settings: Settings) -> Process:
         connection.account,
         mailbox_for=ews.mailbox_of,
         delete_type=_DELETE[settings.exchange.delete_to],
+        renew_token=connection.renew_token,
     )
     options = settings.sync.options()
     kinds = [kind for kind in ItemKind if options.kind_enabled(kind)]

@@ -4,8 +4,9 @@
 
 Reads: delta rounds (`reading.py`); the checkpoint is `"<phase> <nextLink or deltaLink>"`. From
 None the items come as `baseline` (R5), page after page; an expired delta token (410
-syncStateNotFound) starts a full pass whose items are reported as changes (the engine sees
-unchanged content and skips them: nothing duplicated). Writes: `writing.py`. Errors: the
+syncStateNotFound) starts a full pass, read to its end at once, whose items are reported as
+changes (the engine sees unchanged content and skips them: nothing duplicated) and whose ids are
+the batch's `listing` (what is missing from it was deleted while the token was lost). Writes: `writing.py`. Errors: the
 client's typed side errors (`client.py`); an Application Access Policy denial makes
 `check_mailbox` report the mailbox unreachable with Graph's code.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -101,14 +102,49 @@ class GraphExchange:
         try:
             page = reading.delta_page(self.client, mailbox, url, self.page_size)
         except DeltaExpired:
-            baseline = False  # a full pass: items after setup stay changes
-            page = reading.delta_page(
-                self.client, mailbox, self._first(mailbox, kind), self.page_size
-            )
+            return self._resync(user, kind, mailbox)
         seen = Change.BASELINE if baseline else Change.CHANGED
+        observations, wanted = self._entries(user, kind, page.get("value", ()), seen)
+        observations += self._observe(user, kind, mailbox, wanted)
+        delta_link = page.get("@odata.deltaLink")
+        if delta_link:
+            return ExchangeBatch(
+                observations=tuple(observations), checkpoint=f"{_CHANGES} {delta_link}"
+            )
+        next_link = str(page.get("@odata.nextLink") or "")
+        phase = _BASELINE if baseline else _CHANGES
+        return ExchangeBatch(
+            observations=tuple(observations), checkpoint=f"{phase} {next_link}", more=True
+        )
+
+    def _resync(self, user: User, kind: ItemKind, mailbox: str) -> ExchangeBatch:
+        """The delta token expired (410): a full pass, every page of it at once, so that the
+        batch lists every item there (what is missing was deleted meanwhile); items after
+        setup stay changes."""
+        entries: list[Any] = []
+        url = self._first(mailbox, kind)
+        while True:
+            page = reading.delta_page(self.client, mailbox, url, self.page_size)
+            entries += page.get("value", ())
+            delta_link = page.get("@odata.deltaLink")
+            if delta_link:
+                break
+            url = str(page.get("@odata.nextLink") or "")
+        observations, wanted = self._entries(user, kind, entries, Change.CHANGED)
+        observations += self._observe(user, kind, mailbox, wanted)
+        return ExchangeBatch(
+            observations=tuple(observations),
+            checkpoint=f"{_CHANGES} {delta_link}",
+            listing=frozenset(wanted),
+        )
+
+    def _entries(
+        self, user: User, kind: ItemKind, entries: Iterable[Any], seen: Change
+    ) -> tuple[list[Observation], dict[str, Change]]:
+        """A delta page's entries: deletions observed, the items to read (series by master)."""
         wanted: dict[str, Change] = {}
         observations: list[Observation] = []
-        for entry in page.get("value", ()):
+        for entry in entries:
             entry_id = str(entry.get("id", ""))
             if kind is ItemKind.TASK:
                 if "@removed" in entry:
@@ -131,17 +167,7 @@ class GraphExchange:
                 wanted.setdefault(str(master), seen)
             else:
                 wanted.setdefault(entry_id, seen)
-        observations += self._observe(user, kind, mailbox, wanted)
-        delta_link = page.get("@odata.deltaLink")
-        if delta_link:
-            return ExchangeBatch(
-                observations=tuple(observations), checkpoint=f"{_CHANGES} {delta_link}"
-            )
-        next_link = str(page.get("@odata.nextLink") or "")
-        phase = _BASELINE if baseline else _CHANGES
-        return ExchangeBatch(
-            observations=tuple(observations), checkpoint=f"{phase} {next_link}", more=True
-        )
+        return observations, wanted
 
     def _first(self, mailbox: str, kind: ItemKind) -> str:
         list_id = self.list_id(mailbox) if kind is ItemKind.TASK else ""
