@@ -43,6 +43,16 @@ from tests.sim.support import APP, FAST_STREAMS, MESSAGES_XSD, TENANT
 Api = Literal["ews", "graph"]
 WEEKLY = Recurrence(pattern="weekly", weekdays=("monday", "wednesday"), count=6)
 MUELLER = "mueller@example.com"
+# The subjects on each side once the workload's edits arrived, in order.
+AFTER_EDITS = [
+    "Buy stamps",
+    "Call back",
+    "Created in Outlook",
+    "Created in the ERP",
+    "Dentist (moved)",
+    "Jour fixe",
+    "Planning (moved)",
+]
 
 
 class Simulator:
@@ -245,6 +255,12 @@ class Workload:
 
     def before(self) -> None:
         """Items on both sides, transferred and linked before anything goes wrong."""
+        self.create()
+        self.harness.sync()
+        self.linked()
+
+    def create(self) -> None:
+        """Items on both sides, made after setup."""
         h = self.harness
         self.erp_rows["meeting"] = h.erp_appointment(
             subject="Planning", location="Room 1", info_text="Agenda from the ERP"
@@ -262,10 +278,13 @@ class Workload:
         self.outlook_items["lunch"] = h.outlook_appointment(
             subject="Lunch", start=at(4, 12), end=at(4, 13)
         )
-        h.sync()
         snapshot = h.erp.snapshot_of(self.erp_rows["series"])
         assert isinstance(snapshot, Appointment)
         self.starts = snapshot.occurrence_starts()
+
+    def linked(self) -> None:
+        """Each item made by `create` has exactly one counterpart (or this fails)."""
+        h = self.harness
         for row in self.erp_rows.values():
             h.counterpart_in_exchange(row)  # exactly one, or this fails
         for item in self.outlook_items.values():
@@ -302,9 +321,28 @@ class Workload:
             subject="Created in Outlook", start=at(6, 15), end=at(6, 16)
         )
 
+    def agree(self, subjects: list[str]) -> bool:
+        """Both sides hold these subjects, once each, with equal synced content (reads the
+        two sides only: safe while the engine runs)."""
+        h = self.harness
+        try:
+            erp = sorted(
+                (r.data["subject"], h.erp.snapshot_of(str(r.id)).sync_hash)
+                for r in h.erp.rows.values()
+            )
+        except KeyError:  # the engine deleted a row between the two reads: look again
+            return False
+        outlook = sorted(
+            (item.content.subject, item.content.sync_hash)
+            for kind in ItemKind
+            for item in h.exchange_items("mueller", kind)
+        )
+        return erp == outlook and [subject for subject, _ in erp] == subjects
+
     def check(self) -> None:
         """Every edit arrived, once, on the other side."""
         h, rows, items = self.harness, self.erp_rows, self.outlook_items
+        h.projector.run()  # the read models catch up with what the engine last did
         meeting = h.counterpart_in_exchange(rows["meeting"]).content
         assert isinstance(meeting, Appointment)
         assert (meeting.subject, meeting.location) == ("Planning (moved)", "Room 2")
@@ -323,20 +361,13 @@ class Workload:
         assert int(rows["doomed"]) not in h.erp.rows
         dentist = h.erp_row_for(items["dentist"])
         assert dentist.data["subject"] == "Dentist (moved)"
+        assert h.erp.snapshot_of(str(dentist.id)).info_text == ""  # R6: the body stays
         stamps = h.erp.snapshot_of(str(h.erp_row_for(items["stamps"]).id))
         assert isinstance(stamps, Task)
         assert (stamps.status, stamps.percent_complete) == (TaskStatus.COMPLETED, 100)
         assert h.erp_row_for(items["new_outlook"]).data["subject"] == "Created in Outlook"
         subjects = sorted(r.data["subject"] for r in h.erp.rows.values())
-        assert subjects == [
-            "Buy stamps",
-            "Call back",
-            "Created in Outlook",
-            "Created in the ERP",
-            "Dentist (moved)",
-            "Jour fixe",
-            "Planning (moved)",
-        ], subjects
+        assert subjects == AFTER_EDITS, subjects
         assert_converged(self.world, self.erp_info)
 
 
