@@ -181,8 +181,10 @@ def fault_world(
     *,
     oauth: bool = False,
     options: SyncOptions | None = None,
+    set_up: bool = True,
 ) -> Iterator[FaultWorld]:
-    """Both sides, a store and user mueller set up (what follows is "after setup", R5)."""
+    """Both sides, a store and user mueller set up (what follows is "after setup", R5); with
+    `set_up=False` nobody is set up yet."""
     built: dict[str, Any] = {}
     with ExitStack() as stack:
 
@@ -209,8 +211,9 @@ def fault_world(
         harness = Harness(tmp_path, options=options, exchange=exchange)
         world = FaultWorld(harness, api, built["simulator"], built.get("connection"))
         try:
-            harness.user("mueller")
-            harness.sync()
+            if set_up:
+                harness.user("mueller")
+                harness.sync()
             yield world
         finally:
             harness.shutdown()
