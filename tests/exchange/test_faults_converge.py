@@ -77,6 +77,12 @@ def _allow(world: FaultWorld) -> None:
         world.server.faults.clear()
 
 
+def _deny_and_restart(world: FaultWorld) -> None:
+    """Denied, and the engine restarts meanwhile: it finds the mailbox unreachable (R12)."""
+    _deny(world)
+    world.harness.restart()
+
+
 def _busy(world: FaultWorld) -> None:
     world.server.faults.add(ServerBusy(back_off_ms=2000), times=None)
 
@@ -127,6 +133,13 @@ FAULTS = [
         _deny,
         _allow,
         evidence={"ews": "ErrorImpersonateUserDenied", "graph": "MailboxDenied: ErrorAccessDenied"},
+    ),
+    Fault(
+        "impersonation_denied_across_a_restart",
+        ("ews", "graph"),
+        _deny_and_restart,
+        _allow,
+        edits_after_inject=False,
     ),
     Fault("token_expiry", ("ews", "graph"), _expire_token, oauth=True),
     Fault("server_busy", ("ews",), _busy, _clear_ews, evidence={"ews": "ErrorServerBusy"}),
