@@ -69,7 +69,8 @@ STAY = None  # the status stays as it is (an internal transition: no exit, no en
 # Each row: trigger, the statuses it applies in ("*": every one), the statuses it may lead to.
 MOVES: Final[tuple[tuple[str, str | list[str], Sequence[str | None]], ...]] = (
     # An observation may lead anywhere a plan leads, or leave the status as it is.
-    *((name, "*", [*PLANNED, STAY]) for name in OBSERVATION_TRIGGERS),
+    # Seen while its user is not synchronised, it waits out of scope (R8).
+    *((name, "*", [*PLANNED, Status.OUT_OF_SCOPE.value, STAY]) for name in OBSERVATION_TRIGGERS),
     # Leaving the scope is never a deletion (R17); coming back plans from what is there.
     ("scope_left", "*", [Status.OUT_OF_SCOPE.value]),
     ("scope_left", Status.MOVED.value, [STAY]),  # a moved item is another user's now
@@ -221,7 +222,13 @@ def is_unchanged(ctx: Context) -> bool:
 
 
 def is_first_baseline(ctx: Context) -> bool:
-    return _obs(ctx).change is Change.BASELINE and ctx.before.status is Status.NEW
+    """The setup pass sees it first (also when it was seen before, while the user was not yet
+    synchronised: then it waited out of scope, never transferred)."""
+    before = ctx.before
+    never_transferred = before.status is Status.OUT_OF_SCOPE and before.base is None
+    return _obs(ctx).change is Change.BASELINE and (
+        before.status is Status.NEW or never_transferred
+    )
 
 
 def always(ctx: Context) -> bool:
@@ -248,7 +255,13 @@ def skip_kind_off(ctx: Context) -> Decision:
 
 def skip_user_not_eligible(ctx: Context) -> Decision:
     why = ctx.input.user_reason or "not eligible"
-    return ctx.skip(reasons.USER_NOT_ELIGIBLE, f"{ctx.after.user} is not synchronised: {why}")
+    # Out of scope, not forgotten: when the user is synchronised again, what changed meanwhile
+    # (an item created while the mailbox could not be reached, too) is transferred (R17).
+    return ctx.skip(
+        reasons.USER_NOT_ELIGIBLE,
+        f"{ctx.after.user} is not synchronised: {why}",
+        status=Status.OUT_OF_SCOPE,
+    )
 
 
 def skip_direction_off(ctx: Context) -> Decision:

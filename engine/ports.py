@@ -97,6 +97,10 @@ class ExchangeBatch(Frozen):
     observations: tuple[Observation, ...]
     checkpoint: str  # the folder's sync state after this batch
     more: bool = False  # the folder has more changes waiting
+    # After the stored sync state was refused (EWS ErrorInvalidSyncStateData, Graph 410): the
+    # ids of every item the folder holds now, from a full pass. An item the engine knows in
+    # that folder and not listed was deleted while the state was lost (no change feed says so).
+    listing: frozenset[str] | None = None
 
 
 class ExchangePort(Protocol):

@@ -11,8 +11,8 @@ from datetime import datetime
 from engine.aggregates import UserLedger
 from engine.eligibility import sync_scope
 from engine.errors import SideError
-from engine.model import ItemKind, User
-from engine.observation import Trigger, UserChange
+from engine.model import ItemKind, Side, User
+from engine.observation import Change, Observation, Trigger, UserChange
 from engine.state import Status
 from engine.tick import ERP_FEED, EngineBase, UserScope, exchange_checkpoint
 
@@ -141,7 +141,35 @@ class Reading(EngineBase):
                 return
             for obs in batch.observations:
                 self._handle(obs)
+            if batch.listing is not None:
+                self._deleted_meanwhile(user, kind, batch.listing)
             self.checkpoints[key] = batch.checkpoint
             self._tick.checkpoints[key] = batch.checkpoint
             if not batch.more:
                 return
+
+    def _deleted_meanwhile(self, user: User, kind: ItemKind, listing: frozenset[str]) -> None:
+        """A full pass after a lost sync state lists what the folder holds: the items known
+        there and missing from it were deleted in Outlook while the state was lost."""
+        login = user.login.lower()
+        now = self.clock()
+        known = [(n, s) for (u, n), s in self._exchange_ids.items() if u == login]
+        for native_id, stream_id in known:
+            if native_id in listing:
+                continue
+            item = self._item(stream_id)
+            if item is None or item.state.kind is not kind:
+                continue
+            view = item.state.exchange
+            if view.native_id != native_id or view.deleted:
+                continue  # an id the item no longer has, or a deletion already seen
+            self._handle(
+                Observation(
+                    side=Side.EXCHANGE,
+                    kind=kind,
+                    user=user.login,
+                    native_id=native_id,
+                    change=Change.DELETED,
+                    observed_at=now,
+                )
+            )

@@ -130,7 +130,10 @@ def assemble(settings: Settings) -> Process:
         ews = ews_settings(section)
         connection = EwsConnection(ews)
         exchange = EwsExchange(
-            connection.account, mailbox_for=ews.mailbox_of, delete_type=_DELETE[section.delete_to]
+            connection.account,
+            mailbox_for=ews.mailbox_of,
+            delete_type=_DELETE[section.delete_to],
+            renew_token=connection.renew_token,
         )
         watcher = ExchangeWatcher(connection, kinds)
         secrets = connection.secrets()

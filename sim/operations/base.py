@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from sim.envelope import Element, child, children, error_message, local_name, response_messages
+from sim.envelope import Element, child, children, error_message, local_name, m, response_messages
 from sim.errors import EwsError, ResponseCode
 from sim.itemparse import ParseContext
 from sim.store import MailboxStore
@@ -68,6 +68,8 @@ class Operation(ABC):
     # False for operations that act on no mailbox of the caller's (ConvertId): a caller without
     # a mailbox of its own may call them without impersonating anyone.
     acts_on_mailbox: ClassVar[bool] = True
+    # Elements the schema requires in every response message, an error's too (empty there).
+    error_contents: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def parse(self, payload: Element) -> Any:
@@ -79,7 +81,8 @@ class Operation(ABC):
 
     def error_response(self, error: EwsError) -> Element:
         """The whole response when the request fails as a whole (one error ResponseMessage)."""
-        return response_messages(self.name, [error_message(self.name, error)])
+        contents = [m(name) for name in self.error_contents]
+        return response_messages(self.name, [error_message(self.name, error, *contents)])
 
 
 # --- request pieces shared by several operations --------------------------------------------

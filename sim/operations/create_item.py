@@ -42,6 +42,7 @@ def created_item_element(item: Item) -> Element:
 
 class CreateItem(Operation):
     name = "CreateItem"
+    error_contents = ("Items",)
 
     def parse(self, payload: Element) -> CreateItemRequest:
         folders = parse_folder_refs(child(payload, "SavedItemFolderId"))

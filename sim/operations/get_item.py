@@ -19,6 +19,7 @@ class GetItemRequest:
 
 class GetItem(Operation):
     name = "GetItem"
+    error_contents = ("Items",)
 
     def parse(self, payload: Element) -> GetItemRequest:
         return GetItemRequest(

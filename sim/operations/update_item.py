@@ -86,6 +86,7 @@ def _appended(current: Any, parsed: dict[str, Any], pending: dict[str, Any]) -> 
 
 class UpdateItem(Operation):
     name = "UpdateItem"
+    error_contents = ("Items",)
 
     def parse(self, payload: Element) -> UpdateItemRequest:
         try:

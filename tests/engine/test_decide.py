@@ -822,7 +822,7 @@ def test_a_task_kind_switched_off_names_tasks() -> None:
 def test_a_user_not_eligible_is_skipped_with_the_reason() -> None:
     pair = Pair()
     decision = pair.see(Side.ERP, MEETING, eligible=False)
-    assert summary(decision)[:3] == (Verdict.SKIP, reasons.USER_NOT_ELIGIBLE, Status.NEW)
+    assert summary(decision)[:3] == (Verdict.SKIP, reasons.USER_NOT_ELIGIBLE, Status.OUT_OF_SCOPE)
     assert decision.sentence.startswith("skipped: mueller is not synchronised: the login is locked")
 
 

@@ -106,11 +106,13 @@ class GraphOutlook:
 
     denial_code = "ErrorAccessDenied"
 
-    def __init__(self, server: EwsServer, store: MailboxStore, clock: Clock, ca: Path):
+    def __init__(
+        self, server: EwsServer, store: MailboxStore, clock: Clock, ca: Path, **settings: Any
+    ):
         self.server = server
         self.store = store
         self.clock = clock
-        self.settings = graph_settings(server, ca)
+        self.settings = graph_settings(server, ca, **settings)
         self.client = GraphClient(self.settings)
         self.port = GraphExchange(self.client, self.settings, clock=clock)
         self.store_port = MailboxStorePort(store, clock=clock)

@@ -20,14 +20,14 @@ def test_r19_verify_reports_exactly_the_items_a_changed_rule_decided(
     world.sync()
     world.outlook_appointment(subject="Dentist")  # there before setup: R5
     world.outlook_appointment(subject="Lunch")
-    world.erp_task(subject="Old task")  # seen while not synchronised: R8, then unchanged
+    world.erp_task(subject="Old task")  # seen while not synchronised (R8), pre-existing at setup
     world.user("mueller")  # unlocked: sync is set up now
     world.sync()
     world.erp_appointment(subject="Kickoff")  # after setup: transferred
     world.outlook_task(subject="Buy stamps")
     world.sync()
     preexisting = {r["stream_id"] for r in world.log() if r["reason"] == "R5_PREEXISTING"}
-    assert len(preexisting) == 2
+    assert len(preexisting) == 3
     assert world.store is not None
     assert verify(world.store).ok
 

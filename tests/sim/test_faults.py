@@ -13,6 +13,7 @@ import requests
 from exchangelib import Account, CalendarItem
 from exchangelib.errors import (
     ErrorExpiredSubscription,
+    ErrorImpersonateUserDenied,
     ErrorInvalidSyncStateData,
     ErrorInvalidWatermark,
     ErrorServerBusy,
@@ -161,3 +162,32 @@ def test_exchangelib_create_fails_busy_and_nothing_is_stored(
         CalendarItem(account=alice, folder=calendar, subject="y", start=start, end=start).save()
 
     assert store.list_items(ALICE) == []
+
+
+@pytest.mark.parametrize("operation", ["GetItem", "CreateItem", "UpdateItem"])
+def test_an_injected_response_error_answers_by_the_schema(
+    alice: Account, server: EwsServer, store: MailboxStore, operation: str
+) -> None:
+    """A whole request refused (a mailbox denied) still carries the empty Items the schema
+    requires of GetItem, CreateItem and UpdateItem answers, as Exchange's do."""
+    item_id = an_item(store)
+    item = alice.calendar.get(id=item_id)
+    server.faults.add(ResponseError("ErrorImpersonateUserDenied"), operation=operation)
+    start = dt.datetime(2026, 3, 11, 9, tzinfo=dt.UTC)
+
+    with pytest.raises(ErrorImpersonateUserDenied):
+        if operation == "GetItem":
+            alice.calendar.get(id=item_id)
+        elif operation == "CreateItem":
+            CalendarItem(
+                account=alice,
+                folder=alice.calendar,
+                subject="y",
+                start=start,
+                end=start + dt.timedelta(hours=1),
+            ).save()
+        else:
+            item.subject = "z"
+            item.save(update_fields=["subject"])
+
+    assert server.take_violations() == []

@@ -50,6 +50,7 @@ def apply_many(
 ) -> list[WriteResult | SideError]:
     account = port.account_of(user)
     outcomes: dict[int, Outcome] = {}
+    run = partial(_run, renew_token=port.renew_token)
     for kind in ItemKind:
         creates = [i for i, (_, w) in enumerate(writes) if w.kind is kind and _batched_create(w)]
         deletes = [
@@ -59,15 +60,15 @@ def apply_many(
         ]
         for start in range(0, len(creates), CHUNK):
             chunk = creates[start : start + CHUNK]
-            _run(outcomes, chunk, partial(_create, account, kind, [writes[i] for i in chunk]))
+            run(outcomes, chunk, partial(_create, account, kind, [writes[i] for i in chunk]))
         updates = [i for i, (_, w) in enumerate(writes) if w.kind is kind and _batched_update(w)]
         for start in range(0, len(updates), CHUNK):
             chunk = updates[start : start + CHUNK]
-            _run(outcomes, chunk, partial(_update, account, kind, [writes[i] for i in chunk]))
+            run(outcomes, chunk, partial(_update, account, kind, [writes[i] for i in chunk]))
         for start in range(0, len(deletes), CHUNK):
             chunk = deletes[start : start + CHUNK]
             pairs = [writes[i] for i in chunk]
-            _run(outcomes, chunk, partial(_delete, account, kind, pairs, port.delete_type))
+            run(outcomes, chunk, partial(_delete, account, kind, pairs, port.delete_type))
     results: list[WriteResult | SideError] = []
     for index, (stream_id, write) in enumerate(writes):
         outcome = outcomes.get(index)
@@ -101,11 +102,15 @@ def _batched_update(write: Write) -> bool:
 
 
 def _run(
-    outcomes: dict[int, Outcome], indices: list[int], batch: Callable[[], list[Outcome]]
+    outcomes: dict[int, Outcome],
+    indices: list[int],
+    batch: Callable[[], list[Outcome]],
+    renew_token: Callable[[], None] | None = None,
 ) -> None:
-    """One batch's outcomes by write; a request that fails as a whole fails each of its writes."""
+    """One batch's outcomes by write; a request that fails as a whole fails each of its writes
+    (after a 401 with a new token for the next attempt)."""
     try:
-        with as_side_errors():
+        with as_side_errors(renew_token):
             answers = batch()
     except SideError as error:
         answers = [error] * len(indices)

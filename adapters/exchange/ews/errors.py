@@ -34,7 +34,7 @@ import random
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from enum import StrEnum
 from typing import Final, TypeVar
 
@@ -197,8 +197,10 @@ def side_error(error: BaseException) -> SideError:
 
 
 @contextmanager
-def as_side_errors() -> Iterator[None]:
-    """Whatever a block of the item port raises, as the engine's error."""
+def as_side_errors(renew_token: Callable[[], None] | None = None) -> Iterator[None]:
+    """Whatever a block of the item port raises, as the engine's error. After a 401 the server
+    refused the token before msal thinks it expires (revoked, clocks apart): `renew_token` gets
+    a new one for the next attempt (a retry, the next read)."""
     try:
         yield
     except SideError:
@@ -206,6 +208,9 @@ def as_side_errors() -> Iterator[None]:
     except InvalidItem as error:  # e.g. a time zone Exchange has no id for
         raise PermanentError(f"{error.code}: {error.message}") from error
     except Exception as error:  # exchangelib and requests raise many kinds
+        if isinstance(error, UnauthorizedError) and renew_token is not None:
+            with suppress(Exception):  # no token now: the error below says why we failed
+                renew_token()
         raise side_error(error) from error
 
 

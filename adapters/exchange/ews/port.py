@@ -9,8 +9,10 @@ resolved for the user (R9; default `User.mailbox`). No domain is assumed anywher
 Reads: ID-only SyncFolderItems from the stored checkpoint (`"<phase> <sync state>"`), then
 GetItem in batches. From checkpoint None the items that exist come as `baseline` (R5), page after
 page; an invalid sync state (ErrorInvalidSyncStateData) starts the folder's sync afresh, as
-Microsoft documents, and reports every item as a change: the engine sees unchanged content and
-skips them, pre-existing items stay pre-existing. Writes: see `writing.py`; deletes move the item
+Microsoft documents, reads that pass to its end at once and reports every item as a change: the
+engine sees unchanged content and skips them, pre-existing items stay pre-existing, and what is
+missing from the batch's `listing` was deleted while the state was lost. A 401 (a token refused
+before msal thinks it expired) renews the OAuth2 token for the next attempt. Writes: see `writing.py`; deletes move the item
 to Deleted Items unless `delete_type` says otherwise (exchangelib's default is a hard delete).
 Errors: the one table in `errors.py`.
 """
@@ -60,6 +62,7 @@ class EwsExchange:
         clock: Callable[[], datetime] = _now,
         max_changes: int = reading.MAX_CHANGES,
         delete_type: str = MOVE_TO_DELETED_ITEMS,
+        renew_token: Callable[[], None] | None = None,
     ) -> None:
         if delete_type not in DELETE_TYPE_CHOICES:
             raise ValueError(f"delete_type must be one of {DELETE_TYPE_CHOICES}")
@@ -69,6 +72,7 @@ class EwsExchange:
         self.clock = clock
         self.max_changes = max_changes
         self.delete_type = delete_type
+        self.renew_token = renew_token  # after a 401: a new OAuth2 token from the authority
         self._accounts: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -107,13 +111,11 @@ class EwsExchange:
     def read_changes(self, user: User, kind: ItemKind, checkpoint: str | None) -> ExchangeBatch:
         account = self._account(user)
         baseline, state = (True, None) if checkpoint is None else _resume(checkpoint)
-        with as_side_errors():
+        with as_side_errors(self.renew_token):
             try:
                 changes = reading.sync_folder(account, kind, state, self.max_changes)
             except ErrorInvalidSyncStateData:
-                # Microsoft: sync the folder again from the start. Items after setup stay changes.
-                baseline = False
-                changes = reading.sync_folder(account, kind, None, self.max_changes)
+                return self._resync(user, kind, account)
             seen = Change.BASELINE if baseline else Change.CHANGED
             wanted = {item_id: seen for item_id in changes.created}
             wanted.update({item_id: Change.CHANGED for item_id in changes.updated})
@@ -126,15 +128,35 @@ class EwsExchange:
             more=not changes.last,
         )
 
+    def _resync(self, user: User, kind: ItemKind, account: Any) -> ExchangeBatch:
+        """Microsoft: sync the folder again from the start. The whole ID-only pass at once, so
+        that the batch lists every item there (what is missing was deleted meanwhile); items
+        after setup stay changes."""
+        listed: list[str] = []
+        state: str | None = None
+        while True:
+            changes = reading.sync_folder(account, kind, state, self.max_changes)
+            listed += changes.created
+            state = changes.sync_state
+            if changes.last:
+                break
+        wanted = dict.fromkeys(listed, Change.CHANGED)
+        observations = self._observe(user, kind, account, wanted)
+        return ExchangeBatch(
+            observations=tuple(observations),
+            checkpoint=f"{_CHANGES} {state}",
+            listing=frozenset(listed),
+        )
+
     def fetch(self, user: User, kind: ItemKind, native_id: str) -> Observation:
         account = self._account(user)
-        with as_side_errors():
+        with as_side_errors(self.renew_token):
             [observation] = self._observe(user, kind, account, {native_id: Change.CHANGED})
         return observation
 
     def find_by_stream_id(self, user: User, kind: ItemKind, stream_id: uuid.UUID) -> str | None:
         account = self._account(user)
-        with as_side_errors():
+        with as_side_errors(self.renew_token):
             return reading.find_by_sync_id(account, kind, stream_id)
 
     def _observe(
@@ -215,7 +237,7 @@ class EwsExchange:
 
     def apply(self, user: User, stream_id: uuid.UUID, write: Write) -> WriteResult:
         account = self._account(user)
-        with as_side_errors():
+        with as_side_errors(self.renew_token):
             if write.operation == "delete":
                 return self._delete(account, write, stream_id)
             if write.operation == "update":

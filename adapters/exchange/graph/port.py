@@ -5,8 +5,9 @@
 Reads: delta rounds (`reading.py`); the checkpoint is `"<phase> <nextLink or deltaLink>"`, for
 events followed by the ids of the series masters read in the folder (comma-separated, GA3). From
 None the items come as `baseline` (R5), page after page; an expired delta token (410
-syncStateNotFound) starts a full pass whose items are reported as changes (the engine sees
-unchanged content and skips them: nothing duplicated). Writes: `writing.py`. Errors: the
+syncStateNotFound) starts a full pass, read to its end at once, whose items are reported as
+changes (the engine sees unchanged content and skips them: nothing duplicated) and whose ids are
+the batch's `listing` (what is missing from it was deleted while the token was lost). Writes: `writing.py`. Errors: the
 client's typed side errors (`client.py`); an Application Access Policy denial makes
 `check_mailbox` report the mailbox unreachable with Graph's code.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -105,15 +106,61 @@ class GraphExchange:
         try:
             page = reading.delta_page(self.client, mailbox, url, self.page_size)
         except DeltaExpired:
-            baseline = False  # a full pass: items after setup stay changes
-            page = reading.delta_page(
-                self.client, mailbox, self._first(mailbox, kind), self.page_size
-            )
+            return self._resync(user, kind, mailbox)
         seen = Change.BASELINE if baseline else Change.CHANGED
+        observations = self._read(user, kind, mailbox, page.get("value", ()), seen, masters)
+        kept = f" {','.join(sorted(masters))}" if masters else ""
+        delta_link = page.get("@odata.deltaLink")
+        if delta_link:
+            return ExchangeBatch(
+                observations=tuple(observations), checkpoint=f"{_CHANGES} {delta_link}{kept}"
+            )
+        next_link = str(page.get("@odata.nextLink") or "")
+        phase = _BASELINE if baseline else _CHANGES
+        return ExchangeBatch(
+            observations=tuple(observations), checkpoint=f"{phase} {next_link}{kept}", more=True
+        )
+
+    def _resync(self, user: User, kind: ItemKind, mailbox: str) -> ExchangeBatch:
+        """The delta token expired (410): a full pass, every page of it at once, so that the
+        batch lists every item there (what is missing was deleted meanwhile); items after
+        setup stay changes."""
+        entries: list[Any] = []
+        url = self._first(mailbox, kind)
+        while True:
+            page = reading.delta_page(self.client, mailbox, url, self.page_size)
+            entries += page.get("value", ())
+            delta_link = page.get("@odata.deltaLink")
+            if delta_link:
+                break
+            url = str(page.get("@odata.nextLink") or "")
+        masters: set[str] = set()
+        listing: set[str] = set()
+        observations = self._read(user, kind, mailbox, entries, Change.CHANGED, masters, listing)
+        kept = f" {','.join(sorted(masters))}" if masters else ""
+        return ExchangeBatch(
+            observations=tuple(observations),
+            checkpoint=f"{_CHANGES} {delta_link}{kept}",
+            listing=frozenset(listing),
+        )
+
+    def _read(
+        self,
+        user: User,
+        kind: ItemKind,
+        mailbox: str,
+        entries: Iterable[Any],
+        seen: Change,
+        masters: set[str],
+        listing: set[str] | None = None,
+    ) -> list[Observation]:
+        """A delta round's entries: deletions observed, the items read (series by master).
+        `masters` keeps the series masters read in the folder (GA3); `listing` gets the ids of
+        every item there (a full pass)."""
         wanted: dict[str, Change] = {}
         observations: list[Observation] = []
         orphans = False  # an occurrence removed whose series this port has not seen (GA3)
-        for entry in page.get("value", ()):
+        for entry in entries:
             entry_id = str(entry.get("id", ""))
             if kind is ItemKind.TASK:
                 if "@removed" in entry:
@@ -138,24 +185,15 @@ class GraphExchange:
                 wanted.setdefault(str(master), seen)
             else:
                 wanted.setdefault(entry_id, seen)
+        if listing is not None:
+            listing.update(wanted)
         observed = self._observe(user, kind, mailbox, wanted)
         if orphans:
             observed += self._gone_masters(user, kind, mailbox, masters - set(wanted))
         for observation in observed:
             if observation.change is Change.DELETED:
                 masters.discard(observation.native_id)
-        observations += observed
-        kept = f" {','.join(sorted(masters))}" if masters else ""
-        delta_link = page.get("@odata.deltaLink")
-        if delta_link:
-            return ExchangeBatch(
-                observations=tuple(observations), checkpoint=f"{_CHANGES} {delta_link}{kept}"
-            )
-        next_link = str(page.get("@odata.nextLink") or "")
-        phase = _BASELINE if baseline else _CHANGES
-        return ExchangeBatch(
-            observations=tuple(observations), checkpoint=f"{phase} {next_link}{kept}", more=True
-        )
+        return observations + observed
 
     def _gone_masters(
         self, user: User, kind: ItemKind, mailbox: str, candidates: set[str]
