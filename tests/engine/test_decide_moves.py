@@ -317,7 +317,7 @@ TABLE: list[tuple[str, bool, SyncOptions, Case, Verdict, str, Status, tuple[Any,
         lambda pair: pair.decide(arrival(pair, eligible=False)),
         SKIP,
         reasons.USER_NOT_ELIGIBLE,
-        Status.NEW,
+        Status.OUT_OF_SCOPE,  # waits for the user: transferred when back, R5 at a first setup
         (),
     ),
     (
