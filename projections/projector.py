@@ -30,7 +30,7 @@ NAME = "einklang.projections"
 SCHEMA_KEY = "einklang.projections.schema"
 _READ_TOPICS = tuple(sorted(HANDLERS))
 ROW_CACHE = 20_000  # item rows kept between pages, the most recently written (configurable)
-REBUILD_BATCH = 250_000  # events per transaction while rebuilding
+REBUILD_BATCH = 500_000  # events per transaction while rebuilding
 REBUILD_ROW_CACHE = 250_000  # a rebuild (a process of its own) keeps more rows than the engine
 
 

@@ -24,6 +24,7 @@ from engine.state import Progress, Status, Verdict
 
 Event = dict[str, Any]  # an event's state as recorded (JSON)
 Row = dict[str, Any]
+Outcome = tuple[str, str | None, str | None, str | None]  # outcome, error, erp_id, exchange_id
 
 STATUS = {s.value: s for s in Status}
 VERDICT = {v.value: v for v in Verdict}
@@ -45,6 +46,33 @@ PROGRESS_COLUMNS = (
     "exceptions",
 )
 ITEM_COLUMNS = ("item", "stream_id", "user", "kind", "erp_id", "exchange_id", *PROGRESS_COLUMNS)
+
+
+# The transfer log's columns in the order `PageRows` builds its rows (lists, for speed).
+LOG_COLUMNS = (
+    "id",
+    "at",
+    "user",
+    "item",
+    "stream_id",
+    "kind",
+    "erp_id",
+    "exchange_id",
+    "subject",
+    "trigger",
+    "verdict",
+    "direction",
+    "operation",
+    "changed_fields",
+    "reason",
+    "sentence",
+    "outcome",
+    "error",
+    "details",
+    "options_hash",
+)
+_ERP_ID, _EXCHANGE_ID = LOG_COLUMNS.index("erp_id"), LOG_COLUMNS.index("exchange_id")
+_OUTCOME, _ERROR = LOG_COLUMNS.index("outcome"), LOG_COLUMNS.index("error")
 
 
 def progress_values(row: Row) -> tuple[Any, ...]:
@@ -160,9 +188,9 @@ class PageRows:
         self.items = items  # the item rows the page touches, as loaded
         self.next_item = next_item
         self.occurrences: dict[int, list[tuple[int, str, str]]] = {}  # replaced per item
-        self.log_rows: list[Row] = []
-        self.log_index: dict[int, Row] = {}
-        self.outcomes: dict[int, Row] = {}  # outcomes of decisions logged on earlier pages
+        self.log_rows: list[list[Any]] = []  # in `LOG_COLUMNS` order
+        self.log_index: dict[int, list[Any]] = {}
+        self.outcomes: dict[int, Outcome] = {}  # of decisions logged on earlier pages
         self.users: dict[str, dict[str, Any]] = {}
 
     # ---- items ------------------------------------------------------------------------------
@@ -260,28 +288,28 @@ class PageRows:
             details["conflicts"] = decision["conflicts"]
         if decision["dropped_occurrences"]:
             details["dropped_occurrences"] = decision["dropped_occurrences"]
-        log_row = {
-            "id": note_id,
-            "at": at,
-            "user": row["user"],
-            "item": row["item"],
-            "stream_id": stream_id,
-            "kind": row["kind"],
-            "erp_id": row["erp_id"],
-            "exchange_id": row["exchange_id"],
-            "subject": row["subject"],
-            "trigger": decision["trigger"],
-            "verdict": decision["verdict"],
-            "direction": decision["direction"],
-            "operation": decision["operation"],
-            "changed_fields": ",".join(decision["changed_fields"]),
-            "reason": decision["reason"],
-            "sentence": decision["sentence"],
-            "outcome": "pending" if decision["writes"] else "none",
-            "error": None,
-            "details": orjson.dumps(details).decode() if details else None,
-            "options_hash": decision["options"]["hash"],
-        }
+        log_row = [
+            note_id,
+            at,
+            row["user"],
+            row["item"],
+            stream_id,
+            row["kind"],
+            row["erp_id"],
+            row["exchange_id"],
+            row["subject"],
+            decision["trigger"],
+            decision["verdict"],
+            decision["direction"],
+            decision["operation"],
+            ",".join(decision["changed_fields"]),
+            decision["reason"],
+            decision["sentence"],
+            "pending" if decision["writes"] else "none",
+            None,
+            orjson.dumps(details).decode() if details else None,
+            decision["options"]["hash"],
+        ]
         self.log_rows.append(log_row)
         self.log_index[note_id] = log_row
 
@@ -290,15 +318,10 @@ class PageRows:
         decision_id = row["transfer_id"]
         if decision_id is None:
             return
-        values = {
-            "outcome": outcome,
-            "error": error,
-            "erp_id": row["erp_id"],
-            "exchange_id": row["exchange_id"],
-        }
+        values = (outcome, error, row["erp_id"], row["exchange_id"])
         in_page = self.log_index.get(decision_id)
         if in_page is not None:
-            in_page.update(values)
+            in_page[_OUTCOME], in_page[_ERROR], in_page[_ERP_ID], in_page[_EXCHANGE_ID] = values
         else:
             self.outcomes[decision_id] = values
 

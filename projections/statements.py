@@ -3,7 +3,6 @@ SQLite and PostgreSQL but for placeholders), executed as one batch per table."""
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from projections.rows import (
     ITEM_COLUMNS,
+    LOG_COLUMNS,
     PROGRESS_COLUMNS,
     PageRows,
     Row,
@@ -50,9 +50,8 @@ class Statements:
         self.insert_items = insert(self.items, ITEM_COLUMNS)
         self.update_progress = update(self.items, PROGRESS_COLUMNS, "item")  # no index entry
         self.update_ids = update(self.items, ["erp_id", "exchange_id"], "item")
-        log_columns = [c.name for c in self.log.columns]
-        self.log_values = operator.itemgetter(*log_columns)  # row dict → values in order
-        self.insert_log = insert(self.log, log_columns)
+        assert set(LOG_COLUMNS) == {c.name for c in self.log.columns}
+        self.insert_log = insert(self.log, LOG_COLUMNS)
         self.insert_occurrences = insert(self.occurrences, ["item", "original_start", "state"])
         self.delete_occurrences = f'DELETE FROM {table(self.occurrences)} WHERE "item" = {mark}'
         self.update_outcome = (
@@ -75,15 +74,9 @@ class Statements:
     def write_log(self, conn: sa.Connection, rows: PageRows) -> None:
         """A page's transfer-log rows and the outcomes of earlier ones; then forgets them."""
         if rows.log_rows:
-            conn.exec_driver_sql(self.insert_log, list(map(self.log_values, rows.log_rows)))
+            _many(conn, self.insert_log, rows.log_rows)
         if rows.outcomes:
-            conn.exec_driver_sql(
-                self.update_outcome,
-                [
-                    (v["outcome"], v["error"], v["erp_id"], v["exchange_id"], k)
-                    for k, v in rows.outcomes.items()
-                ],
-            )
+            _many(conn, self.update_outcome, [(*v, k) for k, v in rows.outcomes.items()])
         rows.log_rows, rows.log_index, rows.outcomes = [], {}, {}
 
     def write_items(self, conn: sa.Connection, rows: PageRows) -> None:
@@ -91,22 +84,22 @@ class Statements:
         others' progress updated (and their ids, where an outcome gave one)."""
         new = [r for r in rows.items.values() if r["stored"] is None]
         if new:
-            conn.exec_driver_sql(self.insert_items, list(map(item_values, new)))
+            _many(conn, self.insert_items, list(map(item_values, new)))
         if len(new) < len(rows.items):
             stored = [r for r in rows.items.values() if r["stored"] is not None]
-            conn.exec_driver_sql(self.update_progress, list(map(progress_values, stored)))
+            _many(conn, self.update_progress, list(map(progress_values, stored)))
             ids = [
                 (r["erp_id"], r["exchange_id"], r["item"])
                 for r in stored
                 if r["stored"] != (r["erp_id"], r["exchange_id"])
             ]
             if ids:
-                conn.exec_driver_sql(self.update_ids, ids)
+                _many(conn, self.update_ids, ids)
         if rows.occurrences:
-            conn.exec_driver_sql(self.delete_occurrences, [(s,) for s in rows.occurrences])
+            _many(conn, self.delete_occurrences, [(s,) for s in rows.occurrences])
             occurrences = [r for rs in rows.occurrences.values() for r in rs]
             if occurrences:
-                conn.exec_driver_sql(self.insert_occurrences, occurrences)
+                _many(conn, self.insert_occurrences, occurrences)
         for user, changes in rows.users.items():
             self.upsert(conn, self.users, {"user": user}, changes)
 
@@ -115,3 +108,12 @@ class Statements:
     ) -> None:
         stmt = self._insert(table).values(**key, **values)
         conn.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=values))
+
+
+def _many(conn: sa.Connection, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+    """One statement for many rows, straight to the driver (which takes lists as they are)."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(statement, rows)
+    finally:
+        cursor.close()
