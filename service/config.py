@@ -35,6 +35,7 @@ from pydantic_settings import (
 )
 
 from engine.options import ConflictPolicy, SyncOptions
+from projections.projector import ROW_CACHE
 
 CONFIG_ENV = "EINKLANG_CONFIG"
 EXCHANGE_ONLINE_EWS = "https://outlook.office365.com/EWS/Exchange.asmx"
@@ -75,6 +76,9 @@ class ErpSection(Section):
 
 class StoreSection(Section):
     url: str = Field(description="the event store (sqlite:///… or postgresql://…)")
+    # Item rows the read models keep in memory between pages (about 1 KB each); more only
+    # saves reading back rows of items that change again (issue 12).
+    row_cache: int = Field(default=ROW_CACHE, ge=0)
 
 
 class ExchangeSection(Section):

@@ -83,7 +83,7 @@ def assemble(settings: Settings) -> Process:
     who = identity(settings.exchange)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings, must_exist=False)
-    views = Projector(store)
+    views = Projector(store, row_cache=settings.store.row_cache)
     erp = ErpStore(erp_url(settings), schema=settings.erp.schema_)
     connection = EwsConnection(ews)
     exchange = EwsExchange(
