@@ -1,9 +1,11 @@
 """Follows the event store's notification log and keeps the read models current.
 
-Each page of ~1,000 notifications is applied in memory (`projections.rows`, one handler per event
-type) and written — view rows and the tracking position together — in one transaction
-(`projections.statements`): exactly once, restartable after a crash at any point, and
-rebuildable from zero. (eventsourcing's own followers commit once per event, which is ~20×
+Pages of 5,000 notifications are applied in memory (`projections.rows`, one handler per event
+type) and written — view rows and the tracking position together — in one transaction per page
+(per 500,000 events while rebuilding; `projections.statements`): exactly once, restartable
+after a crash at any point, and rebuildable from zero. Item rows are keyed by a number given in
+the order items appear (`projections.schema`); the most recently written are kept in a bounded
+cache (`row_cache`), the others read back when they change again. (eventsourcing's own followers commit once per event, which is ~20×
 slower here; DESIGN §3.) The engine reads the mapping through `engine.ports.ItemIndex`.
 """
 
@@ -78,6 +80,7 @@ class Projector:
         self._next_item = 1  # the number of the next item to appear (read at each run)
         # Item rows as written (we are the only writer), least recently written first.
         self._rows: OrderedDict[str, Row] = OrderedDict()
+        self._all_cached = False  # whether every stored item row is in `_rows` (while rebuilding)
         if store.location.is_postgres:
             with ddl_lock(store.location):  # see EventStore: opened by two processes at once
                 self._migrate()
@@ -136,7 +139,12 @@ class Projector:
         (several times faster than maintaining them row by row); a rebuild cut short leaves
         them to the next start, which creates whatever is missing.
         """
-        indexes = [ix for table in self.metadata.sorted_tables for ix in table.indexes]
+        indexes = [
+            ix
+            for table in self.metadata.sorted_tables
+            for ix in table.indexes
+            if ix.name != "ix_item_mapping_stream"  # rows are read back by stream id meanwhile
+        ]
         with self.db.begin() as conn:
             for table in (self.log, self.occurrences, self.items, self.users):
                 conn.execute(table.delete())
@@ -144,6 +152,7 @@ class Projector:
             for index in indexes:
                 index.drop(conn, checkfirst=True)
         self._rows.clear()
+        self._all_cached = True  # the tables are empty: a row not in the cache is a new item
         collecting = gc.isenabled()
         gc.disable()  # rows are plain dicts without cycles; collections would only cost time
         bound, self.row_cache = self.row_cache, max(self.row_cache, REBUILD_ROW_CACHE)
@@ -155,6 +164,7 @@ class Projector:
             self.row_cache = bound
             while len(self._rows) > bound:
                 self._rows.popitem(last=False)
+                self._all_cached = False
             if collecting:
                 gc.enable()
         self._ensure_indexes()
@@ -199,6 +209,7 @@ class Projector:
             cache.move_to_end(stream_id)
         while len(cache) > self.row_cache:
             cache.popitem(last=False)
+            self._all_cached = False
 
     def _load_items(
         self, conn: sa.Connection, rows: dict[str, Row], page: Sequence[LogEntry]
@@ -213,7 +224,7 @@ class Projector:
                 missing.append(stream_id)
             else:
                 rows[stream_id] = cached.copy()
-        if missing:
+        if missing and not self._all_cached:
             rows.update(self._sql.load_items(conn, sorted(missing)))
 
     def _last_item(self) -> int:

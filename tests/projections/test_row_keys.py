@@ -94,3 +94,22 @@ def test_a_decision_rewrites_no_index_entry_of_the_mapping() -> None:
     indexed = {column.name for index in items.indexes for column in index.columns}
     assert indexed and not indexed & set(PROGRESS_COLUMNS)
     assert [c.name for c in items.primary_key] == ["item"]
+
+
+def test_a_rebuild_whose_rows_outgrow_its_cache_gives_the_same_rows(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R18: rows that fall out of the cache during a rebuild are read back, not started anew."""
+    world = _busy(tmp_path, store_url)
+    try:
+        assert world.store is not None
+        expected = _rows(world.projector)
+        monkeypatch.setattr("projections.projector.REBUILD_ROW_CACHE", 2)
+        monkeypatch.setattr("projections.projector.REBUILD_BATCH", 20)
+        small = Projector(world.store, page_size=9, row_cache=0)
+        assert small.rebuild() == world.store.max_notification_id()
+        assert not small._rows
+        assert _rows(small) == expected
+        small.close()
+    finally:
+        world.shutdown()
