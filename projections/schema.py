@@ -11,6 +11,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 # Bump when a table changes: the projector then drops its tables and rebuilds them from the log.
@@ -97,6 +98,16 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("options_hash", String(32), nullable=False),
         Index("ix_transfer_log_user_at", "user", "at"),
         Index("ix_transfer_log_item", "item"),
+        # The last transfer done each way per user (`status`): an entry is added when a
+        # transfer is done, at the end of its direction's and user's range (times only grow).
+        Index(
+            "ix_transfer_log_done",
+            "direction",
+            "user",
+            "at",
+            sqlite_where=text("outcome = 'done'"),
+            postgresql_where=text("outcome = 'done'"),
+        ),
     )
 
     # Users as the engine sees them (R8, R12, R17 alerts).

@@ -4,6 +4,7 @@ changes no row (R18: the mapping and transfer log say what happened, whatever th
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from projections.projector import Projector
 from projections.rows import PROGRESS_COLUMNS
 from projections.schema import build_metadata
+from projections.status import user_statuses
 from tests.harness import Harness
 
 
@@ -113,3 +115,31 @@ def test_a_rebuild_whose_rows_outgrow_its_cache_gives_the_same_rows(
         small.close()
     finally:
         world.shutdown()
+
+
+def test_r12_status_gives_the_last_transfer_done_each_way(store_url: str, tmp_path: Path) -> None:
+    """R12: when a change last went each way — a transfer counts once it is done (the index of
+    done transfers answers it; a pending one does not count)."""
+    world = Harness(tmp_path, store_url=store_url)
+    try:
+        world.user("mueller")
+        world.sync()
+        world.erp_appointment(subject="Export")
+        world.sync()
+        exported = world.clock.now
+        world.clock.advance(hours=2)
+        world.outlook_appointment(subject="Import")
+        world.sync()
+        imported = world.clock.now
+        world.clock.advance(hours=2)
+        world.erp_appointment(subject="Later")
+        world.sync()
+        (status,) = user_statuses(world.projector, "mueller")
+        assert status.last_import == _log_text(imported)
+        assert status.last_export == _log_text(world.clock.now) != _log_text(exported)
+    finally:
+        world.shutdown()
+
+
+def _log_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
