@@ -31,9 +31,9 @@ from projections.statements import Statements
 NAME = "einklang.projections"
 SCHEMA_KEY = "einklang.projections.schema"
 _READ_TOPICS = tuple(sorted(HANDLERS))
-ROW_CACHE = 20_000  # item rows kept between pages, the most recently written (configurable)
+ROW_CACHE = 20_000  # item rows kept between pages, most recently written first: ~1.6 KB each
 REBUILD_BATCH = 500_000  # events per transaction while rebuilding
-REBUILD_ROW_CACHE = 250_000  # a rebuild (a process of its own) keeps more rows than the engine
+REBUILD_ROW_CACHE = 100_000  # a rebuild (a process of its own) keeps more: ~160 MB at most
 
 
 def open_database(store: EventStore) -> sa.Engine:

@@ -76,7 +76,7 @@ class ErpSection(Section):
 
 class StoreSection(Section):
     url: str = Field(description="the event store (sqlite:///… or postgresql://…)")
-    # Item rows the read models keep in memory between pages (about 1 KB each); more only
+    # Item rows the read models keep in memory between pages (about 1.6 KB each); more only
     # saves reading back rows of items that change again (issue 12).
     row_cache: int = Field(default=ROW_CACHE, ge=0)
 

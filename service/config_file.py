@@ -75,7 +75,7 @@ url = {_toml(a.erp_url)}
 [store]
 # The event store: the engine's log of observations and decisions (SQLite or PostgreSQL).
 url = {_toml(store)}
-# row_cache = 20000   # item rows the read models keep in memory (about 1 KB each)
+# row_cache = 20000   # item rows the read models keep in memory (about 1.6 KB each)
 
 [exchange]
 api = "ews"                       # ews (on-premises, and Exchange Online while it allows EWS)
