@@ -6,13 +6,18 @@ bench/core_throughput.py), then measures on it, in one run:
 - raw_read_events_per_s: reading every stored event and decoding its JSON (the floor any
   follower pays), the same rows the projections read;
 - rebuild_events_per_s: the read models rebuilt from zero (`einklang replay rebuild`), in a
-  process of its own after the engine's writes reached the disk; rebuild_ratio = rebuild / raw;
+  process of its own after the engine's writes reached the disk; rebuild_ratio = rebuild / raw.
+  Both are the medians of `--repeat` runs taken in turn (the machine is shared: a single run of
+  either can be slowed by the neighbours);
+- small_*: the same two rates on a store of `--small-events` events built in the same run
+  (skipped when not smaller than `--events`): the ratio does not fall as the store grows;
 - explain_ms: one item's history (`einklang replay explain`), median of 20 items;
 - audit_query_ms: one user's transfer log in a time range, a page of 100 (`einklang audit
   --user U --since T --until T`), median of 20 queries;
 - verify_events_per_s: `replay verify` over one user's items.
 
-    uv run python bench/replay.py [--events 1000000] [--users 20] [--out FILE] [--check]
+    uv run python bench/replay.py [--events 1000000] [--users 20] [--small-events 20000]
+                                  [--repeat 3] [--out FILE] [--check]
 """
 
 from __future__ import annotations
@@ -105,6 +110,17 @@ def raw_read_rate(path: Path) -> tuple[int, float]:
     return count, count / elapsed
 
 
+def read_and_rebuild(path: Path, repeat: int) -> tuple[int, float, float]:
+    """Events, raw read rate and rebuild rate: medians of `repeat` runs, one of each in turn."""
+    raws, rebuilds = [], []
+    events = 0
+    for _ in range(repeat):
+        events, raw = raw_read_rate(path)
+        raws.append(raw)
+        rebuilds.append(rebuild_rate(path.parent))  # core_throughput's child process
+    return events, statistics.median(raws), statistics.median(rebuilds)
+
+
 def queries(path: Path, logins: list[str]) -> dict[str, float]:
     store = EventStore(StoreLocation(str(path)))
     projector = Projector(store)
@@ -140,25 +156,42 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--small-events", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3)
     add_arguments(parser)
     args = parser.parse_args()
     targets = targets_for(args, TARGETS)
+    repeat = max(1, args.repeat)
+    small: dict[str, float | None] = dict.fromkeys(("events", "raw", "rebuild", "ratio"))
     with tempfile.TemporaryDirectory(prefix="einklang-bench-", dir=Path.cwd()) as tmp:
-        path = Path(tmp) / "einklang.db"
+        if 0 < args.small_events < args.events:
+            path = Path(tmp) / "small" / "einklang.db"
+            path.parent.mkdir()
+            build(path, args.small_events, args.users)
+            count, raw, rebuild = read_and_rebuild(path, repeat)
+            small = {"events": count, "raw": raw, "rebuild": rebuild, "ratio": rebuild / raw}
+        path = Path(tmp) / "einklang.db"  # the file name core_throughput's child opens
         logins = build(path, args.events, args.users)
-        events, raw = raw_read_rate(path)
-        rebuild = rebuild_rate(path.parent)  # core_throughput's child process, same file name
+        events, raw, rebuild = read_and_rebuild(path, repeat)
         figures = queries(path, logins)
     result = {
         "events": events,
         "rebuild_events_per_s": round(rebuild),
         "raw_read_events_per_s": round(raw),
         "rebuild_ratio": round(rebuild / raw, 3),
+        "small_events": small["events"],
+        "small_rebuild_events_per_s": _rounded(small["rebuild"]),
+        "small_raw_read_events_per_s": _rounded(small["raw"]),
+        "small_rebuild_ratio": _rounded(small["ratio"], 3),
         "explain_ms": round(figures["explain_ms"], 2),
         "audit_query_ms": round(figures["audit_query_ms"], 2),
         "verify_events_per_s": round(figures["verify_events_per_s"]),
     }
     return report(result, args, targets)
+
+
+def _rounded(value: float | None, digits: int | None = None) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """Follows the event store's notification log and keeps the read models current.
 
-Each page of ~1,000 notifications is applied in memory (`projections.rows`, one handler per event
-type) and written — view rows and the tracking position together — in one transaction
-(`projections.statements`): exactly once, restartable after a crash at any point, and
-rebuildable from zero. (eventsourcing's own followers commit once per event, which is ~20×
+Pages of 5,000 notifications are applied in memory (`projections.rows`, one handler per event
+type) and written — view rows and the tracking position together — in one transaction per page
+(per 500,000 events while rebuilding; `projections.statements`): exactly once, restartable
+after a crash at any point, and rebuildable from zero. Item rows are keyed by a number given in
+the order items appear (`projections.schema`); the most recently written are kept in a bounded
+cache (`row_cache`), the others read back when they change again. (eventsourcing's own followers commit once per event, which is ~20×
 slower here; DESIGN §3.) The engine reads the mapping through `engine.ports.ItemIndex`.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -28,7 +31,9 @@ from projections.statements import Statements
 NAME = "einklang.projections"
 SCHEMA_KEY = "einklang.projections.schema"
 _READ_TOPICS = tuple(sorted(HANDLERS))
-_ROW_CACHE = 500_000
+ROW_CACHE = 20_000  # item rows kept between pages, most recently written first: ~1.6 KB each
+REBUILD_BATCH = 500_000  # events per transaction while rebuilding
+REBUILD_ROW_CACHE = 100_000  # a rebuild (a process of its own) keeps more: ~160 MB at most
 
 
 def open_database(store: EventStore) -> sa.Engine:
@@ -44,6 +49,10 @@ def open_database(store: EventStore) -> sa.Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA cache_size=-65536")
         cursor.execute("PRAGMA wal_autocheckpoint=16384")
+        # Debian's SQLite zeroes every freed page (SECURE_DELETE): a rebuild wrote its tables'
+        # size twice over just to empty them. FAST still clears deleted rows in the pages it
+        # writes anyway, without writing freed pages.
+        cursor.execute("PRAGMA secure_delete=FAST")
         cursor.close()
 
     return engine
@@ -52,9 +61,12 @@ def open_database(store: EventStore) -> sa.Engine:
 class Projector:
     """The mapping, transfer log and user status, kept in step with the event log."""
 
-    def __init__(self, store: EventStore, *, page_size: int = 1000) -> None:
+    def __init__(
+        self, store: EventStore, *, page_size: int = 5000, row_cache: int = ROW_CACHE
+    ) -> None:
         self.store = store
         self.page_size = page_size
+        self.row_cache = row_cache
         self.db = open_database(store)
         schema = store.location.postgres_schema if store.location.is_postgres else None
         self.metadata = build_metadata(schema)
@@ -65,7 +77,10 @@ class Projector:
         self.log = tables["transfer_log"]
         self.users = tables["user_status"]
         self._sql = Statements(tables, postgres=store.location.is_postgres)
-        self._rows: dict[str, Row] = {}  # item rows as written: we are the only writer
+        self._next_item = 1  # the number of the next item to appear (read at each run)
+        # Item rows as written (we are the only writer), least recently written first.
+        self._rows: OrderedDict[str, Row] = OrderedDict()
+        self._all_cached = False  # whether every stored item row is in `_rows` (while rebuilding)
         if store.location.is_postgres:
             with ddl_lock(store.location):  # see EventStore: opened by two processes at once
                 self._migrate()
@@ -88,25 +103,33 @@ class Projector:
         """Apply every notification not yet projected; returns how many were applied.
 
         The log is read in pages of `page_size`; each transaction applies `per_transaction`
-        events (one page by default), rows and tracking position together.
+        events (one page by default), rows and tracking position together. Within it, each
+        page's transfer-log rows are written as the page is applied, and the item rows once, at
+        the end: an item changed on many pages is written once per transaction.
         """
         applied = 0
         position = self.position()
+        self._next_item = self._last_item() + 1
         limit = per_transaction or self.page_size
-        exhausted = False
-        while not exhausted:
-            batch: list[LogEntry] = []
-            while len(batch) < limit:
-                page = self.store.log_page(position + 1, self.page_size, _READ_TOPICS)
-                batch.extend(page)
-                if page:
+        page = self.store.log_page(position + 1, self.page_size, _READ_TOPICS)
+        while page:
+            rows = PageRows({}, self._next_item)
+            count = 0
+            with self.db.begin() as conn:
+                while page:
+                    self._apply_page(conn, rows, page)
+                    count += len(page)
                     position = page[-1][0]
-                if len(page) < self.page_size:
-                    exhausted = True
-                    break
-            if batch:
-                self._apply_page(batch)
-                applied += len(batch)
+                    if len(page) < self.page_size:
+                        page = []  # the end of the log
+                    else:
+                        page = self.store.log_page(position + 1, self.page_size, _READ_TOPICS)
+                    if count >= limit:
+                        break
+                self._sql.write_items(conn, rows)
+                self._track(conn, position)
+            self._written(rows)
+            applied += count
         return applied
 
     def rebuild(self) -> int:
@@ -116,7 +139,12 @@ class Projector:
         (several times faster than maintaining them row by row); a rebuild cut short leaves
         them to the next start, which creates whatever is missing.
         """
-        indexes = [ix for table in self.metadata.sorted_tables for ix in table.indexes]
+        indexes = [
+            ix
+            for table in self.metadata.sorted_tables
+            for ix in table.indexes
+            if ix.name != "ix_item_mapping_stream"  # rows are read back by stream id meanwhile
+        ]
         with self.db.begin() as conn:
             for table in (self.log, self.occurrences, self.items, self.users):
                 conn.execute(table.delete())
@@ -124,12 +152,19 @@ class Projector:
             for index in indexes:
                 index.drop(conn, checkfirst=True)
         self._rows.clear()
+        self._all_cached = True  # the tables are empty: a row not in the cache is a new item
         collecting = gc.isenabled()
         gc.disable()  # rows are plain dicts without cycles; collections would only cost time
+        bound, self.row_cache = self.row_cache, max(self.row_cache, REBUILD_ROW_CACHE)
         try:
-            # Large transactions while rebuilding: an item touched on many pages is written once.
-            applied = self.run(per_transaction=100 * self.page_size)
+            # Large transactions while rebuilding: an item touched on many pages is written once,
+            # and read back only when it has fallen out of the (larger) cache.
+            applied = self.run(per_transaction=REBUILD_BATCH)
         finally:
+            self.row_cache = bound
+            while len(self._rows) > bound:
+                self._rows.popitem(last=False)
+                self._all_cached = False
             if collecting:
                 gc.enable()
         self._ensure_indexes()
@@ -156,28 +191,45 @@ class Projector:
                 for index in table.indexes:
                     index.create(conn, checkfirst=True)
 
-    def _apply_page(self, page: Sequence[LogEntry]) -> None:
-        rows = PageRows(self._load_items(page))
+    def _apply_page(self, conn: sa.Connection, rows: PageRows, page: Sequence[LogEntry]) -> None:
+        self._load_items(conn, rows.items, page)
         for note_id, stream_id, topic, state in page:
             handle = HANDLERS.get(topic)
             if handle is not None:
                 handle(rows, stream_id, note_id, orjson.loads(state))
-        with self.db.begin() as conn:
-            self._sql.write(conn, rows)
-            self._track(conn, page[-1][0])
-        if len(self._rows) > _ROW_CACHE:
-            self._rows.clear()
-        self._rows.update(rows.items)  # only after the commit: the cache stays true
+        self._sql.write_log(conn, rows)
 
-    def _load_items(self, page: Sequence[LogEntry]) -> dict[str, Row]:
-        """The item rows this page touches: copies from the cache, the rest from the table."""
-        ids = {stream for _, stream, topic, _ in page if topic in ITEM_HANDLERS}
-        rows = {i: dict(self._rows[i]) for i in ids if i in self._rows}
-        missing = sorted(ids - rows.keys())
-        if missing:
-            with self.db.connect() as conn:
-                rows.update(self._sql.load_items(conn, missing))
-        return rows
+    def _written(self, rows: PageRows) -> None:
+        """After the commit (so that they stay true): the item counter and the row cache."""
+        self._next_item = rows.next_item
+        cache = self._rows
+        for stream_id, row in rows.items.items():
+            row["stored"] = (row["erp_id"], row["exchange_id"])
+            cache[stream_id] = row
+            cache.move_to_end(stream_id)
+        while len(cache) > self.row_cache:
+            cache.popitem(last=False)
+            self._all_cached = False
+
+    def _load_items(
+        self, conn: sa.Connection, rows: dict[str, Row], page: Sequence[LogEntry]
+    ) -> None:
+        """Adds the item rows this page touches: copies from the cache, the rest from the table."""
+        cache = self._rows
+        wanted = {s for _, s, topic, _ in page if topic in ITEM_HANDLERS and s not in rows}
+        missing = []
+        for stream_id in wanted:
+            cached = cache.get(stream_id)
+            if cached is None:
+                missing.append(stream_id)
+            else:
+                rows[stream_id] = cached.copy()
+        if missing and not self._all_cached:
+            rows.update(self._sql.load_items(conn, sorted(missing)))
+
+    def _last_item(self) -> int:
+        with self.db.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.max(self.items.c.item))).scalar() or 0)
 
     def _track(self, conn: sa.Connection, position: int) -> None:
         self._sql.upsert(conn, self.tracking, {"name": NAME}, {"position": position})

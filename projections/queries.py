@@ -76,8 +76,7 @@ class AuditLog:
         log = self.projector.log
         query = sa.select(log).order_by(log.c.id).limit(limit)
         if item is not None:
-            streams = self.streams_of(item)
-            query = query.where(log.c.stream_id.in_(streams or [item]))
+            query = query.where(self._of_item(item))
         if user is not None:
             query = query.where(log.c.user == user)
         if since is not None:
@@ -91,12 +90,21 @@ class AuditLog:
 
     def streams_of(self, item: str) -> list[str]:
         """The streams an id names: a stream id itself, or the item with that ERP/Exchange id."""
+        return [stream for _, stream in self._items_named(item)]
+
+    def _items_named(self, item: str) -> list[tuple[int, str]]:
         items = self.projector.items
-        query = sa.select(items.c.stream_id).where(
+        query = sa.select(items.c.item, items.c.stream_id).where(
             sa.or_(items.c.stream_id == item, items.c.erp_id == item, items.c.exchange_id == item)
         )
         with self.projector.db.connect() as conn:
-            return list(conn.execute(query).scalars())
+            return [(number, stream) for number, stream in conn.execute(query)]
+
+    def _of_item(self, item: str) -> sa.ColumnElement[bool]:
+        """The log's entries of the item(s) an id names (by the indexed item number)."""
+        log = self.projector.log
+        numbers = [number for number, _ in self._items_named(item)]
+        return log.c.item.in_(numbers) if numbers else log.c.stream_id == item
 
     def search(self, where: Filters, *, limit: int = 100, offset: int = 0) -> list[Transfer]:
         """Transfers matching every given filter, oldest first, a page at a time."""
@@ -133,7 +141,7 @@ class AuditLog:
         log = self.projector.log
         conditions: list[sa.ColumnElement[bool]] = []
         if where.item is not None:
-            conditions.append(log.c.stream_id.in_(self.streams_of(where.item) or [where.item]))
+            conditions.append(self._of_item(where.item))
         for name in ("user", "kind", "direction", "operation", "outcome", "reason"):
             value = getattr(where, name)
             if value is not None:

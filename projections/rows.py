@@ -24,18 +24,15 @@ from engine.state import Progress, Status, Verdict
 
 Event = dict[str, Any]  # an event's state as recorded (JSON)
 Row = dict[str, Any]
+Outcome = tuple[str, str | None, str | None, str | None]  # outcome, error, erp_id, exchange_id
 
 STATUS = {s.value: s for s in Status}
 VERDICT = {v.value: v for v in Verdict}
 SIDE = {s.value: s for s in Side}
 
-# The mapping's columns in the order `item_values` gives them (the table may order them alike).
-ITEM_COLUMNS = (
-    "stream_id",
-    "user",
-    "kind",
-    "erp_id",
-    "exchange_id",
+# The mapping's columns that a decision or an outcome rewrites (no index covers them), in the
+# order `progress_values` gives them; then every column, in the order of `item_values`.
+PROGRESS_COLUMNS = (
     "subject",
     "status",
     "reason",
@@ -48,17 +45,40 @@ ITEM_COLUMNS = (
     "updated_at",
     "exceptions",
 )
+ITEM_COLUMNS = ("item", "stream_id", "user", "kind", "erp_id", "exchange_id", *PROGRESS_COLUMNS)
 
 
-def item_values(row: Row) -> tuple[Any, ...]:
-    """An item row as the mapping stores it, in `ITEM_COLUMNS` order."""
+# The transfer log's columns in the order `PageRows` builds its rows (lists, for speed).
+LOG_COLUMNS = (
+    "id",
+    "at",
+    "user",
+    "item",
+    "stream_id",
+    "kind",
+    "erp_id",
+    "exchange_id",
+    "subject",
+    "trigger",
+    "verdict",
+    "direction",
+    "operation",
+    "changed_fields",
+    "reason",
+    "sentence",
+    "outcome",
+    "error",
+    "details",
+    "options_hash",
+)
+_ERP_ID, _EXCHANGE_ID = LOG_COLUMNS.index("erp_id"), LOG_COLUMNS.index("exchange_id")
+_OUTCOME, _ERROR = LOG_COLUMNS.index("outcome"), LOG_COLUMNS.index("error")
+
+
+def progress_values(row: Row) -> tuple[Any, ...]:
+    """An item row's `PROGRESS_COLUMNS`, then its key."""
     p: Progress = row["progress"]
     return (
-        row["stream_id"],
-        row["user"],
-        row["kind"],
-        row["erp_id"],
-        row["exchange_id"],
         row["subject"],
         p.status.value,
         p.reason,
@@ -70,6 +90,21 @@ def item_values(row: Row) -> tuple[Any, ...]:
         _iso(p.next_retry_at) if p.next_retry_at is not None else None,
         row["updated_at"],
         row["exceptions"],
+        row["item"],
+    )
+
+
+def item_values(row: Row) -> tuple[Any, ...]:
+    """An item row as the mapping stores it, in `ITEM_COLUMNS` order."""
+    progress = progress_values(row)
+    return (
+        row["item"],
+        row["stream_id"],
+        row["user"],
+        row["kind"],
+        row["erp_id"],
+        row["exchange_id"],
+        *progress[:-1],
     )
 
 
@@ -78,6 +113,8 @@ def item_row(stored: Mapping[Any, Any]) -> Row:
     retry = stored["next_retry_at"]
     settled = stored["settled"]
     return {
+        "item": stored["item"],
+        "stored": (stored["erp_id"], stored["exchange_id"]),
         "stream_id": stored["stream_id"],
         "user": stored["user"],
         "kind": stored["kind"],
@@ -141,14 +178,19 @@ def _sides(writes: Sequence[Event]) -> frozenset[Side]:
 
 
 class PageRows:
-    """The effect of one page of events, accumulated in memory before one transaction."""
+    """The effect of one page of events, accumulated in memory before one transaction.
 
-    def __init__(self, items: dict[str, Row]) -> None:
+    An item row is keyed by its stream id here and carries its number (`item`, the next free
+    one, `next_item`, for an item the page starts) and, once stored, the ids it was stored with
+    (`stored`: None for a new row, which is inserted; the others are updated)."""
+
+    def __init__(self, items: dict[str, Row], next_item: int) -> None:
         self.items = items  # the item rows the page touches, as loaded
-        self.occurrences: dict[str, list[tuple[str, str, str]]] = {}  # replaced per item
-        self.log_rows: list[Row] = []
-        self.log_index: dict[int, Row] = {}
-        self.outcomes: dict[int, Row] = {}  # outcomes of decisions logged on earlier pages
+        self.next_item = next_item
+        self.occurrences: dict[int, list[tuple[int, str, str]]] = {}  # replaced per item
+        self.log_rows: list[list[Any]] = []  # in `LOG_COLUMNS` order
+        self.log_index: dict[int, list[Any]] = {}
+        self.outcomes: dict[int, Outcome] = {}  # of decisions logged on earlier pages
         self.users: dict[str, dict[str, Any]] = {}
 
     # ---- items ------------------------------------------------------------------------------
@@ -160,6 +202,8 @@ class PageRows:
         row = self.items.get(stream_id)
         if row is None:  # an item's stream starts with a decision
             row = self.items[stream_id] = {
+                "item": self.next_item,
+                "stored": None,
                 "stream_id": stream_id,
                 "user": item["user"],
                 "kind": item["kind"],
@@ -171,6 +215,7 @@ class PageRows:
                 "updated_at": at,
                 "exceptions": 0,
             }
+            self.next_item += 1
         row["updated_at"] = at
         row["erp_id"] = item["erp_id"] or row["erp_id"]
         row["exchange_id"] = item["exchange_id"] or row["exchange_id"]
@@ -194,7 +239,7 @@ class PageRows:
         base = decision.get("base")
         if base is not None:
             row["subject"] = base.get("subject") or row["subject"]
-            self._exceptions(stream_id, row, base)
+            self._exceptions(row, base)
         self._log(stream_id, note_id, row, decision, at)
 
     def written(self, stream_id: str, note_id: int, event: Event) -> None:
@@ -226,14 +271,15 @@ class PageRows:
         error = f"{outcome['side']} {outcome['operation']}: {outcome['error_class']}: {outcome['message']}"
         self._outcome(row, "failed", error)
 
-    def _exceptions(self, stream_id: str, row: Row, base: Event) -> None:
+    def _exceptions(self, row: Row, base: Event) -> None:
         """The series' deviating occurrences as last agreed (R2), replacing those before."""
         modified = base.get("modified_occurrences") or ()
         deleted = base.get("deleted_occurrences") or ()
         if modified or deleted or row["exceptions"]:
-            self.occurrences[stream_id] = [
-                (stream_id, o["original_start"], "modified") for o in modified
-            ] + [(stream_id, d, "deleted") for d in deleted]
+            item = row["item"]
+            self.occurrences[item] = [(item, o["original_start"], "modified") for o in modified] + [
+                (item, d, "deleted") for d in deleted
+            ]
             row["exceptions"] = len(modified) + len(deleted)
 
     def _log(self, stream_id: str, note_id: int, row: Row, decision: Event, at: str) -> None:
@@ -242,27 +288,28 @@ class PageRows:
             details["conflicts"] = decision["conflicts"]
         if decision["dropped_occurrences"]:
             details["dropped_occurrences"] = decision["dropped_occurrences"]
-        log_row = {
-            "id": note_id,
-            "at": at,
-            "user": row["user"],
-            "stream_id": stream_id,
-            "kind": row["kind"],
-            "erp_id": row["erp_id"],
-            "exchange_id": row["exchange_id"],
-            "subject": row["subject"],
-            "trigger": decision["trigger"],
-            "verdict": decision["verdict"],
-            "direction": decision["direction"],
-            "operation": decision["operation"],
-            "changed_fields": ",".join(decision["changed_fields"]),
-            "reason": decision["reason"],
-            "sentence": decision["sentence"],
-            "outcome": "pending" if decision["writes"] else "none",
-            "error": None,
-            "details": orjson.dumps(details).decode() if details else None,
-            "options_hash": decision["options"]["hash"],
-        }
+        log_row = [
+            note_id,
+            at,
+            row["user"],
+            row["item"],
+            stream_id,
+            row["kind"],
+            row["erp_id"],
+            row["exchange_id"],
+            row["subject"],
+            decision["trigger"],
+            decision["verdict"],
+            decision["direction"],
+            decision["operation"],
+            ",".join(decision["changed_fields"]),
+            decision["reason"],
+            decision["sentence"],
+            "pending" if decision["writes"] else "none",
+            None,
+            orjson.dumps(details).decode() if details else None,
+            decision["options"]["hash"],
+        ]
         self.log_rows.append(log_row)
         self.log_index[note_id] = log_row
 
@@ -271,15 +318,10 @@ class PageRows:
         decision_id = row["transfer_id"]
         if decision_id is None:
             return
-        values = {
-            "outcome": outcome,
-            "error": error,
-            "erp_id": row["erp_id"],
-            "exchange_id": row["exchange_id"],
-        }
+        values = (outcome, error, row["erp_id"], row["exchange_id"])
         in_page = self.log_index.get(decision_id)
         if in_page is not None:
-            in_page.update(values)
+            in_page[_OUTCOME], in_page[_ERROR], in_page[_ERP_ID], in_page[_EXCHANGE_ID] = values
         else:
             self.outcomes[decision_id] = values
 

@@ -11,10 +11,16 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 # Bump when a table changes: the projector then drops its tables and rebuilds them from the log.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
+
+# Rows are keyed by an integer per item, numbered in the order the items first appear in the
+# log: an item's rows, index entries and log entries sit beside those of the items created with
+# it, so a page of changes to recent items writes a few pages of the file, not one per random
+# stream id (issue 12). The stream id itself is indexed once, when the item appears.
 
 
 def build_metadata(schema: str | None = None) -> MetaData:
@@ -31,7 +37,8 @@ def build_metadata(schema: str | None = None) -> MetaData:
     Table(
         "item_mapping",
         metadata,
-        Column("stream_id", String(36), primary_key=True),
+        Column("item", Integer, primary_key=True, autoincrement=False),  # SQLite: the rowid
+        Column("stream_id", String(36), nullable=False),
         Column("user", String(128), nullable=False),
         Column("kind", String(16), nullable=False),
         Column("erp_id", String(128)),
@@ -48,16 +55,19 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("next_retry_at", String(32)),
         Column("updated_at", String(32)),
         Column("exceptions", Integer, nullable=False, default=0),  # deviating occurrences (R2)
-        Index("ix_item_mapping_user", "user", "status"),
-        Index("ix_item_mapping_exchange", "user", "exchange_id"),
-        Index("ix_item_mapping_retry", "status", "next_retry_at"),
+        # Only columns that are set once (or rarely) are indexed: a decision rewrites the row's
+        # progress columns and no index entry. Status lookups (start-up, `status`) scan.
+        Index("ix_item_mapping_stream", "stream_id", unique=True),
+        Index("ix_item_mapping_user", "user"),
+        Index("ix_item_mapping_erp", "erp_id"),
+        Index("ix_item_mapping_exchange", "exchange_id"),
     )
 
     # Occurrences of series that deviate (modified or deleted), as last agreed (R2).
     Table(
         "occurrence_mapping",
         metadata,
-        Column("stream_id", String(36), primary_key=True),
+        Column("item", Integer, primary_key=True, autoincrement=False),
         Column("original_start", String(32), primary_key=True),
         Column("state", String(16), nullable=False),
     )
@@ -69,6 +79,7 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("id", Integer, primary_key=True, autoincrement=False),  # notification id
         Column("at", String(32), nullable=False),
         Column("user", String(128), nullable=False),
+        Column("item", Integer, nullable=False),  # item_mapping.item
         Column("stream_id", String(36), nullable=False),
         Column("kind", String(16), nullable=False),
         Column("erp_id", String(128)),
@@ -86,7 +97,17 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("details", Text),  # JSON: conflicts with both versions, dropped occurrences
         Column("options_hash", String(32), nullable=False),
         Index("ix_transfer_log_user_at", "user", "at"),
-        Index("ix_transfer_log_stream", "stream_id"),
+        Index("ix_transfer_log_item", "item"),
+        # The last transfer done each way per user (`status`): an entry is added when a
+        # transfer is done, at the end of its direction's and user's range (times only grow).
+        Index(
+            "ix_transfer_log_done",
+            "direction",
+            "user",
+            "at",
+            sqlite_where=text("outcome = 'done'"),
+            postgresql_where=text("outcome = 'done'"),
+        ),
     )
 
     # Users as the engine sees them (R8, R12, R17 alerts).

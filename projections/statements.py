@@ -3,14 +3,22 @@ SQLite and PostgreSQL but for placeholders), executed as one batch per table."""
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from projections.rows import ITEM_COLUMNS, PageRows, Row, item_row, item_values
+from projections.rows import (
+    ITEM_COLUMNS,
+    LOG_COLUMNS,
+    PROGRESS_COLUMNS,
+    PageRows,
+    Row,
+    item_row,
+    item_values,
+    progress_values,
+)
 
 _CHUNK = 500  # ids per `IN (…)` when loading rows
 
@@ -32,17 +40,20 @@ class Statements:
             names = ", ".join(f'"{c}"' for c in columns)
             return f"INSERT INTO {table(t)} ({names}) VALUES ({', '.join([mark] * len(columns))})"
 
-        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in ITEM_COLUMNS if c != "stream_id")
-        self.upsert_items = (
-            insert(self.items, ITEM_COLUMNS) + f' ON CONFLICT ("stream_id") DO UPDATE SET {updates}'
-        )
-        log_columns = [c.name for c in self.log.columns]
-        self.log_values = operator.itemgetter(*log_columns)  # row dict → values in order
-        self.insert_log = insert(self.log, log_columns)
-        self.insert_occurrences = insert(self.occurrences, ["stream_id", "original_start", "state"])
-        self.delete_occurrences = (
-            f'DELETE FROM {table(self.occurrences)} WHERE "stream_id" = {mark}'
-        )
+        def update(t: sa.Table, columns: Sequence[str], key: str) -> str:
+            values = ", ".join(f'"{c}" = {mark}' for c in columns)
+            return f'UPDATE {table(t)} SET {values} WHERE "{key}" = {mark}'
+
+        self._mark = mark
+        names = ", ".join(f'"{c}"' for c in ITEM_COLUMNS)
+        self._select_items = f'SELECT {names} FROM {table(self.items)} WHERE "stream_id"'
+        self.insert_items = insert(self.items, ITEM_COLUMNS)
+        self.update_progress = update(self.items, PROGRESS_COLUMNS, "item")  # no index entry
+        self.update_ids = update(self.items, ["erp_id", "exchange_id"], "item")
+        assert set(LOG_COLUMNS) == {c.name for c in self.log.columns}
+        self.insert_log = insert(self.log, LOG_COLUMNS)
+        self.insert_occurrences = insert(self.occurrences, ["item", "original_start", "state"])
+        self.delete_occurrences = f'DELETE FROM {table(self.occurrences)} WHERE "item" = {mark}'
         self.update_outcome = (
             f'UPDATE {table(self.log)} SET "outcome" = {mark}, "error" = {mark}, '
             f'"erp_id" = {mark}, "exchange_id" = {mark} WHERE "id" = {mark}'
@@ -52,33 +63,44 @@ class Statements:
         """The stored rows of these items (those that have one)."""
         rows: dict[str, Row] = {}
         for start in range(0, len(ids), _CHUNK):
-            query = sa.select(self.items).where(
-                self.items.c.stream_id.in_(ids[start : start + _CHUNK])
-            )
-            for stored in conn.execute(query).mappings():
+            chunk = ids[start : start + _CHUNK]
+            marks = ", ".join([self._mark] * len(chunk))
+            found = conn.exec_driver_sql(f"{self._select_items} IN ({marks})", tuple(chunk))
+            for values in found:
+                stored = dict(zip(ITEM_COLUMNS, values, strict=True))
                 rows[stored["stream_id"]] = item_row(stored)
         return rows
 
-    def write(self, conn: sa.Connection, page: PageRows) -> None:
-        """A page's rows, table by table."""
-        if page.items:
-            conn.exec_driver_sql(self.upsert_items, list(map(item_values, page.items.values())))
-        if page.occurrences:
-            conn.exec_driver_sql(self.delete_occurrences, [(s,) for s in page.occurrences])
-            rows = [r for rs in page.occurrences.values() for r in rs]
-            if rows:
-                conn.exec_driver_sql(self.insert_occurrences, rows)
-        if page.log_rows:
-            conn.exec_driver_sql(self.insert_log, list(map(self.log_values, page.log_rows)))
-        if page.outcomes:
-            conn.exec_driver_sql(
-                self.update_outcome,
-                [
-                    (v["outcome"], v["error"], v["erp_id"], v["exchange_id"], k)
-                    for k, v in page.outcomes.items()
-                ],
-            )
-        for user, changes in page.users.items():
+    def write_log(self, conn: sa.Connection, rows: PageRows) -> None:
+        """A page's transfer-log rows and the outcomes of earlier ones; then forgets them."""
+        if rows.log_rows:
+            _many(conn, self.insert_log, rows.log_rows)
+        if rows.outcomes:
+            _many(conn, self.update_outcome, [(*v, k) for k, v in rows.outcomes.items()])
+        rows.log_rows, rows.log_index, rows.outcomes = [], {}, {}
+
+    def write_items(self, conn: sa.Connection, rows: PageRows) -> None:
+        """A transaction's item rows, their occurrences and the users: new items inserted, the
+        others' progress updated (and their ids, where an outcome gave one)."""
+        new = [r for r in rows.items.values() if r["stored"] is None]
+        if new:
+            _many(conn, self.insert_items, list(map(item_values, new)))
+        if len(new) < len(rows.items):
+            stored = [r for r in rows.items.values() if r["stored"] is not None]
+            _many(conn, self.update_progress, list(map(progress_values, stored)))
+            ids = [
+                (r["erp_id"], r["exchange_id"], r["item"])
+                for r in stored
+                if r["stored"] != (r["erp_id"], r["exchange_id"])
+            ]
+            if ids:
+                _many(conn, self.update_ids, ids)
+        if rows.occurrences:
+            _many(conn, self.delete_occurrences, [(s,) for s in rows.occurrences])
+            occurrences = [r for rs in rows.occurrences.values() for r in rs]
+            if occurrences:
+                _many(conn, self.insert_occurrences, occurrences)
+        for user, changes in rows.users.items():
             self.upsert(conn, self.users, {"user": user}, changes)
 
     def upsert(
@@ -86,3 +108,12 @@ class Statements:
     ) -> None:
         stmt = self._insert(table).values(**key, **values)
         conn.execute(stmt.on_conflict_do_update(index_elements=list(key), set_=values))
+
+
+def _many(conn: sa.Connection, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+    """One statement for many rows, straight to the driver (which takes lists as they are)."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(statement, rows)
+    finally:
+        cursor.close()

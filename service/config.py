@@ -36,6 +36,7 @@ from pydantic_settings import (
 
 from engine.options import ConflictPolicy, SyncOptions
 from engine.store import AGGREGATE_CACHE, SQLITE_CACHE_KB
+from projections.projector import ROW_CACHE
 
 CONFIG_ENV = "EINKLANG_CONFIG"
 EXCHANGE_ONLINE_EWS = "https://outlook.office365.com/EWS/Exchange.asmx"
@@ -82,6 +83,9 @@ class StoreSection(Section):
     aggregate_cache: int = Field(default=AGGREGATE_CACHE, ge=100, le=10_000_000)
     # SQLite's page cache per connection, in KiB (resident memory; more helps a big store).
     sqlite_cache_kb: int = Field(default=SQLITE_CACHE_KB, ge=1024, le=4_194_304)
+    # Item rows the read models keep in memory between pages (about 1.6 KB each); more only
+    # saves reading back rows of items that change again (issue 12).
+    row_cache: int = Field(default=ROW_CACHE, ge=0)
 
 
 class ExchangeSection(Section):

@@ -158,6 +158,7 @@ url = {_toml(store)}
 aggregate_cache = 20000
 # SQLite's page cache per connection, in KiB: resident memory; more helps a store of millions.
 sqlite_cache_kb = 16384
+# row_cache = 20000   # item rows the read models keep in memory (about 1.6 KB each)
 
 {exchange}
 [sync]

@@ -140,7 +140,7 @@ def assemble(settings: Settings) -> Process:
     who = identity(section)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(settings, must_exist=False)
-    views = Projector(store)
+    views = Projector(store, row_cache=settings.store.row_cache)
     erp = ErpStore(erp_url(settings), schema=settings.erp.schema_)
     engine = Engine(store, erp, exchange, options, index=views, identity=who)
     return Process(settings, store, views, erp, connection, exchange, watcher, engine, secrets)
