@@ -13,7 +13,6 @@ tokens and the port's expiring together (410 syncStateNotFound).
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +28,7 @@ from service.health import Metrics
 from service.process import EngineLoop
 from service.wiring import Process
 from sim.faults import DropStream
+from tests.ews_watch.support import until
 from tests.exchange.fault_world import AFTER_EDITS, MUELLER, Api, FaultWorld, Workload, fault_world
 from tests.exchange.graph_outlook import GraphOutlook
 
@@ -49,15 +49,6 @@ BEFORE_EDITS = [
 def _restore_http_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
     """An EWS connection sets exchangelib's process-wide HTTP adapter: put it back after."""
     monkeypatch.setattr(BaseProtocol, "HTTP_ADAPTER_CLS", BaseProtocol.HTTP_ADAPTER_CLS)
-
-
-def until(condition: Callable[[], bool], within: float) -> bool:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 class _GraphSignals:

@@ -29,6 +29,7 @@ from exchangelib import Task as EwsTask
 from exchangelib.items.base import AUTO_RESOLVE, NEVER_OVERWRITE, SEND_TO_NONE
 from exchangelib.properties import ItemId
 
+from adapters.exchange.batching import in_order
 from adapters.exchange.ews import reading, writing
 from adapters.exchange.ews.errors import as_side_errors, side_error
 from adapters.exchange.ews.items import appointment_of, sync_id_of, task_of
@@ -69,16 +70,7 @@ def apply_many(
             chunk = deletes[start : start + CHUNK]
             pairs = [writes[i] for i in chunk]
             run(outcomes, chunk, partial(_delete, account, kind, pairs, port.delete_type))
-    results: list[WriteResult | SideError] = []
-    for index, (stream_id, write) in enumerate(writes):
-        outcome = outcomes.get(index)
-        if outcome is None:
-            try:
-                outcome = port.apply(user, stream_id, write)
-            except SideError as error:
-                outcome = error
-        results.append(outcome)
-    return results
+    return in_order(port, user, writes, outcomes)
 
 
 def _batched_create(write: Write) -> bool:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from adapters.exchange.batching import in_order
 from adapters.exchange.graph import reading
 from adapters.exchange.graph.client import Request, user_path
 from adapters.exchange.graph.items import SYNC_ID_PROPERTY
@@ -60,16 +61,7 @@ def apply_many(
                 if isinstance(answer, SideError)
                 else WriteResult(native_id=str(answer["id"]), native_version=change_key(answer))
             )
-    results: list[WriteResult | SideError] = []
-    for index, (stream_id, write) in enumerate(writes):
-        outcome = outcomes.get(index)
-        if outcome is None:
-            try:
-                outcome = port.apply(user, stream_id, write)
-            except SideError as error:
-                outcome = error
-        results.append(outcome)
-    return results
+    return in_order(port, user, writes, outcomes)
 
 
 def _post(writer: Writer, stream_id: uuid.UUID, write: Write) -> Request:
