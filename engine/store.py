@@ -34,6 +34,8 @@ from eventsourcing.utils import Environment, get_topic, resolve_topic
 from pydantic import BaseModel
 
 from engine.aggregates import SyncItem, UserLedger, ledger_id, snapshot_of
+from engine.checkpointer import WAL_PRAGMAS, WalCheckpointer
+from engine.eventlog import LogEntry, LogScan, read_page, read_scan
 
 CHECKPOINTS_TABLE = "einklang_checkpoints"
 
@@ -146,8 +148,7 @@ class TunedSQLitePool(SQLiteConnectionPool):
         return (
             "PRAGMA synchronous=NORMAL",
             f"PRAGMA cache_size=-{self.cache_kb}",
-            # Checkpoint the WAL less often: pages written again before then are written once.
-            "PRAGMA wal_autocheckpoint=16384",
+            *WAL_PRAGMAS,  # the log is checkpointed by a thread of its own (engine/checkpointer.py)
         )
 
     # Private hook: the pool's abstract method for subclasses, the one place that sees each new
@@ -305,8 +306,13 @@ class EventStore(Application[uuid.UUID]):
             env["AGGREGATE_CACHE_MAXSIZE"] = str(aggregate_cache)
         if sqlite_cache_kb is not None:
             env["SQLITE_CACHE_KB"] = str(sqlite_cache_kb)
+        self.checkpointer: WalCheckpointer | None = None
         if not location.is_postgres:
             super().__init__(env=env)
+            recorder = self.recorder
+            assert isinstance(recorder, SQLiteRecorder)
+            if not recorder.datastore.pool.is_sqlite_memory_mode:
+                self.checkpointer = WalCheckpointer(location.sqlite_path)
             return
         # Two processes opening a new store at once (the engine starting while `einklang status`
         # runs) would race in PostgreSQL's catalog ("CREATE … IF NOT EXISTS" is not atomic):
@@ -314,6 +320,11 @@ class EventStore(Application[uuid.UUID]):
         with ddl_lock(location):
             _ensure_schema(location)
             super().__init__(env=env)
+
+    def close(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.close()
+        super().close()
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
         # As the library's, except that the location alone says where events live: database
@@ -393,48 +404,13 @@ class EventStore(Application[uuid.UUID]):
         return self.recorder.select_notifications(start=start, limit=limit)
 
     def log_page(self, start: int, limit: int = 1000, topics: Sequence[str] = ()) -> list[LogEntry]:
-        """Like `notifications`, as plain tuples for followers that read JSON themselves.
+        """Like `notifications`, as plain tuples for followers that read JSON themselves
+        (engine/eventlog.py); given `topics`, only their events carry a state."""
+        return read_page(self.recorder, start, limit, topics)
 
-        The library's reader builds a UUID per event, which alone caps a projection at about a
-        third of the rate it reaches otherwise; this reads the same rows of the same table.
-        Given `topics`, only their events carry a state (the others come with b"", in order).
-        """
-        recorder = self.recorder
-        if isinstance(recorder, SQLiteRecorder):
-            state = "state"
-            if topics:
-                state = (
-                    f"CASE WHEN topic IN ({','.join('?' * len(topics))}) THEN state ELSE x'' END"
-                )
-            with recorder.datastore.transaction(commit=False) as c:
-                c.execute(
-                    f"SELECT rowid, originator_id, topic, {state} FROM {recorder.events_table_name} "
-                    "WHERE rowid >= ? ORDER BY rowid LIMIT ?",
-                    (*topics, start, limit),
-                )
-                # The id is given in the usual form only where a state is read with it.
-                return [(r[0], _dashed(r[1]) if r[3] else r[1], r[2], r[3]) for r in c.fetchall()]
-        assert isinstance(recorder, PostgresRecorder)
-        from psycopg.sql import SQL, Identifier
-
-        wanted = (
-            SQL("CASE WHEN topic = ANY(%s) THEN state ELSE ''::bytea END")
-            if topics
-            else SQL("state")
-        )
-        statement = SQL(
-            "SELECT notification_id, originator_id, topic, {} AS state FROM {}.{} "
-            "WHERE notification_id >= %s ORDER BY notification_id LIMIT %s"
-        ).format(
-            wanted, Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)
-        )
-        params: tuple[Any, ...] = (list(topics), start, limit) if topics else (start, limit)
-        with recorder.datastore.transaction(commit=False) as curs:
-            curs.execute(statement, params)
-            return [
-                (r["notification_id"], str(r["originator_id"]), r["topic"], bytes(r["state"]))
-                for r in curs.fetchall()
-            ]
+    def log_scan(self, start: int, limit: int, topics: Sequence[str]) -> LogScan:
+        """The next `limit` events from `start`, only those of `topics` read (engine/eventlog.py)."""
+        return read_scan(self.recorder, start, limit, topics)
 
     def max_notification_id(self) -> int:
         return self.recorder.max_notification_id() or 0
@@ -450,17 +426,6 @@ def fold(aggregate: Any, events: Iterable[Any]) -> Any:
     for event in events:
         aggregate = event.mutate(aggregate)
     return aggregate
-
-
-LogEntry = tuple[int, str, str, bytes]  # notification id, stream id, topic, JSON state
-
-
-def _dashed(originator_id: str) -> str:
-    """SQLite keeps UUIDs as 32 hex digits; the read models show them in the usual form."""
-    if len(originator_id) == 32:
-        h = originator_id
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-    return originator_id
 
 
 @contextlib.contextmanager

@@ -21,9 +21,11 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from engine.checkpointer import WAL_PRAGMAS
+from engine.eventlog import LogEntry, LogScan
 from engine.model import ItemKind, Side
 from engine.state import Status
-from engine.store import EventStore, LogEntry, ddl_lock
+from engine.store import EventStore, ddl_lock
 from projections.rows import HANDLERS, ITEM_HANDLERS, PageRows, Row
 from projections.schema import SCHEMA_VERSION, build_metadata
 from projections.statements import Statements
@@ -48,7 +50,8 @@ def open_database(store: EventStore) -> sa.Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA cache_size=-65536")
-        cursor.execute("PRAGMA wal_autocheckpoint=16384")
+        for pragma in WAL_PRAGMAS:  # the event store's thread checkpoints the log
+            cursor.execute(pragma)
         # Debian's SQLite zeroes every freed page (SECURE_DELETE): a rebuild wrote its tables'
         # size twice over just to empty them. FAST still clears deleted rows in the pages it
         # writes anyway, without writing freed pages.
@@ -102,8 +105,9 @@ class Projector:
     def run(self, *, per_transaction: int | None = None) -> int:
         """Apply every notification not yet projected; returns how many were applied.
 
-        The log is read in pages of `page_size`; each transaction applies `per_transaction`
-        events (one page by default), rows and tracking position together. Within it, each
+        The log is read in pages of `page_size` events, of which only the types the read models
+        use are fetched (`EventStore.log_scan`: the observations are skipped in the database);
+        each transaction applies `per_transaction` events (one page by default), rows and tracking position together. Within it, each
         page's transfer-log rows are written as the page is applied, and the item rows once, at
         the end: an item changed on many pages is written once per transaction.
         """
@@ -111,19 +115,19 @@ class Projector:
         position = self.position()
         self._next_item = self._last_item() + 1
         limit = per_transaction or self.page_size
-        page = self.store.log_page(position + 1, self.page_size, _READ_TOPICS)
-        while page:
+        scan = self.store.log_scan(position + 1, self.page_size, _READ_TOPICS)
+        while scan.scanned:
             rows = PageRows({}, self._next_item)
             count = 0
             with self.db.begin() as conn:
-                while page:
-                    self._apply_page(conn, rows, page)
-                    count += len(page)
-                    position = page[-1][0]
-                    if len(page) < self.page_size:
-                        page = []  # the end of the log
+                while scan.scanned:
+                    self._apply_page(conn, rows, scan.entries)
+                    count += scan.scanned
+                    position = scan.last
+                    if scan.scanned < self.page_size:
+                        scan = LogScan([], 0, position)  # the end of the log
                     else:
-                        page = self.store.log_page(position + 1, self.page_size, _READ_TOPICS)
+                        scan = self.store.log_scan(position + 1, self.page_size, _READ_TOPICS)
                     if count >= limit:
                         break
                 self._sql.write_items(conn, rows)
@@ -193,10 +197,8 @@ class Projector:
 
     def _apply_page(self, conn: sa.Connection, rows: PageRows, page: Sequence[LogEntry]) -> None:
         self._load_items(conn, rows.items, page)
-        for note_id, stream_id, topic, state in page:
-            handle = HANDLERS.get(topic)
-            if handle is not None:
-                handle(rows, stream_id, note_id, orjson.loads(state))
+        for note_id, stream_id, topic, state in page:  # only the topics of HANDLERS
+            HANDLERS[topic](rows, stream_id, note_id, orjson.loads(state))
         self._sql.write_log(conn, rows)
 
     def _written(self, rows: PageRows) -> None:

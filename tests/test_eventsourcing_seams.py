@@ -39,6 +39,7 @@ from eventsourcing.sqlite import (
 )
 
 from engine.aggregates import SyncItem
+from engine.checkpointer import BACKSTOP_PAGES, JOURNAL_SIZE_LIMIT
 from engine.model import ItemKind
 from engine.store import (
     SQLITE_CACHE_KB,
@@ -231,9 +232,16 @@ def test_r15_every_sqlite_connection_is_tuned(
             with connection.cursor() as cursor:
                 settings = [
                     cursor.execute(f"PRAGMA {name}").fetchone()[0]
-                    for name in ("journal_mode", "synchronous", "cache_size", "wal_autocheckpoint")
+                    for name in (
+                        "journal_mode",
+                        "synchronous",
+                        "cache_size",
+                        "wal_autocheckpoint",
+                        "journal_size_limit",
+                    )
                 ]
-            assert settings == ["wal", 1, -cache_kb, 16384]  # synchronous 1 = NORMAL
+            # synchronous 1 = NORMAL; the log is checkpointed by the store's own thread
+            assert settings == ["wal", 1, -cache_kb, BACKSTOP_PAGES, JOURNAL_SIZE_LIMIT]
     store.close()
 
 
