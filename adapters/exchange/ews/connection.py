@@ -40,7 +40,7 @@ from exchangelib import (
     FailFast,
     Version,
 )
-from exchangelib.protocol import BaseProtocol
+from exchangelib.protocol import BaseProtocol, Protocol
 
 from adapters.exchange.ews.auth import MsalCredentials, MsalTokenSource
 from adapters.exchange.ews.settings import EwsSettings
@@ -122,7 +122,19 @@ class EwsConnection:
         return values
 
     def close(self) -> None:
-        self.configuration.protocol.close()
+        """Close the HTTP sessions of this connection's accounts and forget them. exchangelib
+        keeps one protocol (session pool) per endpoint and credentials, shared by the accounts
+        and cached for the process; it is taken out of that cache, so that nothing of this
+        connection is reused or kept open."""
+        with self._lock:
+            self._accounts.clear()
+        try:
+            cached, _ = Protocol[self.configuration]
+            del Protocol[self.configuration]
+        except KeyError:  # no request was ever sent, or closed already
+            return
+        if not isinstance(cached, Exception):  # the cache also remembers failed endpoints
+            cached.close()
 
 
 class _VerifyingAdapter(requests.adapters.HTTPAdapter):
