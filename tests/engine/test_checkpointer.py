@@ -5,27 +5,19 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from pathlib import Path
 
 import pytest
 
-from engine.aggregates import SyncItem
 from engine.checkpointer import BACKSTOP_PAGES, JOURNAL_SIZE_LIMIT, WalCheckpointer
-from engine.model import ItemKind
 from engine.store import EventStore, StoreLocation
 from projections.projector import Projector
-from tests.engine.test_store_and_projections import _observation
+from tests.engine.test_store_and_projections import observed_items
 from tests.ews_watch.support import until
 
 
 def _fill(store: EventStore, items: int) -> None:
-    batch = []
-    for n in range(items):
-        item = SyncItem.start(uuid.uuid4(), "mueller", ItemKind.APPOINTMENT)
-        item.observed(_observation(n))
-        batch.append(item)
-    store.save_batch(batch)
+    store.save_batch(observed_items(items))
 
 
 def test_the_store_checkpoints_its_log_in_a_thread_of_its_own(tmp_path: Path) -> None:

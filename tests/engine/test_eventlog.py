@@ -11,18 +11,13 @@ from eventsourcing.utils import get_topic
 from engine.aggregates import ItemStarted, Observed, SyncItem
 from engine.model import ItemKind
 from engine.store import EventStore, StoreLocation
-from tests.engine.test_store_and_projections import _observation
+from tests.engine.test_store_and_projections import observed_items
 
 
 @pytest.fixture
 def store(store_url: str) -> EventStore:
     store = EventStore(StoreLocation(store_url))
-    items = []
-    for n in range(40):
-        item = SyncItem.start(uuid.uuid4(), "mueller", ItemKind.APPOINTMENT)
-        item.observed(_observation(n))
-        items.append(item)
-    store.save_batch(items)  # 80 events: ItemStarted, Observed per item, in that order
+    store.save_batch(observed_items(40))  # 80 events: ItemStarted, Observed per item, in order
     return store
 
 

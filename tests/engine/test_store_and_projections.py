@@ -38,13 +38,19 @@ def _observation(n: int) -> Observation:
     )
 
 
-def test_events_and_positions_are_saved_together(store_url: str) -> None:
-    store = EventStore(StoreLocation(store_url))
+def observed_items(count: int) -> list[SyncItem]:
+    """`count` new items, each with one ERP observation (two events each)."""
     items = []
-    for n in range(250):
+    for n in range(count):
         item = SyncItem.start(uuid.uuid4(), "mueller", ItemKind.APPOINTMENT)
         item.observed(_observation(n))
         items.append(item)
+    return items
+
+
+def test_events_and_positions_are_saved_together(store_url: str) -> None:
+    store = EventStore(StoreLocation(store_url))
+    items = observed_items(250)
     assert (
         store.save_batch(items, {"erp:feed": "250", "exchange:mueller:appointment": "state-1"})
         == 500
