@@ -111,9 +111,10 @@ class Projector:
 
         The log is read in pages of `page_size` events, of which only the types the read models
         use are fetched (`EventStore.log_scan`: the observations are skipped in the database);
-        each transaction applies `per_transaction` events (one page by default), rows and tracking position together. Within it, each
-        page's transfer-log rows are written as the page is applied, and the item rows once, at
-        the end: an item changed on many pages is written once per transaction.
+        each transaction applies `per_transaction` events (one page by default), rows and
+        tracking position together. Within it, each page's transfer-log rows are written as the
+        page is applied, and the item rows once, at the end: an item changed on many pages is
+        written once per transaction.
         """
         applied = 0
         position = self.position()
