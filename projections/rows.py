@@ -73,6 +73,32 @@ LOG_COLUMNS = (
 )
 _ERP_ID, _EXCHANGE_ID = LOG_COLUMNS.index("erp_id"), LOG_COLUMNS.index("exchange_id")
 _OUTCOME, _ERROR = LOG_COLUMNS.index("outcome"), LOG_COLUMNS.index("error")
+_AT, _USER, _DIRECTION = (
+    LOG_COLUMNS.index("at"),
+    LOG_COLUMNS.index("user"),
+    LOG_COLUMNS.index("direction"),
+)
+
+# The user-status column that keeps when a transfer last went that way (R12).
+LAST_DONE = {"erp_to_exchange": "last_export", "exchange_to_erp": "last_import"}
+Transfer = tuple[str, str, str]  # user, direction, at (the decision's time)
+
+
+def done_in_page(log_rows: Sequence[Sequence[Any]]) -> list[Transfer]:
+    """The transfers among a page's new log rows that are done already."""
+    return [(r[_USER], r[_DIRECTION], r[_AT]) for r in log_rows if r[_OUTCOME] == "done"]
+
+
+def last_done(transfers: Sequence[Transfer]) -> list[tuple[str, str | None, str | None]]:
+    """Per user, the latest of these done transfers each way: (user, last export, last import)."""
+    latest: dict[str, dict[str, str]] = {}
+    for user, direction, at in transfers:
+        column = LAST_DONE.get(direction)
+        if column is not None:
+            times = latest.setdefault(user, {})
+            if at > times.get(column, ""):
+                times[column] = at
+    return [(u, t.get("last_export"), t.get("last_import")) for u, t in latest.items()]
 
 
 def progress_values(row: Row) -> tuple[Any, ...]:

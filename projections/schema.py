@@ -11,11 +11,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    text,
 )
 
 # Bump when a table changes: the projector then drops its tables and rebuilds them from the log.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # Rows are keyed by an integer per item, numbered in the order the items first appear in the
 # log: an item's rows, index entries and log entries sit beside those of the items created with
@@ -96,18 +95,12 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("error", Text),
         Column("details", Text),  # JSON: conflicts with both versions, dropped occurrences
         Column("options_hash", String(32), nullable=False),
-        Index("ix_transfer_log_user_at", "user", "at"),
+        # Led by the time, not the user: a page of decisions adds its entries at the end of
+        # one range, where an index led by the user added one in each user's range — a page
+        # written per user and commit (issue 12). A user's time range is found in it all the
+        # same (the user is in the entry), and an item's history by `ix_transfer_log_item`.
+        Index("ix_transfer_log_at_user", "at", "user"),
         Index("ix_transfer_log_item", "item"),
-        # The last transfer done each way per user (`status`): an entry is added when a
-        # transfer is done, at the end of its direction's and user's range (times only grow).
-        Index(
-            "ix_transfer_log_done",
-            "direction",
-            "user",
-            "at",
-            sqlite_where=text("outcome = 'done'"),
-            postgresql_where=text("outcome = 'done'"),
-        ),
     )
 
     # Users as the engine sees them (R8, R12, R17 alerts).
@@ -126,5 +119,10 @@ def build_metadata(schema: str | None = None) -> MetaData:
         Column("subscribed", Boolean),  # whether its change subscription is alive (R12)
         Column("subscription_reason", Text),
         Column("subscription_mode", String(16)),
+        # When a transfer last went each way (R12): the decision time of the latest transfer
+        # done in that direction, kept here as transfers complete rather than found in an index
+        # of the log, which would take a page per user and commit.
+        Column("last_export", String(32)),
+        Column("last_import", String(32)),
     )
     return metadata

@@ -15,8 +15,11 @@ from projections.rows import (
     PROGRESS_COLUMNS,
     PageRows,
     Row,
+    Transfer,
+    done_in_page,
     item_row,
     item_values,
+    last_done,
     progress_values,
 )
 
@@ -54,6 +57,20 @@ class Statements:
         self.insert_log = insert(self.log, LOG_COLUMNS)
         self.insert_occurrences = insert(self.occurrences, ["item", "original_start", "state"])
         self.delete_occurrences = f'DELETE FROM {table(self.occurrences)} WHERE "item" = {mark}'
+        self._transfers = f'SELECT "user", "direction", "at" FROM {table(self.log)} WHERE "id"'
+        # A user's last transfer each way only moves forward (R12); the row may not exist yet.
+        name = f'"{self.users.name}"'
+
+        def newest(column: str) -> str:
+            old, new = f'{name}."{column}"', f'excluded."{column}"'
+            keep = f"{new} IS NULL OR ({old} IS NOT NULL AND {old} >= {new})"
+            return f'"{column}" = CASE WHEN {keep} THEN {old} ELSE {new} END'
+
+        last = ["user", "eligible", "deletions_paused", "last_export", "last_import"]
+        self.upsert_last_done = (
+            f'{insert(self.users, last)} ON CONFLICT ("user") DO UPDATE SET '
+            f"{newest('last_export')}, {newest('last_import')}"
+        )
         self.update_outcome = (
             f'UPDATE {table(self.log)} SET "outcome" = {mark}, "error" = {mark}, '
             f'"erp_id" = {mark}, "exchange_id" = {mark} WHERE "id" = {mark}'
@@ -72,12 +89,30 @@ class Statements:
         return rows
 
     def write_log(self, conn: sa.Connection, rows: PageRows) -> None:
-        """A page's transfer-log rows and the outcomes of earlier ones; then forgets them."""
+        """A page's transfer-log rows and the outcomes of earlier ones, and the users' last
+        transfer each way that those made done; then forgets them."""
+        done = done_in_page(rows.log_rows)
         if rows.log_rows:
             _many(conn, self.insert_log, rows.log_rows)
         if rows.outcomes:
+            earlier = [k for k, v in rows.outcomes.items() if v[0] == "done"]
+            if earlier:
+                done += self._logged(conn, earlier)
             _many(conn, self.update_outcome, [(*v, k) for k, v in rows.outcomes.items()])
+        if done:
+            latest = [(user, False, False, e, i) for user, e, i in last_done(done)]
+            _many(conn, self.upsert_last_done, latest)
         rows.log_rows, rows.log_index, rows.outcomes = [], {}, {}
+
+    def _logged(self, conn: sa.Connection, ids: Sequence[int]) -> list[Transfer]:
+        """(user, direction, time) of these transfer-log rows, written on earlier pages."""
+        found: list[Transfer] = []
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            marks = ", ".join([self._mark] * len(chunk))
+            rows = conn.exec_driver_sql(f"{self._transfers} IN ({marks})", tuple(chunk))
+            found.extend((user, direction, at) for user, direction, at in rows)
+        return found
 
     def write_items(self, conn: sa.Connection, rows: PageRows) -> None:
         """A transaction's item rows, their occurrences and the users: new items inserted, the

@@ -30,32 +30,16 @@ class UserStatus:
 
 
 def user_statuses(views: Projector, user: str | None = None) -> list[UserStatus]:
-    users, items, log = views.users, views.items, views.log
+    users, items = views.users, views.items
     failed = (
         sa.select(items.c.user, sa.func.count().label("n"))
         .where(items.c.status == "failed")
         .group_by(items.c.user)
         .subquery()
     )
-    last = {
-        direction: sa.select(log.c.user, sa.func.max(log.c.at).label("at"))
-        # The literal lets the database use the index of done transfers (a partial index).
-        .where(log.c.direction == direction, log.c.outcome == sa.literal_column("'done'"))
-        .group_by(log.c.user)
-        .subquery()
-        for direction in ("erp_to_exchange", "exchange_to_erp")
-    }
-    export, imported = last["erp_to_exchange"], last["exchange_to_erp"]
     query = (
-        sa.select(
-            users,
-            sa.func.coalesce(failed.c.n, 0).label("failed_items"),
-            export.c.at.label("last_export"),
-            imported.c.at.label("last_import"),
-        )
+        sa.select(users, sa.func.coalesce(failed.c.n, 0).label("failed_items"))
         .outerjoin(failed, failed.c.user == users.c.user)
-        .outerjoin(export, export.c.user == users.c.user)
-        .outerjoin(imported, imported.c.user == users.c.user)
         .order_by(users.c.user)
     )
     if user is not None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from engine.store import EventStore
 from projections.projector import Projector
 from projections.rows import PROGRESS_COLUMNS
 from projections.schema import build_metadata
@@ -27,6 +28,18 @@ def _rows(projector: Projector) -> dict[str, list[dict[str, Any]]]:
             ]
             for t in tables
         }
+
+
+def _projected_again(store: EventStore, *, page_size: int, row_cache: int) -> Projector:
+    """A follower that forgets the projections (keeping their schema) and follows the whole log
+    again in pages of `page_size` events."""
+    again = Projector(store, page_size=page_size, row_cache=row_cache)
+    with again.db.begin() as conn:
+        for table in (again.log, again.occurrences, again.items, again.users):
+            conn.execute(table.delete())
+        conn.execute(again.tracking.delete().where(again.tracking.c.name == "einklang.projections"))
+    assert again.run() == store.max_notification_id()
+    return again
 
 
 def _busy(tmp_path: Path, store_url: str) -> Harness:
@@ -74,14 +87,7 @@ def test_a_small_row_cache_projects_the_same_rows(
     try:
         assert world.store is not None
         expected = _rows(world.projector)
-        small = Projector(world.store, page_size=7, row_cache=cache)
-        with small.db.begin() as conn:  # forget the projections, keep their schema
-            for table in (small.log, small.occurrences, small.items, small.users):
-                conn.execute(table.delete())
-            conn.execute(
-                small.tracking.delete().where(small.tracking.c.name == "einklang.projections")
-            )
-        assert small.run() == world.store.max_notification_id()
+        small = _projected_again(world.store, page_size=7, row_cache=cache)
         assert len(small._rows) <= cache
         assert _rows(small) == expected
         small.close()
@@ -118,15 +124,11 @@ def test_a_rebuild_whose_rows_outgrow_its_cache_gives_the_same_rows(
 
 
 def test_r12_status_gives_the_last_transfer_done_each_way(store_url: str, tmp_path: Path) -> None:
-    """R12: when a change last went each way — a transfer counts once it is done (the index of
-    done transfers answers it; a pending one does not count)."""
+    """R12: when a change last went each way — a transfer counts once it is done (kept in the
+    user's status row as transfers complete)."""
     world = Harness(tmp_path, store_url=store_url)
     try:
-        world.user("mueller")
-        world.sync()
-        world.erp_appointment(subject="Export")
-        world.sync()
-        exported = world.clock.now
+        exported = _exported_once(world)
         world.clock.advance(hours=2)
         world.outlook_appointment(subject="Import")
         world.sync()
@@ -139,6 +141,37 @@ def test_r12_status_gives_the_last_transfer_done_each_way(store_url: str, tmp_pa
         assert status.last_export == _log_text(world.clock.now) != _log_text(exported)
     finally:
         world.shutdown()
+
+
+def test_r12_a_failed_transfer_is_not_the_last_one_each_way(store_url: str, tmp_path: Path) -> None:
+    """R12: an export whose write failed did not go to Exchange: the last export stays the one
+    before it, also when the read models are projected again one event per page (the outcome
+    then lands a page after its decision)."""
+    world = Harness(tmp_path, store_url=store_url)
+    try:
+        exported = _exported_once(world)
+        world.clock.advance(hours=2)
+        world.exchange.fail_next_writes.append(RuntimeError("adapter bug: unexpected None"))
+        world.erp_appointment(subject="Fails")
+        world.sync()
+        assert world.log(subject="Fails")[0]["outcome"] == "failed"
+        (status,) = user_statuses(world.projector, "mueller")
+        assert (status.last_export, status.last_import) == (_log_text(exported), None)
+        assert world.store is not None
+        again = _projected_again(world.store, page_size=1, row_cache=0)
+        assert user_statuses(again, "mueller") == [status]
+        again.close()
+    finally:
+        world.shutdown()
+
+
+def _exported_once(world: Harness) -> datetime:
+    """A user whose first ERP appointment went to Outlook; when it went."""
+    world.user("mueller")
+    world.sync()
+    world.erp_appointment(subject="Export")
+    world.sync()
+    return world.clock.now
 
 
 def _log_text(moment: datetime) -> str:
