@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from adapters.exchange.ews.errors import engine_error, failure_of_code
 from engine.errors import (
     InvalidItem,
     NotFound,
@@ -30,7 +29,7 @@ from engine.errors import (
 from engine.infotext import as_body
 from engine.model import Appointment, ItemKind, ModifiedOccurrence, Side, Task, User, build
 from engine.observation import Change, ItemError, Observation
-from engine.ports import ExchangeBatch, MailboxStatus, OccurrenceChange, Write, WriteResult
+from engine.ports import ExchangeBatch, MailboxStatus, Write, WriteResult
 from sim.errors import EwsError, ResponseCode
 from sim.model import (
     Body,
@@ -44,13 +43,13 @@ from sim.model import (
     TaskItem,
 )
 from sim.store import ConflictResolution, MailboxStore, SyncBatch, SyncChangeKind
+from tests.doubles.series_writes import SeriesWrites, changed_values, side_error
 from tests.doubles.store_items import (
     SYNC_ID,
     WRITTEN_ZONE,
     appointment_of,
     calendar_values,
     occurrence_of,
-    occurrence_values,
     sync_id_of,
     task_of,
     task_values,
@@ -88,17 +87,7 @@ class FolderView:
     items: dict[str, MailboxItem]
 
 
-def side_error(error: EwsError) -> SideError:
-    """The engine's error for an EWS ResponseCode: the EWS adapter's own table."""
-    back_off = error.message_xml.get("BackOffMilliseconds")
-    return engine_error(
-        failure_of_code(error.code),
-        f"{error.code}: {error.message}",
-        retry_after_s=float(back_off) / 1000 if back_off is not None else None,
-    )
-
-
-class MailboxStorePort:
+class MailboxStorePort(SeriesWrites):
     """`engine.ports.ExchangePort` over a `MailboxStore`, plus the "user in Outlook" helpers."""
 
     def __init__(
@@ -242,7 +231,7 @@ class MailboxStorePort:
             edited: Appointment | Task = (
                 build(Task, data) if isinstance(current, Task) else build(Appointment, data)
             )
-            update = _changed(_values(current), _values(edited))
+            update = changed_values(_values(current), _values(edited))
             if edited.info_text != current.info_text:
                 update["body"] = Body(edited.info_text)
             self.store.update_item(item_id, update)
@@ -426,7 +415,7 @@ class MailboxStorePort:
             current: dict[str, Any] = _values(self._content(item))
         except InvalidItem:
             current = {}  # unreadable as it is: write every field
-        update = _changed(current, _values(snapshot))
+        update = changed_values(current, _values(snapshot))
         body = _body(write)
         if body is not None:
             update["body"] = body
@@ -449,107 +438,9 @@ class MailboxStorePort:
             self._restore_strays(item.item_id, snapshot)
         return item.item_id
 
-    def _reset_series(self, master_id: str) -> None:
-        """Drop every exception, as a new pattern does; the store keeps them when the pattern
-        written equals the stored one, so the series is removed and set again."""
-        master = self.store.get_calendar_item(master_id)
-        if master.recurrence is None or not (
-            master.modified_occurrences or master.deleted_occurrences
-        ):
-            return
-        self.store.set_recurrence(master_id, None)
-        self.store.set_recurrence(master_id, master.recurrence)
-
-    def _apply_occurrences(
-        self, master_id: str, series: Appointment, changes: Sequence[OccurrenceChange]
-    ) -> None:
-        if not changes:
-            return
-        if series.recurrence is None:
-            raise PermanentError("occurrences exist only on a series")
-        master = self.store.get_calendar_item(master_id)
-        modified = {o.original_start for o in master.modified_occurrences}
-        deleted = set(master.deleted_occurrences)
-        for change in changes:
-            key = change.original_start
-            try:
-                if change.action == "modify":
-                    assert change.occurrence is not None
-                    self._set_occurrence(master_id, change.occurrence)
-                elif change.action == "delete":
-                    if key not in deleted:
-                        self.store.delete_occurrence(master_id, key)
-                elif key in deleted:
-                    raise PermanentError(
-                        f"the occurrence of {key.isoformat()} was deleted; Exchange cannot "
-                        "restore it without resetting the series"
-                    )
-                elif key in modified:  # Exchange keeps the exception, with the series' values
-                    self._set_occurrence(master_id, _regular(series, key))
-            except EwsError as error:
-                raise _occurrence_error(error, key) from error
-
-    def _set_occurrence(self, master_id: str, target: ModifiedOccurrence) -> None:
-        """Write the values in which one occurrence differs from what it shows now, as Outlook
-        does: Exchange keeps every value written on an exception, even one equal to the
-        series', so writing more would pin it against later changes of the series."""
-        key = target.original_start
-        now = occurrence_of(self.store.occurrence(master_id, original_start=key))
-        update = _changed(occurrence_values(now), occurrence_values(target))
-        if update:
-            self.store.update_occurrence(master_id, key, **update)
-
-    def _restore_strays(self, master_id: str, series: Appointment) -> None:
-        """Give the series' values to exceptions the target does not have.
-
-        A restored occurrence stays an exception in Exchange, with the values it was restored
-        to; once the series' subject or location changes, it would show as modified again.
-        """
-        if series.recurrence is None:
-            return
-        try:
-            now = self._content(self.store.get_item(master_id))
-        except InvalidItem:
-            return
-        assert isinstance(now, Appointment)
-        wanted = {o.original_start for o in series.modified_occurrences}
-        for occurrence in now.modified_occurrences:
-            if occurrence.original_start not in wanted:
-                self._set_occurrence(master_id, _regular(series, occurrence.original_start))
-
-    def _reconcile_occurrences(self, master_id: str, target: Appointment) -> None:
-        """Bring the series' exceptions to the target's, as a user would one by one."""
-        now = self._content(self.store.get_item(master_id))
-        assert isinstance(now, Appointment)
-        modified = {o.original_start: o for o in now.modified_occurrences}
-        wanted = {o.original_start: o for o in target.modified_occurrences}
-        changes = [
-            OccurrenceChange(original_start=key, action="modify", occurrence=occurrence)
-            for key, occurrence in wanted.items()
-            if modified.get(key) != occurrence
-        ]
-        changes += [
-            OccurrenceChange(original_start=key, action="delete")
-            for key in target.deleted_occurrences
-            if key not in now.deleted_occurrences
-        ]
-        changes += [
-            OccurrenceChange(original_start=key, action="restore")
-            for key in (modified.keys() | set(now.deleted_occurrences))
-            - wanted.keys()
-            - set(target.deleted_occurrences)
-        ]
-        self._apply_occurrences(master_id, target, changes)
-
 
 def _values(snapshot: Appointment | Task) -> dict[str, Any]:
     return task_values(snapshot) if isinstance(snapshot, Task) else calendar_values(snapshot)
-
-
-def _changed(current: Mapping[str, Any], target: Mapping[str, Any]) -> dict[str, Any]:
-    """The store fields whose value differs: what a write needs to send."""
-    missing = object()
-    return {name: value for name, value in target.items() if current.get(name, missing) != value}
 
 
 def _body(write: Write) -> Body | None:
@@ -562,30 +453,6 @@ def _body(write: Write) -> Body | None:
         as_body(write.snapshot.info_text, write.info_text_format),
         BodyType.HTML if html else BodyType.TEXT,
     )
-
-
-def _regular(series: Appointment, original_start: datetime) -> ModifiedOccurrence:
-    """An occurrence with the series' own values."""
-    return ModifiedOccurrence(
-        original_start=original_start,
-        start=original_start,
-        end=original_start + series.duration,
-        subject=series.subject,
-        location=series.location,
-        busy_status=series.busy_status,
-    )
-
-
-def _occurrence_error(error: EwsError, original_start: datetime) -> SideError:
-    when = original_start.isoformat()
-    if error.code == ResponseCode.ITEM_NOT_FOUND:
-        return PermanentError(f"{when} is not an occurrence of the series")
-    if error.code == ResponseCode.CALENDAR_OCCURRENCE_DELETED:
-        return PermanentError(
-            f"{error.code}: the occurrence of {when} was deleted; Exchange cannot change it "
-            "without resetting the series"
-        )
-    return side_error(error)
 
 
 def _json(changes: Mapping[str, Any]) -> dict[str, Any]:

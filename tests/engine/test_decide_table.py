@@ -20,7 +20,7 @@ from engine.guard import DeletionGuard
 from engine.model import Side
 from engine.options import SyncOptions
 from engine.state import Decision, Verdict
-from tests.engine.test_decide import MEETING, Pair, linked
+from tests.engine.pairs import MEETING, Pair, linked
 
 BURST = 3  # the threshold of the rows about held deletions
 

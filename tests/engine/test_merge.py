@@ -5,7 +5,7 @@ from __future__ import annotations
 from engine.merge import merge
 from engine.model import Appointment
 from engine.recurrence import Recurrence
-from tests.engine.test_decide import MEETING, MONDAYS, SERIES, moved
+from tests.engine.pairs import MEETING, MONDAYS, SERIES, moved
 
 FORTNIGHTLY = Recurrence(pattern="weekly", weekdays=("monday",), count=6, interval=2)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from engine.model import ItemKind
 from engine.observation import Observation
-from tests.engine.test_rules import jour_fixe
+from tests.engine.series import jour_fixe
 from tests.harness import Harness, at
 
 

@@ -33,7 +33,7 @@ from adapters.exchange.ews.errors import (
 )
 from engine.errors import NotFound, PermanentError, SideError, TransientError, VersionConflict
 from sim.errors import EwsError
-from tests.doubles.mailbox_store import side_error as double_side_error
+from tests.doubles.series_writes import side_error as double_side_error
 
 ROWS: list[tuple[BaseException, Failure, type[SideError]]] = [
     (ErrorServerBusy("busy", back_off=0.5), Failure.BUSY, TransientError),

@@ -13,15 +13,15 @@ from engine.observation import Change
 from engine.ports import OccurrenceChange, SubscriptionStatus
 from sim.graph.context import CALENDARS_READWRITE
 from sim.graph.faults import Throttled
-from tests.exchange.graph_outlook import graph_outlook
-from tests.exchange.support import MAILBOX, MAILBOXES, USER, creating, read_all, updating
-from tests.exchange.test_port_conformance import (
+from tests.exchange.conformance import (
     JOUR_FIXE,
     KICKOFF,
     STARTS,
     fetched,
     moved,
 )
+from tests.exchange.graph_outlook import graph_outlook
+from tests.exchange.support import MAILBOX, MAILBOXES, USER, creating, read_all, updating
 from tests.harness import Clock
 
 

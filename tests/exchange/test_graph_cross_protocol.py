@@ -36,10 +36,10 @@ from engine.model import (
 from engine.observation import Change
 from engine.recurrence import Recurrence
 from sim.graph.ids import ews_id, rest_id
+from tests.exchange.conformance import JOUR_FIXE, with_exceptions
 from tests.exchange.ews_outlook import ews_accounts
 from tests.exchange.graph_outlook import GraphOutlook, graph_outlook
 from tests.exchange.support import USER, creating
-from tests.exchange.test_port_conformance import JOUR_FIXE, with_exceptions
 from tests.harness import Clock, at
 
 VIENNA = ZoneInfo("Europe/Vienna")

@@ -34,7 +34,8 @@ from sim.recurrence import (
 )
 from sim.recurrence import EwsRecurrence as StoreRecurrence
 from sim.store import StoreSettings
-from tests.doubles.mailbox_store import MailboxStorePort, side_error
+from tests.doubles.mailbox_store import MailboxStorePort
+from tests.doubles.series_writes import side_error
 from tests.exchange.support import (
     MAILBOX,
     USER,
