@@ -3,7 +3,7 @@ SQLite and PostgreSQL but for placeholders), executed as one batch per table."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -79,13 +79,9 @@ class Statements:
     def load_items(self, conn: sa.Connection, ids: Sequence[str]) -> dict[str, Row]:
         """The stored rows of these items (those that have one)."""
         rows: dict[str, Row] = {}
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            marks = ", ".join([self._mark] * len(chunk))
-            found = conn.exec_driver_sql(f"{self._select_items} IN ({marks})", tuple(chunk))
-            for values in found:
-                stored = dict(zip(ITEM_COLUMNS, values, strict=True))
-                rows[stored["stream_id"]] = item_row(stored)
+        for values in self._select_in(conn, self._select_items, ids):
+            stored = dict(zip(ITEM_COLUMNS, values, strict=True))
+            rows[stored["stream_id"]] = item_row(stored)
         return rows
 
     def write_log(self, conn: sa.Connection, rows: PageRows) -> None:
@@ -106,13 +102,17 @@ class Statements:
 
     def _logged(self, conn: sa.Connection, ids: Sequence[int]) -> list[Transfer]:
         """(user, direction, time) of these transfer-log rows, written on earlier pages."""
-        found: list[Transfer] = []
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
+        return [(user, way, at) for user, way, at in self._select_in(conn, self._transfers, ids)]
+
+    def _select_in(
+        self, conn: sa.Connection, select: str, keys: Sequence[Any]
+    ) -> Iterator[Sequence[Any]]:
+        """The rows of `select` (which ends in the key column) whose key is one of `keys`, asked
+        for `_CHUNK` keys at a time."""
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
             marks = ", ".join([self._mark] * len(chunk))
-            rows = conn.exec_driver_sql(f"{self._transfers} IN ({marks})", tuple(chunk))
-            found.extend((user, direction, at) for user, direction, at in rows)
-        return found
+            yield from conn.exec_driver_sql(f"{select} IN ({marks})", tuple(chunk))
 
     def write_items(self, conn: sa.Connection, rows: PageRows) -> None:
         """A transaction's item rows, their occurrences and the users: new items inserted, the
