@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -307,19 +308,19 @@ class EventStore(Application[uuid.UUID]):
         if sqlite_cache_kb is not None:
             env["SQLITE_CACHE_KB"] = str(sqlite_cache_kb)
         self.checkpointer: WalCheckpointer | None = None
-        if not location.is_postgres:
+        # Two processes opening a new store at once (the engine starting while `einklang status`
+        # runs) race in creating its tables ("CREATE … IF NOT EXISTS" is not atomic in
+        # PostgreSQL's catalog, and the library records its SQLite migrations as it goes): the
+        # DDL is done one process at a time.
+        with ddl_lock(location):
+            if location.is_postgres:
+                _ensure_schema(location)
             super().__init__(env=env)
+        if not location.is_postgres:
             recorder = self.recorder
             assert isinstance(recorder, SQLiteRecorder)
             if not recorder.datastore.pool.is_sqlite_memory_mode:
                 self.checkpointer = WalCheckpointer(location.sqlite_path)
-            return
-        # Two processes opening a new store at once (the engine starting while `einklang status`
-        # runs) would race in PostgreSQL's catalog ("CREATE … IF NOT EXISTS" is not atomic):
-        # the schema's DDL is serialised by an advisory lock.
-        with ddl_lock(location):
-            _ensure_schema(location)
-            super().__init__(env=env)
 
     def close(self) -> None:
         if self.checkpointer is not None:
@@ -430,8 +431,15 @@ def fold(aggregate: Any, events: Iterable[Any]) -> Any:
 
 @contextlib.contextmanager
 def ddl_lock(location: StoreLocation) -> Iterator[None]:
-    """Holds a PostgreSQL advisory lock named after the store's schema while its tables are
-    created or migrated, so that processes opening it at once do so one after the other."""
+    """Holds a lock of the store's while its tables are created or migrated, so that processes
+    opening it at once do so one after the other: PostgreSQL's advisory lock named after the
+    schema; for a SQLite file, an exclusive transaction on a lock file beside it (SQLite's own
+    file locking, on every platform; the store file itself cannot be locked, its tables are
+    being written)."""
+    if not location.is_postgres:
+        with _sqlite_lock(location.sqlite_path):
+            yield
+        return
     import psycopg
 
     key = int.from_bytes(hashlib.sha256(location.postgres_schema.encode()).digest()[:8], "big")
@@ -443,6 +451,19 @@ def ddl_lock(location: StoreLocation) -> Iterator[None]:
             yield
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+@contextlib.contextmanager
+def _sqlite_lock(path: str) -> Iterator[None]:
+    if path.startswith(":memory:") or "mode=memory" in path:  # one process sees it
+        yield
+        return
+    lock = sqlite3.connect(f"{path}-lock", timeout=60, isolation_level=None)
+    try:
+        lock.execute("BEGIN EXCLUSIVE")
+        yield
+    finally:
+        lock.close()  # the transaction ends with the connection
 
 
 def _ensure_schema(location: StoreLocation) -> None:

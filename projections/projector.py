@@ -88,10 +88,7 @@ class Projector:
         # Item rows as written (we are the only writer), least recently written first.
         self._rows: OrderedDict[str, Row] = OrderedDict()
         self._all_cached = False  # whether every stored item row is in `_rows` (while rebuilding)
-        if store.location.is_postgres:
-            with ddl_lock(store.location):  # see EventStore: opened by two processes at once
-                self._migrate()
-        else:
+        with ddl_lock(store.location):  # see EventStore: opened by two processes at once
             self._migrate()
 
     def close(self) -> None:

@@ -1,11 +1,13 @@
-"""Two processes opening a new PostgreSQL event store (and its read models) at once (the engine starting while
+"""Two processes opening a new event store (and its read models) at once (the engine starting while
 `einklang status` polls) both succeed: "CREATE … IF NOT EXISTS" races in PostgreSQL's catalog,
-and the end-to-end test saw the loser fail with a unique violation."""
+and the end-to-end test saw the loser fail with a unique violation; on SQLite one saw the read
+models' tables without their version row and dropped them under the other ("no such table")."""
 
 from __future__ import annotations
 
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -26,20 +28,30 @@ def open_store(
         errors.append(exc)
 
 
+def opened_at_once(location: StoreLocation) -> list[BaseException]:
+    """What went wrong when four threads open the store at the same moment."""
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+    threads = [
+        threading.Thread(target=open_store, args=(location, start, errors)) for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return errors
+
+
 @pytest.mark.postgres
 def test_r15_stores_opened_at_once_on_a_new_schema_all_open() -> None:
     require_postgres()
     for _ in range(5):
         schema = f"einklang_race_{uuid.uuid4().hex[:10]}"
-        location = StoreLocation(f"{POSTGRES_URL}?schema={schema}")
-        errors: list[BaseException] = []
-        start = threading.Barrier(4)
-        threads = [
-            threading.Thread(target=open_store, args=(location, start, errors)) for _ in range(4)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
+        errors = opened_at_once(StoreLocation(f"{POSTGRES_URL}?schema={schema}"))
         drop_schema(POSTGRES_URL, schema)
         assert errors == []
+
+
+def test_r15_stores_opened_at_once_on_a_new_sqlite_file_all_open(tmp_path: Path) -> None:
+    for n in range(10):
+        assert opened_at_once(StoreLocation(str(tmp_path / f"einklang-{n}.db"))) == []
